@@ -1,0 +1,32 @@
+// Package state holds the swarm's data model and its replicated store.
+//
+// The model is four kinds of object: the one Cluster (settings, root CA,
+// join tokens), Nodes, Services and Tasks. Every object carries a Meta whose
+// Version.Index is the Raft index of the log entry that last wrote it: one
+// global counter, so an update naming an older version fails with
+// ErrSequence ("update out of sequence").
+//
+// The Store is a go-memdb database with indexes by ID, ID prefix, name,
+// service, node, slot and desired state. It is written only by Apply, with
+// committed log entries, in order:
+//
+//	proposer (API, orchestrator, scheduler, dispatcher)
+//	    -> Command{Ops} -> Raft log (state/raft) -> FSM -> Store.Apply
+//	    -> Watcher batches (orchestrator, scheduler, dispatcher, API)
+//
+// A Command holds operations that check their own preconditions when they
+// are applied (versions, name uniqueness, task states that only move
+// forward, the spec version tasks are made from), so any manager can build
+// a command from its own view and the leader needs no lock around a
+// read-modify-write: a stale command fails with a coded error instead of
+// overwriting newer state. Errors are *Error values with a Code that
+// survives encoding, so errors.Is(err, ErrSequence) works on the manager
+// that forwarded the write.
+//
+// Reads go through View, on an immutable snapshot that never blocks
+// writers. ViewAndWatch returns a snapshot and a Watcher that receives every
+// later change exactly once; a watcher that falls too far behind, or whose
+// store is replaced by a Raft snapshot, returns ErrResync and its consumer
+// rebuilds from a new ViewAndWatch. Objects returned by the store are shared
+// and must never be modified in place: Copy them first.
+package state
