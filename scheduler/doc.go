@@ -1,0 +1,128 @@
+// Package scheduler is the placement core of shoal: it chooses a node for
+// each pending task, or says why none fits. It is pure: no store, no Raft,
+// no clock of its own. The component that watches the store feeds it nodes
+// and tasks and commits its decisions (one Raft write per batch).
+//
+// # Flow
+//
+// For a group of tasks of one service at one spec version, PlaceTasks runs
+// in three steps (README.md has a diagram):
+//
+//  1. Filter. A Pipeline runs the filters over every node once for the
+//     whole group: they share a spec. In order: ReadyFilter (status ready
+//     and availability active), MemoryFilter, CPUFilter, ConstraintFilter,
+//     PlatformFilter, HostPortFilter, MaxReplicasFilter. Each node refused
+//     is counted under the first filter that refused it. Filters whose
+//     verdict depends on the node's tasks (CapacityFilter) also say how many
+//     tasks of the group the node can take: its room.
+//  2. Divide by placement preferences, if any: see "Preferences".
+//  3. Rank with the service's strategy (see "Ranking") using a heap, one
+//     task at a time; a node whose room reaches zero leaves the heap. The
+//     cost is O(N·F + (T+N) log N) for T tasks, N nodes and F filters.
+//
+// Tasks left over get Docker's message, built from the counts of step 1
+// and of the nodes that filled up in step 3, parts in filter order:
+//
+//	no suitable node (1 node not available for new tasks; 2 nodes insufficient memory)
+//
+// A task with a NodeID, as a global service's tasks are, is pinned: it is
+// only checked against its node, before the other tasks of the group, and
+// its message speaks of that one node.
+//
+// # Ranking
+//
+// Filtering decides which nodes can take a task; ranking orders them. Both
+// strategies put last any node where FailureThreshold (5) tasks of the
+// service failed within FailureWindow (5 minutes): replacements go
+// elsewhere, yet the node is used when nothing else fits. Node IDs break
+// the last ties, so a placement does not depend on the order of the nodes.
+//
+// spread (the default, Docker's behaviour): the node with the fewest active
+// tasks of the service, then the fewest active tasks overall.
+//
+// binpack: the node with the least room, room being the number of further
+// tasks of this group the node accepts under the capacity filters
+// (min over memory and CPU of unreserved/reserved-per-task, max replicas
+// minus the service's tasks there, 1 if the task publishes host ports, and
+// unlimited when none applies); then the most tasks of the service, then
+// the most active tasks overall. The fullest node that fits fills up first
+// and empty nodes stay empty for large tasks. A group without reservations,
+// max replicas or ports has unlimited room everywhere and binpacks onto one
+// node: set reservations or max replicas.
+//
+// # Preferences
+//
+// Placement preferences (spread=node.labels.zone; several nest, in order)
+// build a tree: one level per preference, one branch per value, nodes
+// lacking the label in the branch "". Branches hold the candidate nodes of
+// step 1; a branch without any does not exist. At each level tasks go one
+// at a time to the branch with the fewest active tasks of the service that
+// still has room, ties to the smaller value: water-filling, counting the
+// service's tasks already there, those on nodes the filters refused (a
+// paused node in zone a still counts for zone a). Within a leaf the strategy
+// ranks the nodes.
+//
+// # Keeping NodeInfos
+//
+// The caller owns one NodeInfo per node and keeps it up to date:
+//
+//   - from a store snapshot: NewNodeInfo for each node, then AddTask for
+//     every task with a NodeID;
+//   - on the change feed: node created: NewNodeInfo; node updated: SetNode;
+//     node deleted: drop its NodeInfo; task created or updated: AddTask on
+//     its node's NodeInfo (idempotent; a terminated task is removed); task
+//     deleted: RemoveTask; task became failed or rejected: TaskFailed.
+//
+// A task occupies a node from assigned to running: pending tasks, even
+// pinned ones, do not count until assigned.
+//
+// # Placing a batch
+//
+// Group the pending tasks by service and spec version, place each group,
+// and apply its placements to the NodeInfos before placing the next, so the
+// next group sees the resources taken. Write the batch in one transaction;
+// if it fails, take the placements back with RemoveTask:
+//
+//	var writes, placed []*state.Task
+//	for _, g := range groups {
+//		ds, err := scheduler.PlaceTasks(g.tasks, nodeList, scheduler.Options{
+//			Strategy: g.service.Spec.Strategy, Now: now,
+//		})
+//		if err != nil {
+//			return err // a bug of the caller: mixed group, bad strategy
+//		}
+//		for _, d := range ds {
+//			if !d.Placed() && d.Err == d.Task.Status.Err {
+//				continue // nothing new to say: spare the Raft log
+//			}
+//			t := d.Apply(now)
+//			if d.Placed() {
+//				nodeInfos[t.NodeID].AddTask(t)
+//				placed = append(placed, t)
+//			}
+//			writes = append(writes, t)
+//		}
+//	}
+//	if err := commit(writes); err != nil { // one Raft write for the batch
+//		for _, t := range placed {
+//			nodeInfos[t.NodeID].RemoveTask(t.ID)
+//		}
+//		return err
+//	}
+//
+// When the write commits, the change feed shows the same tasks again and
+// AddTask finds nothing to change.
+//
+// # Concurrency
+//
+// PlaceTasks only reads the NodeInfos: several may run at once on the same
+// NodeInfos, but not while one is being modified. Filters and Pipelines are
+// stateful and belong to one goroutine.
+//
+// # Validation
+//
+// ParseConstraints and ValidatePlacement report, with the expression at
+// fault, what the API should refuse when a service is created or updated.
+// A task that reaches PlaceTasks with an invalid placement anyway is not
+// placed and its Err says why.
+package scheduler

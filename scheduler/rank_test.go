@@ -1,0 +1,283 @@
+package scheduler
+
+import (
+	"errors"
+	"math"
+	"reflect"
+	"sort"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/shoal-dev/shoal/state"
+)
+
+func TestRankOrders(t *testing.T) {
+	c := func(id string, failing bool, service, active, room int) *candidate {
+		return &candidate{id: id, failing: failing, service: service, active: active, room: room}
+	}
+	for _, tc := range []struct {
+		name     string
+		less     lessFunc
+		nodes    []*candidate
+		wantBest []string // ids from best to worst
+	}{
+		{"spread: fewest of the service first", spreadLess, []*candidate{
+			c("a", false, 2, 2, 9), c("b", false, 1, 9, 9), c("c", false, 0, 20, 9),
+		}, []string{"c", "b", "a"}},
+		{"spread: then fewest overall", spreadLess, []*candidate{
+			c("a", false, 1, 5, 9), c("b", false, 1, 3, 9), c("c", false, 1, 4, 9),
+		}, []string{"b", "c", "a"}},
+		{"spread: then node ID", spreadLess, []*candidate{
+			c("b", false, 1, 1, 9), c("a", false, 1, 1, 9), c("c", false, 1, 1, 1),
+		}, []string{"a", "b", "c"}},
+		{"spread: failing nodes last", spreadLess, []*candidate{
+			c("a", true, 0, 0, 9), c("b", false, 7, 7, 9), c("c", true, 0, 1, 9),
+		}, []string{"b", "a", "c"}},
+		{"binpack: least room first", binpackLess, []*candidate{
+			c("a", false, 0, 0, 8), c("b", false, 0, 0, 1), c("c", false, 0, 0, math.MaxInt),
+		}, []string{"b", "a", "c"}},
+		{"binpack: then most of the service, most overall", binpackLess, []*candidate{
+			c("a", false, 1, 9, 3), c("b", false, 2, 2, 3), c("c", false, 1, 10, 3), c("d", false, 1, 10, 3),
+		}, []string{"b", "c", "d", "a"}},
+		{"binpack: failing nodes last", binpackLess, []*candidate{
+			c("a", true, 0, 0, 1), c("b", false, 0, 0, 5),
+		}, []string{"b", "a"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sort.Slice(tc.nodes, func(i, j int) bool { return tc.less(tc.nodes[i], tc.nodes[j]) })
+			var got []string
+			for _, n := range tc.nodes {
+				got = append(got, n.id)
+			}
+			if !reflect.DeepEqual(got, tc.wantBest) {
+				t.Errorf("order %v, want %v", got, tc.wantBest)
+			}
+		})
+	}
+}
+
+// load returns a NodeInfo for n running count tasks of each "service=count"
+// pair.
+func load(n *state.Node, counts map[string]int) *NodeInfo {
+	ni := NewNodeInfo(n)
+	for s, k := range counts {
+		for i := range k {
+			ni.AddTask(mkTask(n.ID+"-"+s+"-"+strconv.Itoa(i), s, runningOn(n.ID)))
+		}
+	}
+	return ni
+}
+
+func TestPlaceSpread(t *testing.T) {
+	nodes := []*NodeInfo{
+		load(mkNode("n1"), map[string]int{"web": 2, "db": 1}),
+		load(mkNode("n2"), map[string]int{"web": 1, "db": 3}),
+		load(mkNode("n3"), map[string]int{"db": 5}),
+		load(mkNode("n4"), map[string]int{"web": 1}),
+	}
+	// n3 (0 web) takes the first; then among the nodes with 1 web task n4
+	// (fewest tasks overall), n2, n3; then all have 2 and n4, n1, n2, n3
+	// follow by total: web ends at 3 per node.
+	ds := mustPlace(t, group("web", 8), nodes, Options{})
+	want := map[string]int{"n1": 1, "n2": 2, "n3": 3, "n4": 2}
+	if got := countByNode(ds); !reflect.DeepEqual(got, want) {
+		t.Errorf("placed %v, want %v", got, want)
+	}
+	var order []string
+	for _, d := range ds[:4] {
+		order = append(order, d.NodeID)
+	}
+	if want := []string{"n3", "n4", "n2", "n3"}; !reflect.DeepEqual(order, want) {
+		t.Errorf("first placements %v, want %v", order, want)
+	}
+}
+
+func TestPlaceFailingNodesLast(t *testing.T) {
+	bad := NewNodeInfo(mkNode("a-bad"))
+	for i := range FailureThreshold {
+		bad.TaskFailed("web", t0.Add(-time.Duration(i)*time.Minute))
+	}
+	otherBad := NewNodeInfo(mkNode("b"))
+	for range FailureThreshold {
+		otherBad.TaskFailed("api", t0) // failures of another service do not count
+	}
+	nodes := []*NodeInfo{bad, otherBad, load(mkNode("c"), map[string]int{"web": 3})}
+	ds := mustPlace(t, group("web", 5, maxReplicas(4)), nodes, Options{})
+	// b takes 4 and c 1 before the failing node gets anything.
+	if got, want := countByNode(ds), map[string]int{"b": 4, "c": 1}; !reflect.DeepEqual(got, want) {
+		t.Errorf("placed %v, want %v", got, want)
+	}
+	ds = mustPlace(t, group("web", 6, maxReplicas(4)), nodes, Options{})
+	if got, want := countByNode(ds), map[string]int{"a-bad": 1, "b": 4, "c": 1}; !reflect.DeepEqual(got, want) {
+		t.Errorf("placed %v, want %v", got, want)
+	}
+	// Five minutes later the node is forgiven.
+	ds = mustPlace(t, group("web", 1), nodes, Options{Now: t0.Add(FailureWindow)})
+	if ds[0].NodeID != "a-bad" {
+		t.Errorf("after the window: placed on %s, want a-bad", ds[0].NodeID)
+	}
+}
+
+func TestPlaceBinpack(t *testing.T) {
+	nodes := []*NodeInfo{
+		NewNodeInfo(mkNode("empty", resources(8, 16*gib))),
+		load(mkNode("busy", resources(8, 16*gib)), nil),
+		NewNodeInfo(mkNode("small", resources(2, 4*gib))),
+	}
+	nodes[1].AddTask(mkTask("x", "db", reserve(4, 8*gib), runningOn("busy")))
+	// Room for 1-CPU 2-GiB tasks: empty 8, busy 4, small 2. small fills
+	// first, then busy; empty stays empty.
+	ds := mustPlace(t, group("web", 6, reserve(1, 2*gib)), nodes, Options{Strategy: state.StrategyBinpack})
+	if got, want := countByNode(ds), map[string]int{"small": 2, "busy": 4}; !reflect.DeepEqual(got, want) {
+		t.Errorf("placed %v, want %v", got, want)
+	}
+	// Without reservations nothing limits a node: all go to the busiest.
+	ds = mustPlace(t, group("web", 5), nodes, Options{Strategy: state.StrategyBinpack})
+	if got, want := countByNode(ds), map[string]int{"busy": 5}; !reflect.DeepEqual(got, want) {
+		t.Errorf("placed %v, want %v", got, want)
+	}
+	// Max replicas caps the fill.
+	ds = mustPlace(t, group("web", 5, maxReplicas(2)), nodes, Options{Strategy: state.StrategyBinpack})
+	if got, want := countByNode(ds), map[string]int{"busy": 2, "empty": 2, "small": 1}; !reflect.DeepEqual(got, want) {
+		t.Errorf("placed %v, want %v", got, want)
+	}
+}
+
+func TestPlacePreferences(t *testing.T) {
+	nodes := []*NodeInfo{
+		load(mkNode("a1", labels("zone=a")), map[string]int{"web": 3}),
+		NewNodeInfo(mkNode("a2", labels("zone=a"))),
+		NewNodeInfo(mkNode("b1", labels("zone=b"))),
+		NewNodeInfo(mkNode("c1", labels("zone=c"))),
+		NewNodeInfo(mkNode("c2", labels("zone=c"))),
+		NewNodeInfo(mkNode("none")), // no zone: a branch of its own
+		// A paused node's tasks count in its zone's share.
+		load(mkNode("b2", labels("zone=b"), availability(state.AvailabilityPause)), map[string]int{"web": 1}),
+	}
+	// Zones before: a 3, b 1, c 0, "" 0. Eight more make 3 each.
+	ds := mustPlace(t, group("web", 8, prefs("node.labels.zone")), nodes, Options{})
+	want := map[string]int{"b1": 2, "c1": 2, "c2": 1, "none": 3}
+	if got := countByNode(ds); !reflect.DeepEqual(got, want) {
+		t.Errorf("placed %v, want %v", got, want)
+	}
+}
+
+func TestPlaceNestedPreferences(t *testing.T) {
+	var nodes []*NodeInfo
+	for _, z := range []string{"a", "b"} {
+		for _, r := range []string{"r1", "r2", "r3"} {
+			for i := range 2 {
+				nodes = append(nodes, NewNodeInfo(mkNode(z+r+strconv.Itoa(i), labels("zone="+z, "rack="+r))))
+			}
+		}
+	}
+	ds := mustPlace(t, group("web", 12, prefs("node.labels.zone", "node.labels.rack")), nodes, Options{})
+	perRack := map[string]int{}
+	for _, d := range ds {
+		perRack[d.NodeID[:3]]++
+	}
+	want := map[string]int{"ar1": 2, "ar2": 2, "ar3": 2, "br1": 2, "br2": 2, "br3": 2}
+	if !reflect.DeepEqual(perRack, want) {
+		t.Errorf("per rack %v, want %v", perRack, want)
+	}
+	for node, n := range countByNode(ds) {
+		if n != 1 {
+			t.Errorf("%s got %d tasks, want 1", node, n)
+		}
+	}
+}
+
+func TestPlacePreferencesOverflow(t *testing.T) {
+	// Zone a can take one task only: the rest go to b.
+	nodes := infos(
+		mkNode("a1", labels("zone=a"), resources(1, 8*gib)),
+		mkNode("b1", labels("zone=b")),
+		mkNode("b2", labels("zone=b")),
+	)
+	ds := mustPlace(t, group("web", 6, reserve(1, 0), prefs("node.labels.zone")), nodes, Options{})
+	// Zones tie at 0 and a comes first; once a1 is full, b takes the
+	// other five, spread 3-2.
+	if got, want := countByNode(ds), map[string]int{"a1": 1, "b1": 3, "b2": 2}; !reflect.DeepEqual(got, want) {
+		t.Errorf("placed %v, want %v", got, want)
+	}
+}
+
+func TestPlacePinned(t *testing.T) {
+	nodes := infos(
+		mkNode("n1"),
+		mkNode("n2", availability(state.AvailabilityDrain)),
+		mkNode("n3", resources(4, gib)),
+	)
+	nodes = append(nodes, load(mkNode("n4"), map[string]int{"agent": 1}))
+	tasks := []*state.Task{
+		mkTask("agent.n1", "agent", reserve(0, 2*gib), maxReplicas(1), pinnedTo("n1")),
+		mkTask("agent.n2", "agent", reserve(0, 2*gib), maxReplicas(1), pinnedTo("n2")),
+		mkTask("agent.n3", "agent", reserve(0, 2*gib), maxReplicas(1), pinnedTo("n3")),
+		mkTask("agent.n4", "agent", reserve(0, 2*gib), maxReplicas(1), pinnedTo("n4")),
+		mkTask("agent.n9", "agent", reserve(0, 2*gib), maxReplicas(1), pinnedTo("n9")),
+		// A second task for n1 in the same batch: max replicas 1.
+		mkTask("agent.n1b", "agent", reserve(0, 2*gib), maxReplicas(1), pinnedTo("n1")),
+	}
+	ds := mustPlace(t, tasks, nodes, Options{})
+	want := []struct{ node, err string }{
+		{"n1", ""},
+		{"", "no suitable node (1 node not available for new tasks)"},
+		{"", "no suitable node (1 node insufficient memory)"},
+		{"", "no suitable node (max replicas per node limit exceed on 1 node)"},
+		{"", "no suitable node (node n9 not found)"},
+		{"", "no suitable node (max replicas per node limit exceed on 1 node)"},
+	}
+	for i, d := range ds {
+		if d.NodeID != want[i].node || d.Err != want[i].err {
+			t.Errorf("%s: node %q err %q; want %q %q", d.Task.ID, d.NodeID, d.Err, want[i].node, want[i].err)
+		}
+	}
+}
+
+func TestPlaceTasksErrors(t *testing.T) {
+	nodes := infos(mkNode("n1"))
+	mixed := []*state.Task{mkTask("a", "web"), mkTask("b", "api")}
+	if _, err := PlaceTasks(mixed, nodes, Options{}); !errors.Is(err, ErrMixedGroup) {
+		t.Errorf("two services: %v", err)
+	}
+	versions := []*state.Task{mkTask("a", "web"), mkTask("b", "web", specVersion(2))}
+	if _, err := PlaceTasks(versions, nodes, Options{}); !errors.Is(err, ErrMixedGroup) {
+		t.Errorf("two versions: %v", err)
+	}
+	if _, err := PlaceTasks(group("web", 1), nodes, Options{Strategy: "random"}); !errors.Is(err, ErrUnknownStrategy) {
+		t.Errorf("unknown strategy: %v", err)
+	}
+	if ds, err := PlaceTasks(nil, nodes, Options{}); ds != nil || err != nil {
+		t.Errorf("no tasks: %v, %v", ds, err)
+	}
+	ds := mustPlace(t, group("web", 2, constraints("zone=a")), nodes, Options{})
+	want := `no suitable node (scheduler: invalid constraint "zone=a": expected an operator, == or !=)`
+	for _, d := range ds {
+		if d.Placed() || d.Err != want {
+			t.Errorf("invalid constraint: %+v", d)
+		}
+	}
+	ds = mustPlace(t, group("web", 1, prefs("zone")), nodes, Options{})
+	if ds[0].Placed() || !errors.Is(ValidatePlacement(ds[0].Task.Spec.Placement), ErrInvalidPreference) {
+		t.Errorf("invalid preference: %+v", ds[0])
+	}
+}
+
+func TestDecisionApply(t *testing.T) {
+	task := mkTask("web.1", "web")
+	task.Version = state.Version{Index: 7}
+	now := t0.Add(time.Second)
+	placed := Decision{Task: task, NodeID: "n1"}.Apply(now)
+	if placed == task || placed.NodeID != "n1" || placed.Status.State != state.TaskStateAssigned ||
+		placed.Status.Timestamp != now || placed.Version.Index != 7 || placed.Status.Err != "" {
+		t.Errorf("placed: %+v", placed)
+	}
+	pending := Decision{Task: task, Err: "no suitable node"}.Apply(now)
+	if pending.NodeID != "" || pending.Status.State != state.TaskStatePending || pending.Status.Err != "no suitable node" {
+		t.Errorf("pending: %+v", pending)
+	}
+	if task.NodeID != "" || task.Status.Err != "" || !task.Status.Timestamp.IsZero() {
+		t.Errorf("Apply modified the task: %+v", task)
+	}
+}
