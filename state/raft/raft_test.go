@@ -1,0 +1,307 @@
+package raft_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/state/raft"
+	"github.com/shoal-dev/shoal/state/raft/rafttest"
+)
+
+func service(id, name string, replicas uint64) *state.Service {
+	return &state.Service{ID: id, Spec: state.ServiceSpec{
+		Annotations: state.Annotations{Name: name},
+		Task:        state.TaskSpec{Container: state.ContainerSpec{Image: "demo"}},
+		Mode:        state.ServiceMode{Replicated: &state.ReplicatedService{Replicas: replicas}},
+	}}
+}
+
+func propose(ctx context.Context, n *raft.Node, ops ...state.Op) error {
+	res, err := n.Propose(ctx, state.NewCommand(ops...))
+	if err != nil {
+		return err
+	}
+	return res.Err()
+}
+
+func createService(t *testing.T, n *raft.Node, name string) string {
+	t.Helper()
+	id := state.NewID()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := propose(ctx, n, state.Op{Type: state.OpCreateService, Service: service(id, name, 1)}); err != nil {
+		t.Fatalf("create %s via %s: %v", name, n.ID(), err)
+	}
+	return id
+}
+
+// readService reads a service linearizably through node n.
+func readService(t *testing.T, n *raft.Node, id string) *state.Service {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := n.ReadBarrier(ctx); err != nil {
+		t.Fatalf("read barrier on %s: %v", n.ID(), err)
+	}
+	var s *state.Service
+	_ = n.Store().View(func(tx state.ReadTx) error { s = tx.GetService(id); return nil })
+	return s
+}
+
+func TestElectionAndReplication(t *testing.T) {
+	for _, size := range []int{1, 3, 5} {
+		t.Run(fmt.Sprintf("%d managers", size), func(t *testing.T) {
+			c := rafttest.New(t, size)
+			leader := c.Leader(5 * time.Second)
+			var ids []string
+			// Writes through the leader and through every follower.
+			ids = append(ids, createService(t, leader.Node, "via-leader"))
+			for i, f := range c.Followers() {
+				ids = append(ids, createService(t, f.Node, fmt.Sprintf("via-follower-%d", i)))
+			}
+			// Every manager reads every write linearizably.
+			for _, m := range c.Members {
+				for _, id := range ids {
+					if readService(t, m.Node, id) == nil {
+						t.Fatalf("%s does not see service %s after a linearizable read", m.ID, id)
+					}
+				}
+			}
+			c.WaitConverged(5 * time.Second)
+		})
+	}
+}
+
+func TestStaleVersionIsOutOfSequence(t *testing.T) {
+	c := rafttest.New(t, 3)
+	leader := c.Leader(5 * time.Second)
+	id := createService(t, leader.Node, "web")
+	f := c.Followers()[0]
+	s := readService(t, f.Node, id)
+	ctx := context.Background()
+	// Two clients read the same version; the second update loses.
+	first := s.Copy()
+	first.Spec.Mode.Replicated.Replicas = 3
+	if err := propose(ctx, f.Node, state.Op{Type: state.OpUpdateService, Service: first, Version: s.Version.Index}); err != nil {
+		t.Fatal(err)
+	}
+	second := s.Copy()
+	second.Spec.Mode.Replicated.Replicas = 7
+	err := propose(ctx, leader.Node, state.Op{Type: state.OpUpdateService, Service: second, Version: s.Version.Index})
+	if !errors.Is(err, state.ErrSequence) || err.Error() != "update out of sequence" {
+		t.Fatalf("stale update: got %v", err)
+	}
+	// Forwarded from a follower, the error keeps its identity.
+	err = propose(ctx, f.Node, state.Op{Type: state.OpUpdateService, Service: second, Version: s.Version.Index})
+	if !errors.Is(err, state.ErrSequence) {
+		t.Fatalf("stale update via follower: got %v", err)
+	}
+	if got := readService(t, leader.Node, id); got.Spec.Replicas() != 3 {
+		t.Fatalf("replicas %d, want 3", got.Spec.Replicas())
+	}
+}
+
+func TestLeaderPartition(t *testing.T) {
+	c := rafttest.New(t, 5)
+	old := c.Leader(5 * time.Second)
+	createService(t, old.Node, "before")
+
+	// Cut the leader and one follower off from the other three.
+	var minority, majority []*rafttest.Member
+	minority = append(minority, old)
+	for _, m := range c.Members {
+		if m != old {
+			if len(minority) < 2 {
+				minority = append(minority, m)
+			} else {
+				majority = append(majority, m)
+			}
+		}
+	}
+	for _, a := range minority {
+		for _, b := range majority {
+			c.Net.Cut(a.Addr, b.Addr)
+		}
+	}
+
+	// The minority refuses writes within a bounded time, with a clear error.
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := propose(ctx, minority[1].Node, state.Op{Type: state.OpCreateService, Service: service(state.NewID(), "minority", 1)})
+	if !errors.Is(err, raft.ErrNoQuorum) {
+		t.Fatalf("minority write: got %v, want no quorum", err)
+	}
+	// Bounded by the lease, the wait for a new leader and one probe round.
+	if el, bound := time.Since(start), 2*rafttest.FastConfig().LeaderWaitTimeout; el > bound {
+		t.Fatalf("minority write took %v to fail, bound %v", el, bound)
+	}
+	t.Logf("minority write refused after %v: %v", time.Since(start).Round(time.Millisecond), err)
+
+	// The majority elects a leader and goes on.
+	var newLeader *rafttest.Member
+	deadline := time.Now().Add(5 * time.Second)
+	for newLeader == nil && time.Now().Before(deadline) {
+		for _, m := range majority {
+			if m.Node.Ready() {
+				newLeader = m
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if newLeader == nil {
+		t.Fatal("majority elected no leader")
+	}
+	id := createService(t, majority[0].Node, "during-partition")
+
+	// Heal: the old leader steps down, catches up, and never applied the
+	// minority write.
+	c.Net.HealAll()
+	c.WaitConverged(10 * time.Second)
+	for _, m := range c.Members {
+		if readService(t, m.Node, id) == nil {
+			t.Fatalf("%s misses the majority's write after healing", m.ID)
+		}
+		var n int
+		_ = m.Store.View(func(tx state.ReadTx) error {
+			l, _ := tx.FindServices(state.ByName("minority"))
+			n = len(l)
+			return nil
+		})
+		if n != 0 {
+			t.Fatalf("%s applied the minority's refused write", m.ID)
+		}
+	}
+}
+
+func TestNoQuorumFailsInBoundedTime(t *testing.T) {
+	c := rafttest.New(t, 3)
+	leader := c.Leader(5 * time.Second)
+	createService(t, leader.Node, "before")
+	for _, f := range c.Followers() {
+		c.Stop(f)
+	}
+	start := time.Now()
+	err := propose(context.Background(), leader.Node, state.Op{Type: state.OpCreateService, Service: service(state.NewID(), "lost", 1)})
+	var qe *raft.QuorumError
+	if !errors.As(err, &qe) || qe.Reachable != 1 || qe.Total != 3 {
+		t.Fatalf("got %v, want no quorum: 1 of 3", err)
+	}
+	if el, bound := time.Since(start), 2*rafttest.FastConfig().LeaderWaitTimeout; el > bound {
+		t.Fatalf("took %v, bound %v", el, bound)
+	}
+	t.Logf("%v after %v", err, time.Since(start).Round(time.Millisecond))
+	// Reads refuse too rather than answer stale.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := leader.Node.ReadBarrier(ctx); !errors.Is(err, raft.ErrNoQuorum) {
+		t.Fatalf("read without quorum: %v", err)
+	}
+}
+
+func TestLaggingFollowerInstallsSnapshot(t *testing.T) {
+	c := rafttest.New(t, 3, func(c *rafttest.Cluster) {
+		c.Configure = func(cfg *raft.Config) {
+			cfg.SnapshotThreshold = 20
+			cfg.TrailingLogs = 5
+			cfg.SnapshotInterval = 50 * time.Millisecond
+		}
+	})
+	leader := c.Leader(5 * time.Second)
+	lagging := c.Followers()[0]
+	c.Stop(lagging)
+	var last string
+	for i := range 60 {
+		last = createService(t, leader.Node, fmt.Sprintf("svc%d", i))
+	}
+	if err := leader.Node.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	c.Start(lagging)
+	c.WaitConverged(10 * time.Second)
+	if readService(t, lagging.Node, last) == nil {
+		t.Fatal("restarted follower did not catch up")
+	}
+	var n int
+	_ = lagging.Store.View(func(tx state.ReadTx) error { l, _ := tx.FindServices(state.All); n = len(l); return nil })
+	if n != 60 {
+		t.Fatalf("lagging follower has %d services, want 60", n)
+	}
+}
+
+func TestRestartAllFromDisk(t *testing.T) {
+	c := rafttest.New(t, 3)
+	leader := c.Leader(5 * time.Second)
+	var ids []string
+	for i := range 10 {
+		ids = append(ids, createService(t, leader.Node, fmt.Sprintf("svc%d", i)))
+	}
+	// A snapshot on one node, logs only on the others.
+	if err := leader.Node.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	ids = append(ids, createService(t, leader.Node, "after-snapshot"))
+	for _, m := range c.Members {
+		c.Stop(m)
+	}
+	for _, m := range c.Members {
+		c.Start(m)
+	}
+	l := c.Leader(5 * time.Second)
+	for _, m := range c.Members {
+		for _, id := range ids {
+			if readService(t, m.Node, id) == nil {
+				t.Fatalf("%s lost service %s across a full restart (leader %s)", m.ID, id, l.ID)
+			}
+		}
+	}
+}
+
+func TestLeaderFailover(t *testing.T) {
+	c := rafttest.New(t, 3)
+	old := c.Leader(5 * time.Second)
+	createService(t, old.Node, "before")
+	c.Stop(old)
+	start := time.Now()
+	f := c.Followers()[0]
+	createService(t, f.Node, "after")
+	t.Logf("write succeeded %v after the leader died", time.Since(start).Round(time.Millisecond))
+	c.Start(old)
+	c.WaitConverged(10 * time.Second)
+}
+
+func TestMembershipChangesUnderWrites(t *testing.T) {
+	c := rafttest.New(t, 3)
+	leader := c.Leader(5 * time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errs := make(chan error, 1)
+	go func() {
+		for i := 0; ctx.Err() == nil; i++ {
+			err := propose(ctx, leader.Node, state.Op{Type: state.OpCreateService, Service: service(state.NewID(), fmt.Sprintf("w%d", i), 1)})
+			if err != nil && ctx.Err() == nil && !errors.Is(err, raft.ErrUnknownOutcome) {
+				errs <- err
+				return
+			}
+		}
+		errs <- nil
+	}()
+	victim := c.Followers()[0]
+	if err := leader.Node.RemoveServer(context.Background(), victim.ID); err != nil {
+		t.Fatal(err)
+	}
+	members, _ := leader.Node.Members()
+	if len(members) != 2 {
+		t.Fatalf("members after removal: %+v", members)
+	}
+	c.Stop(victim)
+	cancel()
+	if err := <-errs; err != nil {
+		t.Fatalf("write during membership change: %v", err)
+	}
+	c.WaitConverged(5 * time.Second)
+}

@@ -1,0 +1,206 @@
+package raft
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+
+	"github.com/shoal-dev/shoal/state"
+)
+
+// Paths of the forwarding RPCs, served on the cluster port.
+const (
+	PathPrefix     = "/raft/v1/"
+	pathApply      = PathPrefix + "apply"
+	pathReadIndex  = PathPrefix + "readindex"
+	pathMembership = PathPrefix + "membership"
+	pathPing       = PathPrefix + "ping"
+)
+
+// MaxCommandSize bounds a forwarded command.
+const MaxCommandSize = 256 << 20
+
+// rpcError is the JSON body of a failed RPC.
+type rpcError struct {
+	Kind      string `json:"kind"`
+	Message   string `json:"message"`
+	Reachable int    `json:"reachable,omitempty"`
+	Total     int    `json:"total,omitempty"`
+	Pending   bool   `json:"pending,omitempty"`
+}
+
+const (
+	kindNotLeader = "not_leader"
+	kindNoQuorum  = "no_quorum"
+	kindUnknown   = "unknown_outcome"
+	kindShutdown  = "shutdown"
+	kindOther     = "error"
+)
+
+func encodeRPCError(err error) (int, rpcError) {
+	var qe *QuorumError
+	switch {
+	case errors.Is(err, ErrNotLeader):
+		return http.StatusMisdirectedRequest, rpcError{Kind: kindNotLeader, Message: err.Error()}
+	case errors.As(err, &qe):
+		return http.StatusServiceUnavailable, rpcError{Kind: kindNoQuorum, Message: err.Error(), Reachable: qe.Reachable, Total: qe.Total, Pending: qe.Pending}
+	case errors.Is(err, ErrUnknownOutcome):
+		return http.StatusServiceUnavailable, rpcError{Kind: kindUnknown, Message: err.Error()}
+	case errors.Is(err, ErrShutdown):
+		return http.StatusServiceUnavailable, rpcError{Kind: kindShutdown, Message: err.Error()}
+	}
+	return http.StatusInternalServerError, rpcError{Kind: kindOther, Message: err.Error()}
+}
+
+func (e rpcError) err() error {
+	switch e.Kind {
+	case kindNotLeader:
+		return ErrNotLeader
+	case kindNoQuorum:
+		return &QuorumError{Reachable: e.Reachable, Total: e.Total, Pending: e.Pending}
+	case kindUnknown:
+		return ErrUnknownOutcome
+	case kindShutdown:
+		// The leader is going away; the request was refused before it
+		// was applied, so another leader may take it.
+		return fmt.Errorf("%w: leader shutting down", ErrNotSent)
+	}
+	return errors.New(e.Message)
+}
+
+// Handler serves the requests other managers forward to this one. The
+// caller must mount it at PathPrefix behind authentication that admits
+// managers only.
+func (n *Node) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+pathApply, func(w http.ResponseWriter, r *http.Request) {
+		data, err := io.ReadAll(io.LimitReader(r.Body, MaxCommandSize+1))
+		if err != nil || len(data) > MaxCommandSize {
+			writeRPCError(w, fmt.Errorf("raft: reading command: too large or truncated"))
+			return
+		}
+		res, err := n.ApplyLocal(r.Context(), data)
+		if err != nil {
+			writeRPCError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, res)
+	})
+	mux.HandleFunc("POST "+pathReadIndex, func(w http.ResponseWriter, r *http.Request) {
+		idx, err := n.ReadIndexLocal(r.Context())
+		if err != nil {
+			writeRPCError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]uint64{"index": idx})
+	})
+	mux.HandleFunc("POST "+pathMembership, func(w http.ResponseWriter, r *http.Request) {
+		var req MembershipChange
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req); err != nil || req.ID == "" || (!req.Remove && req.Addr == "") {
+			writeJSON(w, http.StatusBadRequest, rpcError{Kind: kindOther, Message: "raft: bad membership change"})
+			return
+		}
+		if err := n.ChangeMembershipLocal(r.Context(), req); err != nil {
+			writeRPCError(w, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET "+pathPing, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"id": n.cfg.NodeID})
+	})
+	return mux
+}
+
+func writeRPCError(w http.ResponseWriter, err error) {
+	code, body := encodeRPCError(err)
+	writeJSON(w, code, body)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// HTTPForwarder forwards requests over HTTPS to the Handler of other
+// managers. Client must present this manager's certificate.
+type HTTPForwarder struct {
+	Client *http.Client
+}
+
+var _ Forwarder = (*HTTPForwarder)(nil)
+
+func (f *HTTPForwarder) do(ctx context.Context, addr, method, path string, body []byte, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, "https://"+addr+path, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNotSent, err)
+	}
+	resp, err := f.Client.Do(req)
+	if err != nil {
+		if notSent(err) {
+			return fmt.Errorf("%w: %v", ErrNotSent, err)
+		}
+		return fmt.Errorf("forwarding to %s: %w", addr, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		var e rpcError
+		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&e); err != nil {
+			return fmt.Errorf("forwarding to %s: status %s", addr, resp.Status)
+		}
+		return e.err()
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("forwarding to %s: decoding answer: %w", addr, err)
+	}
+	return nil
+}
+
+// notSent tells whether an HTTP client error happened before the request
+// could reach the server: dialling or the TLS handshake failed.
+func notSent(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var rec tls.RecordHeaderError
+	var cv *tls.CertificateVerificationError
+	return errors.As(err, &rec) || errors.As(err, &cv)
+}
+
+// Apply implements Forwarder.
+func (f *HTTPForwarder) Apply(ctx context.Context, addr string, cmd []byte) (state.Results, error) {
+	var res state.Results
+	err := f.do(ctx, addr, http.MethodPost, pathApply, cmd, &res)
+	return res, err
+}
+
+// ReadIndex implements Forwarder.
+func (f *HTTPForwarder) ReadIndex(ctx context.Context, addr string) (uint64, error) {
+	var out struct {
+		Index uint64 `json:"index"`
+	}
+	err := f.do(ctx, addr, http.MethodPost, pathReadIndex, nil, &out)
+	return out.Index, err
+}
+
+// ChangeMembership implements Forwarder.
+func (f *HTTPForwarder) ChangeMembership(ctx context.Context, addr string, req MembershipChange) error {
+	body, _ := json.Marshal(req)
+	return f.do(ctx, addr, http.MethodPost, pathMembership, body, nil)
+}
+
+// Ping implements Forwarder.
+func (f *HTTPForwarder) Ping(ctx context.Context, addr string) error {
+	return f.do(ctx, addr, http.MethodGet, pathPing, nil, nil)
+}
