@@ -1,7 +1,6 @@
 package scheduler
 
 import (
-	"math"
 	"strings"
 
 	"github.com/shoal-dev/shoal/state"
@@ -88,9 +87,9 @@ func noSuitableNode(explanation string) string {
 
 // evaluate runs the filters over n without counting. It returns the index
 // of the first filter that refuses n, or -1 and the number of tasks like
-// the current one that n can take (math.MaxInt when nothing limits it).
+// the current one that n can take (unlimited when nothing limits it).
 func (p *Pipeline) evaluate(n *NodeInfo) (refusedBy, room int) {
-	room = math.MaxInt
+	room = unlimited
 	for i := range p.stages {
 		s := &p.stages[i]
 		if !s.enabled {

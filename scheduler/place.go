@@ -199,6 +199,9 @@ func (b *batch) placeFree(free int) {
 		if refusedBy >= 0 {
 			continue
 		}
+		if room != unlimited {
+			room -= k
+		}
 		cands = append(cands, candidate{
 			node:    n,
 			id:      n.node.ID,
@@ -206,7 +209,7 @@ func (b *batch) placeFree(free int) {
 			failing: n.failing(b.serviceID, b.now),
 			service: n.ServiceTasks(b.serviceID) + k,
 			active:  n.ActiveTasks() + k,
-			room:    room - k,
+			room:    room,
 			placed:  k,
 		})
 	}

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/shoal-dev/shoal/state"
 )
@@ -20,15 +21,22 @@ type candidate struct {
 	failing bool // FailureThreshold recent failures of the service
 	service int  // active tasks of the service
 	active  int  // active tasks of all services
-	room    int  // further tasks of the group the node can take
+	room    int  // further tasks of the group the node can take, or unlimited
 	placed  int  // tasks of the group placed on the node in this batch
 }
+
+// unlimited is the room of a node nothing limits. It stays unlimited as
+// the node takes tasks, so that binpack does not prefer a node for having
+// taken some.
+const unlimited = math.MaxInt
 
 // take records that c receives one task of the group.
 func (c *candidate) take() {
 	c.service++
 	c.active++
-	c.room--
+	if c.room != unlimited {
+		c.room--
+	}
 	c.placed++
 }
 
