@@ -102,48 +102,25 @@ func TestRecordCLI(t *testing.T) {
 	if !*record {
 		t.Skip("run with -record to regenerate testdata/cli from the docker CLI")
 	}
-	docker, err := exec.LookPath("docker")
-	if err != nil {
-		t.Fatal(err)
+	docker, version := dockerCLI(t)
+	if docker == "" {
+		t.Fatal("no docker CLI in PATH")
 	}
-	version, err := exec.Command(docker, "--version").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	config := t.TempDir()
-	// A credential for Docker Hub, so --with-registry-auth has one to send.
-	auth := base64.StdEncoding.EncodeToString([]byte("alice:s3cret"))
-	cfg := fmt.Sprintf(`{"auths":{"https://index.docker.io/v1/":{"auth":%q}}}`, auth)
-	if err := os.WriteFile(filepath.Join(config, "config.json"), []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	config := dockerConfig(t)
 
 	var transcript bytes.Buffer
-	fmt.Fprintf(&transcript, "# Requests of %s against a fake engine announcing API %s.\n", strings.TrimSpace(string(version)), clirecorder.APIVersion)
+	fmt.Fprintf(&transcript, "# Requests of %s against a fake engine announcing API %s.\n", version, clirecorder.APIVersion)
 	fmt.Fprintf(&transcript, "# Regenerate: go test ./api/convert -run TestRecordCLI -record\n")
 	for _, c := range cliCommands {
 		rec := clirecorder.New()
-		sock := filepath.Join(t.TempDir(), "rec.sock")
-		l, err := net.Listen("unix", sock)
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := &http.Server{Handler: rec}
-		go srv.Serve(l)
-		run := func(args []string) (string, error) {
-			cmd := exec.Command(docker, append([]string{"-H", "unix://" + sock}, args...)...)
-			cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+config, "DOCKER_CLI_HINTS=false", "NO_COLOR=1")
-			out, err := cmd.CombinedOutput()
-			return string(out), err
-		}
+		run := serveFake(t, docker, config, rec)
 		for _, s := range c.setup {
-			if out, err := run(s); err != nil {
+			if out, err := run(s...); err != nil {
 				t.Fatalf("%s: setup %v: %v\n%s", c.name, s, err, out)
 			}
 		}
 		rec.Take()
-		out, err := run(c.args)
-		srv.Close()
+		out, err := run(c.args...)
 		if err != nil {
 			t.Fatalf("%s: docker %v: %v\n%s", c.name, c.args, err, out)
 		}
@@ -177,6 +154,55 @@ func TestRecordCLI(t *testing.T) {
 	}
 	if err := os.WriteFile(filepath.Join("testdata", "cli", "TRANSCRIPT.txt"), transcript.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// dockerCLI returns the path and version line of the docker CLI, or ""
+// if there is none.
+func dockerCLI(t *testing.T) (path, version string) {
+	t.Helper()
+	path, err := exec.LookPath("docker")
+	if err != nil {
+		return "", ""
+	}
+	out, err := exec.Command(path, "--version").Output()
+	if err != nil {
+		t.Fatalf("docker --version: %v", err)
+	}
+	return path, strings.TrimSpace(string(out))
+}
+
+// dockerConfig returns a DOCKER_CONFIG directory holding a fake Docker Hub
+// credential, so --with-registry-auth has one to send and the user's own
+// configuration is never read.
+func dockerConfig(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	auth := base64.StdEncoding.EncodeToString([]byte("alice:s3cret"))
+	cfg := fmt.Sprintf(`{"auths":{"https://index.docker.io/v1/":{"auth":%q}}}`, auth)
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// serveFake serves rec on a fresh unix socket until the test ends and
+// returns a function that runs the docker CLI against it.
+func serveFake(t *testing.T, docker, config string, rec *clirecorder.Recorder) func(args ...string) (string, error) {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "engine.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: rec}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return func(args ...string) (string, error) {
+		cmd := exec.Command(docker, append([]string{"-H", "unix://" + sock}, args...)...)
+		cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+config, "DOCKER_CLI_HINTS=false", "NO_COLOR=1")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
 	}
 }
 

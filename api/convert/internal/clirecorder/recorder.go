@@ -93,14 +93,33 @@ func (r Request) String() string {
 	return b.String()
 }
 
+// Hooks let a test put a real validation and conversion layer behind the
+// fake: each one receives what the CLI sent and returns what to store (and
+// later answer on GET), or an error answered 400 {"message": err}. A nil
+// hook stores the request as sent.
+type Hooks struct {
+	ServiceSpec func(swarm.ServiceSpec) (swarm.ServiceSpec, error)
+	NodeSpec    func(swarm.NodeSpec) (swarm.NodeSpec, error)
+	// SwarmSpec also gets the spec currently stored, to merge into.
+	SwarmSpec func(sent, current swarm.Spec) (swarm.Spec, error)
+	// InsertServiceDefaults fills defaults into a copy of a stored spec
+	// for GET /services/{id}?insertDefaults=true.
+	InsertServiceDefaults func(*swarm.ServiceSpec)
+}
+
 // Recorder is the fake engine. Its zero value is not usable; call New.
 type Recorder struct {
+	// Hooks may be set before the first request.
+	Hooks Hooks
+
 	mu       sync.Mutex
 	requests []Request
 	index    uint64
 	services map[string]*swarm.Service
 	nodes    map[string]*swarm.Node
+	tasks    []swarm.Task
 	cluster  swarm.Swarm
+	self     string
 }
 
 // New returns a Recorder holding one manager node and a default cluster.
@@ -109,6 +128,7 @@ func New() *Recorder {
 		index:    10,
 		services: map[string]*swarm.Service{},
 		nodes:    map[string]*swarm.Node{},
+		self:     SelfNodeID,
 	}
 	r.nodes[SelfNodeID] = &swarm.Node{
 		ID:   SelfNodeID,
@@ -170,6 +190,66 @@ func New() *Recorder {
 		},
 	}
 	return r
+}
+
+// SetSwarm replaces the cluster object answered on GET /swarm.
+func (r *Recorder) SetSwarm(s swarm.Swarm) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cluster = s
+}
+
+// SetNodes replaces the nodes. The first one is the node the engine runs
+// on (GET /info names it).
+func (r *Recorder) SetNodes(nodes ...swarm.Node) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.nodes = map[string]*swarm.Node{}
+	for i := range nodes {
+		n := nodes[i]
+		r.nodes[n.ID] = &n
+	}
+	if len(nodes) > 0 {
+		r.self = nodes[0].ID
+	}
+}
+
+// SetTasks replaces the tasks answered on GET /tasks, whatever the filter.
+func (r *Recorder) SetTasks(tasks ...swarm.Task) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.tasks = tasks
+}
+
+// Service returns the stored service with the given name, or nil.
+func (r *Recorder) Service(name string) *swarm.Service {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range r.services {
+		if s.Spec.Name == name {
+			c := *s
+			return &c
+		}
+	}
+	return nil
+}
+
+// Node returns the stored node with the given ID or hostname, or nil.
+func (r *Recorder) Node(ref string) *swarm.Node {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n := r.findNode(ref); n != nil {
+		c := *n
+		return &c
+	}
+	return nil
+}
+
+// Swarm returns the stored cluster object.
+func (r *Recorder) Swarm() swarm.Swarm {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cluster
 }
 
 // Take returns the requests recorded since the last call and forgets them.
@@ -241,6 +321,17 @@ func (r *Recorder) route(w http.ResponseWriter, method string, p []string, q url
 		r.serviceCreate(w, body)
 	case p[0] == "services" && len(p) == 2 && method == http.MethodGet:
 		if s := r.findService(p[1]); s != nil {
+			if h := r.Hooks.InsertServiceDefaults; h != nil && q.Get("insertDefaults") == "true" {
+				// A deep copy: the spec holds pointers.
+				var c swarm.Service
+				b, _ := json.Marshal(s)
+				if err := json.Unmarshal(b, &c); err != nil {
+					writeError(w, http.StatusInternalServerError, "%v", err)
+					return
+				}
+				h(&c.Spec)
+				s = &c
+			}
 			writeJSON(w, http.StatusOK, s)
 			return
 		}
@@ -263,7 +354,7 @@ func (r *Recorder) route(w http.ResponseWriter, method string, p []string, q url
 	case p[0] == "nodes" && len(p) == 3 && p[2] == "update":
 		r.nodeUpdate(w, p[1], body)
 	case p[0] == "tasks":
-		writeJSON(w, http.StatusOK, []swarm.Task{})
+		writeJSON(w, http.StatusOK, append([]swarm.Task{}, r.tasks...))
 	case p[0] == "networks" && len(p) == 2:
 		writeJSON(w, http.StatusOK, network.Inspect{
 			Name: p[1], ID: "net" + pad(p[1], 22), Scope: "swarm", Driver: "overlay",
@@ -288,18 +379,18 @@ func (r *Recorder) route(w http.ResponseWriter, method string, p []string, q url
 func (r *Recorder) info(w http.ResponseWriter) {
 	cluster := r.cluster.ClusterInfo
 	writeJSON(w, http.StatusOK, system.Info{
-		ID:              SelfNodeID,
+		ID:              r.self,
 		Name:            "node-1",
 		OSType:          "linux",
 		Architecture:    "x86_64",
 		ServerVersion:   "28.5.2",
 		OperatingSystem: "shoal",
 		Swarm: swarm.Info{
-			NodeID:           SelfNodeID,
+			NodeID:           r.self,
 			NodeAddr:         "10.0.0.1",
 			LocalNodeState:   swarm.LocalNodeStateActive,
 			ControlAvailable: true,
-			RemoteManagers:   []swarm.Peer{{NodeID: SelfNodeID, Addr: "10.0.0.1:2377"}},
+			RemoteManagers:   []swarm.Peer{{NodeID: r.self, Addr: "10.0.0.1:2377"}},
 			Nodes:            len(r.nodes),
 			Managers:         1,
 			Cluster:          &cluster,
@@ -331,6 +422,13 @@ func (r *Recorder) swarmUpdate(w http.ResponseWriter, q url.Values, body []byte)
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
+	if h := r.Hooks.SwarmSpec; h != nil {
+		var err error
+		if spec, err = h(spec, r.cluster.Spec); err != nil {
+			writeError(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+	}
 	r.index++
 	r.cluster.Spec = spec
 	r.cluster.Version.Index = r.index
@@ -352,8 +450,8 @@ func (r *Recorder) serviceList(w http.ResponseWriter) {
 }
 
 func (r *Recorder) serviceCreate(w http.ResponseWriter, body []byte) {
-	var spec swarm.ServiceSpec
-	if err := json.Unmarshal(body, &spec); err != nil {
+	spec, err := r.serviceSpec(body)
+	if err != nil {
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
@@ -377,8 +475,8 @@ func (r *Recorder) serviceUpdate(w http.ResponseWriter, ref string, q url.Values
 		writeError(w, http.StatusInternalServerError, "update out of sequence")
 		return
 	}
-	var spec swarm.ServiceSpec
-	if err := json.Unmarshal(body, &spec); err != nil {
+	spec, err := r.serviceSpec(body)
+	if err != nil {
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
@@ -393,6 +491,17 @@ func (r *Recorder) serviceUpdate(w http.ResponseWriter, ref string, q url.Values
 	writeJSON(w, http.StatusOK, swarm.ServiceUpdateResponse{})
 }
 
+func (r *Recorder) serviceSpec(body []byte) (swarm.ServiceSpec, error) {
+	var spec swarm.ServiceSpec
+	if err := json.Unmarshal(body, &spec); err != nil {
+		return spec, err
+	}
+	if h := r.Hooks.ServiceSpec; h != nil {
+		return h(spec)
+	}
+	return spec, nil
+}
+
 func (r *Recorder) nodeUpdate(w http.ResponseWriter, ref string, body []byte) {
 	n := r.findNode(ref)
 	if n == nil {
@@ -403,6 +512,13 @@ func (r *Recorder) nodeUpdate(w http.ResponseWriter, ref string, body []byte) {
 	if err := json.Unmarshal(body, &spec); err != nil {
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return
+	}
+	if h := r.Hooks.NodeSpec; h != nil {
+		var err error
+		if spec, err = h(spec); err != nil {
+			writeError(w, http.StatusBadRequest, "%v", err)
+			return
+		}
 	}
 	r.index++
 	n.Spec = spec
