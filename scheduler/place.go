@@ -151,6 +151,7 @@ func (b *batch) pinnedOn(i int) int {
 // number of tasks left to place.
 func (b *batch) placePinned() (free int) {
 	var byID map[string]int
+	var oneNode []string // the message of a refusal by each filter
 	for i, t := range b.tasks {
 		if t.NodeID == "" {
 			free++
@@ -178,7 +179,15 @@ func (b *batch) placePinned() (free int) {
 		if refusedBy < 0 {
 			refusedBy = b.pipeline.refusedAfter(n, b.pinned[j])
 		}
-		b.decisions[i].Err = noSuitableNode(b.pipeline.stages[refusedBy].filter.Explain(1))
+		// A global service on a large cluster can be refused by
+		// thousands of nodes: one message per filter is enough.
+		if oneNode == nil {
+			oneNode = make([]string, len(b.pipeline.stages))
+		}
+		if oneNode[refusedBy] == "" {
+			oneNode[refusedBy] = noSuitableNode(b.pipeline.stages[refusedBy].filter.Explain(1))
+		}
+		b.decisions[i].Err = oneNode[refusedBy]
 	}
 	return free
 }
@@ -205,7 +214,6 @@ func (b *batch) placeFree(free int) {
 		cands = append(cands, candidate{
 			node:    n,
 			id:      n.node.ID,
-			index:   j,
 			failing: n.failing(b.serviceID, b.now),
 			service: n.ServiceTasks(b.serviceID) + k,
 			active:  n.ActiveTasks() + k,

@@ -17,7 +17,6 @@ import (
 type candidate struct {
 	node    *NodeInfo
 	id      string
-	index   int  // position in the nodes given to PlaceTasks
 	failing bool // FailureThreshold recent failures of the service
 	service int  // active tasks of the service
 	active  int  // active tasks of all services
