@@ -1,0 +1,119 @@
+package orchestrator
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Config configures an Orchestrator. Start from DefaultConfig.
+type Config struct {
+	// Clock tells time and makes the timers of restart delays, update
+	// delays, monitor periods and retries. Every decision is computed from
+	// timestamps in the store compared with Clock.Now, so the same store
+	// gives the same decisions on any leader. Tests inject a fake clock.
+	Clock Clock
+
+	// Logger receives the orchestrator's logs, with component=orchestrator
+	// and service, task, slot and node IDs as fields.
+	Logger *slog.Logger
+
+	// ProposeTimeout bounds one Raft write. It is longer than a leader
+	// election (about 1 s with state/raft's defaults) plus the proposer's
+	// own wait for a leader, so a write is not abandoned during a failover
+	// that would have let it through.
+	ProposeTimeout time.Duration
+
+	// RetryBackoff is the first wait after a write that failed as a whole
+	// (no quorum, lost leadership, timeout); it doubles on each failure in
+	// a row up to MaxRetryBackoff. 100 ms lets a brief election pass
+	// without hammering the proposer; 5 s caps the reaction time once the
+	// cluster is back.
+	RetryBackoff    time.Duration
+	MaxRetryBackoff time.Duration
+
+	// ConflictRetry is how long after an operation that failed on a
+	// precondition (the spec moved on, update out of sequence) the service
+	// is looked at again if no change to it arrives first. The change that
+	// caused the conflict normally arrives at once and triggers the retry;
+	// this is a safety net, so it can be long.
+	ConflictRetry time.Duration
+
+	// MaxBatch is the most task changes (creations, shutdowns, deletions)
+	// put into one Raft command. A scale to 10,000 replicas is written in
+	// chunks so that no log entry grows to megabytes and followers apply
+	// each one quickly. 1,000 tasks encode to about 200 KB.
+	MaxBatch int
+}
+
+// DefaultConfig returns the settings for production.
+func DefaultConfig() Config {
+	return Config{
+		Clock:           RealClock(),
+		Logger:          slog.Default(),
+		ProposeTimeout:  10 * time.Second,
+		RetryBackoff:    100 * time.Millisecond,
+		MaxRetryBackoff: 5 * time.Second,
+		ConflictRetry:   5 * time.Second,
+		MaxBatch:        1000,
+	}
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Clock == nil {
+		errs = append(errs, errors.New("clock is nil"))
+	}
+	if c.Logger == nil {
+		errs = append(errs, errors.New("logger is nil"))
+	}
+	if c.ProposeTimeout <= 0 {
+		errs = append(errs, errors.New("propose timeout must be positive"))
+	}
+	if c.RetryBackoff <= 0 || c.MaxRetryBackoff < c.RetryBackoff {
+		errs = append(errs, errors.New("retry backoff must be positive and at most the max retry backoff"))
+	}
+	if c.ConflictRetry <= 0 {
+		errs = append(errs, errors.New("conflict retry must be positive"))
+	}
+	if c.MaxBatch < 1 {
+		errs = append(errs, errors.New("max batch must be at least 1"))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("orchestrator: invalid config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// Clock is the orchestrator's source of time. Implementations must be safe
+// for concurrent use.
+type Clock interface {
+	// Now returns the current time.
+	Now() time.Time
+	// NewTimer returns a timer that fires once, after d.
+	NewTimer(d time.Duration) Timer
+}
+
+// Timer is a one-shot timer made by a Clock.
+type Timer interface {
+	// C receives the time once the timer fires.
+	C() <-chan time.Time
+	// Stop prevents the timer from firing; it reports whether it did.
+	Stop() bool
+}
+
+// RealClock returns the system clock.
+func RealClock() Clock { return realClock{} }
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
+
+type realTimer struct{ t *time.Timer }
+
+func (t realTimer) C() <-chan time.Time { return t.t.C }
+func (t realTimer) Stop() bool          { return t.t.Stop() }

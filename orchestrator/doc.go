@@ -1,0 +1,87 @@
+// Package orchestrator keeps every service's tasks in line with its spec.
+// It runs on the Raft leader only and never places tasks: it creates,
+// stops and deletes them, and the scheduler and agents do the rest.
+//
+// # Where it sits
+//
+//	API (service create/update/rollback/delete, node update)
+//	    -> Raft log -> state.Store
+//	    -> change feed (ViewAndWatch, Watcher batches)
+//	    -> orchestrator: OpCreateTasks (PENDING, desired RUNNING),
+//	       OpSetTasksDesired (SHUTDOWN), OpDeleteTasks,
+//	       OpServiceUpdateStatus, OpRollbackService
+//	    -> scheduler: OpAssignTasks (node of PENDING tasks)
+//	    -> dispatcher/agents: OpTaskStatus (observed state)
+//	    -> change feed -> orchestrator ...
+//
+// Who owns which field:
+//
+//   - Service.Spec, PreviousSpec: the API (and OpRollbackService, which the
+//     orchestrator issues for an automatic rollback). The API resets
+//     UpdateStatus to nil when it changes the spec, and sets it to
+//     rollback_started ("manually requested rollback") for a rollback a user
+//     asks for; from then on UpdateStatus is the orchestrator's.
+//   - Task creation, Slot, a global task's NodeID, DesiredState (only
+//     raised: RUNNING -> SHUTDOWN; REMOVE is set by OpDeleteService), and
+//     task deletion: the orchestrator.
+//   - The NodeID of replicated tasks and Status up to ASSIGNED: the
+//     scheduler. Status from then on: the node's agent.
+//   - Node status: the dispatcher. Node spec (availability, labels): the API.
+//
+// # How it works
+//
+// One goroutine (Run) watches the store. Each batch of changes marks
+// services dirty: the service itself, the service of a changed task, the
+// services with tasks on a changed node and every global service. A round
+// then reads one snapshot, plans each dirty service from scratch (plan:
+// what to create, stop, delete, which UpdateStatus to write, and when to
+// look again) and writes all the plans in one Raft command, split only when
+// it exceeds Config.MaxBatch task changes. Nothing is polled: besides the
+// change feed, the only wake-ups are timers at the times the plans asked
+// for (restart delays, update delays, monitor periods) and the retry
+// backoff.
+//
+// Decisions are functions of the stored state and Config.Clock: restart
+// delays count from the task's status timestamp, update progress is read
+// from which tasks are up to date and when they started, UpdateStatus says
+// whether an update runs. So a new leader, starting a new Run from a fresh
+// snapshot, makes the same decisions as the old one would have, and an
+// update, a restart delay or a rollback carries on across a leader change.
+// What a term remembers (when tasks started running, restart attempts past
+// the history limit, a rebalancing in progress) is a cache or a
+// best-effort refinement.
+//
+// Every operation checks its preconditions when applied: a task is made
+// from the service's spec only if the spec is still the version the round
+// read (else state.ErrConflict), desired states only rise. A refused
+// operation is retried when the change that beat it arrives, with a
+// backoff if refusals repeat; a write that fails as a whole (no quorum,
+// lost leadership) is retried with an exponential backoff. The
+// orchestrator never spins.
+//
+// The behaviours, each in its own file: replicated.go (slots 1..N,
+// scaling), global.go (one task per eligible node), slots.go (the model of
+// a slot: live, stopping, ended, lost and dead tasks; duplicates),
+// restart.go (restart policies), update.go (rolling updates, rollbacks,
+// UpdateStatus), rebalance.go (moving tasks to new nodes), reaper.go
+// (history and removed services).
+//
+// # Using it
+//
+// Make one Orchestrator per manager and run it for each leadership term:
+//
+//	cfg := orchestrator.DefaultConfig()
+//	cfg.Logger = logger
+//	o := orchestrator.New(node.Store(), node, cfg)
+//	node.OnLeader(func(ctx context.Context) {
+//		if err := o.Run(ctx); err != nil {
+//			logger.Error("orchestrator", "err", err)
+//		}
+//	})
+//	...
+//	o.Stop() // on shutdown, before the Raft node
+//
+// Run returns when the term's context ends. The store must be the one the
+// proposer's writes are applied to before Propose returns (the Raft node's
+// own), so that each round reads the previous round's writes.
+package orchestrator

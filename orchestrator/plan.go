@@ -1,0 +1,130 @@
+package orchestrator
+
+import (
+	"time"
+
+	"github.com/shoal-dev/shoal/state"
+)
+
+// plan is what one round decided for one service: the operations of its
+// part of the round's Raft command, and when to look at it again.
+type plan struct {
+	serviceID string
+	// svc is the service as the round read it; nil once it is deleted.
+	svc *state.Service
+	// limit is the most task changes the plan may hold (Config.MaxBatch).
+	limit int
+
+	create   []state.NewTask
+	shutdown []string
+	remove   []string // desired state REMOVE, for tasks of deleted services
+	del      []string
+	stopped  map[string]bool
+	deleted  map[string]bool
+
+	// status, when set, is the UpdateStatus to write; with rollback the
+	// write also swaps the spec back (OpRollbackService).
+	status   *state.UpdateStatus
+	rollback bool
+
+	// wake is when the service must be looked at again without any change
+	// to it (restart delay, update delay, monitor period); zero for never.
+	wake time.Time
+	// full is set when the plan hit its limit: the rest comes next round.
+	full bool
+}
+
+func newPlan(id string, svc *state.Service, limit int) *plan {
+	return &plan{serviceID: id, svc: svc, limit: limit, stopped: map[string]bool{}, deleted: map[string]bool{}}
+}
+
+// items counts the task changes in the plan.
+func (p *plan) items() int { return len(p.create) + len(p.shutdown) + len(p.remove) + len(p.del) }
+
+func (p *plan) room() bool {
+	if p.items() >= p.limit {
+		p.full = true
+		return false
+	}
+	return true
+}
+
+// add plans the creation of a task.
+func (p *plan) add(nt state.NewTask) bool {
+	if !p.room() {
+		return false
+	}
+	p.create = append(p.create, nt)
+	return true
+}
+
+// stop plans setting t's desired state to SHUTDOWN. reason is unused but
+// documents each call site.
+func (p *plan) stop(t *state.Task, _ string) {
+	if t.DesiredState >= state.TaskStateShutdown || p.stopped[t.ID] || !p.room() {
+		return
+	}
+	p.stopped[t.ID] = true
+	p.shutdown = append(p.shutdown, t.ID)
+}
+
+// delete plans deleting t.
+func (p *plan) delete(t *state.Task) {
+	if p.deleted[t.ID] || !p.room() {
+		return
+	}
+	p.deleted[t.ID] = true
+	p.del = append(p.del, t.ID)
+}
+
+// markRemove plans setting t's desired state to REMOVE.
+func (p *plan) markRemove(t *state.Task) {
+	if t.DesiredState >= state.TaskStateRemove || p.deleted[t.ID] || !p.room() {
+		return
+	}
+	p.remove = append(p.remove, t.ID)
+}
+
+// wakeAt asks for a look at the service at t, keeping the earliest.
+func (p *plan) wakeAt(t time.Time) {
+	if !t.IsZero() && (p.wake.IsZero() || t.Before(p.wake)) {
+		p.wake = t
+	}
+}
+
+// changesTasks tells whether the plan creates or stops tasks.
+func (p *plan) changesTasks() bool { return len(p.create) > 0 || len(p.shutdown) > 0 }
+
+// ops returns the plan's operations. A rollback is written alone: it moves
+// the spec version, which the other operations are checked against.
+func (p *plan) ops() []state.Op {
+	if p.svc != nil && p.rollback {
+		return []state.Op{{
+			Type: state.OpRollbackService, ID: p.serviceID,
+			SpecVersion: p.svc.SpecVersion.Index, UpdateStatus: p.status,
+		}}
+	}
+	var ops []state.Op
+	if p.svc != nil && p.status != nil {
+		ops = append(ops, state.Op{
+			Type: state.OpServiceUpdateStatus, ID: p.serviceID,
+			SpecVersion: p.svc.SpecVersion.Index, UpdateStatus: p.status,
+		})
+	}
+	if len(p.shutdown) > 0 {
+		ops = append(ops, state.Op{Type: state.OpSetTasksDesired, IDs: p.shutdown, DesiredState: state.TaskStateShutdown})
+	}
+	if len(p.remove) > 0 {
+		ops = append(ops, state.Op{Type: state.OpSetTasksDesired, IDs: p.remove, DesiredState: state.TaskStateRemove})
+	}
+	if p.svc != nil && len(p.create) > 0 {
+		ops = append(ops, state.Op{
+			Type: state.OpCreateTasks, ID: p.serviceID,
+			SpecVersion: p.svc.SpecVersion.Index, NewTasks: p.create,
+		})
+	}
+	if len(p.del) > 0 {
+		ops = append(ops, state.Op{Type: state.OpDeleteTasks, IDs: p.del})
+	}
+	return ops
+}

@@ -1,0 +1,284 @@
+package orchestrator
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/shoal-dev/shoal/state"
+)
+
+// round is one pass over the services that need a look, all read from one
+// snapshot of the store, ending in one Raft command (or a few, see
+// Config.MaxBatch).
+type round struct {
+	term *term
+	log  *slog.Logger
+	tx   state.ReadTx
+	now  time.Time
+
+	nodes    map[string]*state.Node
+	nodeList []*state.Node // sorted by ID
+	// retention is the number of ended tasks kept per slot; negative keeps
+	// them all.
+	retention int64
+	// rebalanceAll is the cluster-wide rebalance setting.
+	rebalanceAll bool
+}
+
+func newRound(t *term, tx state.ReadTx, now time.Time) (*round, error) {
+	nodes, err := tx.FindNodes(state.All)
+	if err != nil {
+		return nil, err
+	}
+	r := &round{
+		term: t, log: t.log, tx: tx, now: now,
+		nodes:     make(map[string]*state.Node, len(nodes)),
+		nodeList:  nodes,
+		retention: state.DefaultClusterSpec().Orchestration.TaskHistoryRetentionLimit,
+	}
+	slices.SortFunc(r.nodeList, func(a, b *state.Node) int { return compareStrings(a.ID, b.ID) })
+	for _, n := range nodes {
+		r.nodes[n.ID] = n
+	}
+	if c := tx.Cluster(); c != nil {
+		r.retention = c.Spec.Orchestration.TaskHistoryRetentionLimit
+		r.rebalanceAll = c.Spec.Orchestration.Rebalance
+	}
+	return r, nil
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// round reconciles every service that is dirty or due, then writes.
+func (t *term) round(ctx context.Context) {
+	now := t.o.cfg.Clock.Now()
+	for id, at := range t.wakes {
+		if !at.After(now) {
+			t.dirty[id] = true
+			delete(t.wakes, id)
+		}
+	}
+	if len(t.dirty) == 0 && !t.pendingFlags() {
+		return
+	}
+	if now.Before(t.retryAt) {
+		return
+	}
+	var plans []*plan
+	err := t.o.store.View(func(tx state.ReadTx) error {
+		r, err := newRound(t, tx, now)
+		if err != nil {
+			return err
+		}
+		if err := t.expand(r); err != nil {
+			return err
+		}
+		for _, id := range slices.Sorted(maps.Keys(t.dirty)) {
+			delete(t.dirty, id)
+			if c := t.conflicts[id]; c != nil && now.Before(c.until) {
+				t.wakeAt(id, c.until)
+				continue
+			}
+			delete(t.wakes, id)
+			p, err := r.service(id)
+			if err != nil {
+				t.dirty[id] = true
+				return err
+			}
+			plans = append(plans, p)
+			if p.full {
+				t.dirty[id] = true
+			}
+			if !p.wake.IsZero() {
+				t.wakeAt(id, p.wake)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.failed(fmt.Errorf("reading the store: %w", err), nil)
+		return
+	}
+	t.commit(ctx, now, plans)
+}
+
+// expand turns the round's flags into dirty services.
+func (t *term) expand(r *round) error {
+	if !t.pendingFlags() {
+		return nil
+	}
+	services, err := r.tx.FindServices(state.All)
+	if err != nil {
+		return err
+	}
+	for id := range t.nodesChanged {
+		err := r.tx.ForEachTask(state.ByNodeID(id), func(task *state.Task) bool {
+			t.dirty[task.ServiceID] = true
+			return true
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, s := range services {
+		switch {
+		case t.allDirty:
+			t.dirty[s.ID] = true
+		case len(t.nodesChanged) > 0 && s.Spec.IsGlobal():
+			t.dirty[s.ID] = true
+		}
+		if t.rebalanceAll && !s.Spec.IsGlobal() && (s.Spec.Rebalance || r.rebalanceAll) {
+			if rb := t.rebalances[s.ID]; rb != nil {
+				rb.restart()
+			} else {
+				t.rebalances[s.ID] = &rebalance{}
+			}
+			t.dirty[s.ID] = true
+		}
+	}
+	clear(t.nodesChanged)
+	t.allDirty, t.rebalanceAll = false, false
+	return nil
+}
+
+func (t *term) wakeAt(id string, at time.Time) {
+	if cur, ok := t.wakes[id]; !ok || at.Before(cur) {
+		t.wakes[id] = at
+	}
+}
+
+// service plans one service.
+func (r *round) service(id string) (*plan, error) {
+	svc := r.tx.GetService(id)
+	tasks, err := r.tx.FindTasks(state.ByServiceID(id))
+	if err != nil {
+		return nil, err
+	}
+	p := newPlan(id, svc, r.term.o.cfg.MaxBatch)
+	switch {
+	case svc == nil:
+		delete(r.term.rebalances, id)
+		r.reapService(tasks, p)
+	case svc.Spec.IsGlobal():
+		r.global(svc, tasks, p)
+	default:
+		r.replicated(svc, tasks, p)
+	}
+	return p, nil
+}
+
+// commit writes the plans, in as few commands as Config.MaxBatch allows.
+func (t *term) commit(ctx context.Context, now time.Time, plans []*plan) {
+	var ops []state.Op
+	var owners []*plan
+	items := 0
+	for i, p := range plans {
+		pops := p.ops()
+		if len(pops) == 0 {
+			continue
+		}
+		n := max(p.items(), 1)
+		if items+n > t.o.cfg.MaxBatch && len(ops) > 0 {
+			if !t.propose(ctx, now, ops, owners) {
+				t.redo(plans[i:])
+				return
+			}
+			ops, owners, items = nil, nil, 0
+		}
+		ops = append(ops, pops...)
+		for range pops {
+			owners = append(owners, p)
+		}
+		items += n
+	}
+	if len(ops) > 0 {
+		t.propose(ctx, now, ops, owners)
+	}
+}
+
+func (t *term) redo(plans []*plan) {
+	for _, p := range plans {
+		t.dirty[p.serviceID] = true
+	}
+}
+
+// propose writes one command and sorts out its results per service. It
+// returns false if the write failed as a whole.
+func (t *term) propose(ctx context.Context, now time.Time, ops []state.Op, owners []*plan) bool {
+	pctx, cancel := context.WithTimeout(ctx, t.o.cfg.ProposeTimeout)
+	defer cancel()
+	res, err := t.o.proposer.Propose(pctx, &state.Command{Time: now.UTC(), Ops: ops})
+	if err == nil && len(res) != len(ops) {
+		err = fmt.Errorf("%d results for %d operations", len(res), len(ops))
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			t.failed(err, owners)
+		}
+		return false
+	}
+	t.proposeFailures = 0
+	failed := map[string]error{}
+	for i, r := range res {
+		if r.Err != nil {
+			if _, ok := failed[owners[i].serviceID]; !ok {
+				failed[owners[i].serviceID] = r.Err
+			}
+		}
+	}
+	var last *plan
+	for _, p := range owners {
+		if p == last {
+			continue
+		}
+		last = p
+		if err := failed[p.serviceID]; err != nil {
+			t.conflict(p.serviceID, err, now)
+			continue
+		}
+		delete(t.conflicts, p.serviceID)
+		t.log.Debug("applied", "service", p.serviceID, "created", len(p.create),
+			"shut_down", len(p.shutdown), "removed", len(p.remove), "deleted", len(p.del))
+	}
+	return true
+}
+
+// failed backs off after a write or read that failed as a whole.
+func (t *term) failed(err error, owners []*plan) {
+	t.proposeFailures++
+	wait := backoff(t.o.cfg.RetryBackoff, t.o.cfg.MaxRetryBackoff, t.proposeFailures)
+	t.retryAt = t.o.cfg.Clock.Now().Add(wait)
+	t.redo(owners)
+	t.log.Warn("orchestrator write failed; retrying", "err", err, "retry_in", wait)
+}
+
+// conflict handles an operation refused on a precondition: the service or
+// its spec changed under the round. The change that beat the round is in
+// the change feed and triggers the retry; repeated refusals back off.
+func (t *term) conflict(id string, err error, now time.Time) {
+	c := t.conflicts[id]
+	if c == nil {
+		c = &conflict{}
+		t.conflicts[id] = c
+	}
+	c.count++
+	var wait time.Duration
+	if c.count > 1 {
+		wait = backoff(t.o.cfg.RetryBackoff, t.o.cfg.MaxRetryBackoff, c.count-1)
+	}
+	c.until = now.Add(wait)
+	t.wakeAt(id, now.Add(max(wait, t.o.cfg.ConflictRetry)))
+	t.log.Info("operation refused; retrying on the next change", "service", id, "err", err, "refusals", c.count)
+}

@@ -1,0 +1,244 @@
+package orchestrator
+
+import (
+	"context"
+	"log/slog"
+	"maps"
+	"reflect"
+	"time"
+
+	"github.com/shoal-dev/shoal/state"
+)
+
+// term is one continuous watch of the store: from a snapshot, through every
+// later change, until the context ends or the change feed must resync.
+// Everything it holds is derived from the store or is a cache that a new
+// term rebuilds; the store is the only memory that outlives a term.
+type term struct {
+	o   *Orchestrator
+	log *slog.Logger
+
+	// What the next round must look at.
+	dirty        map[string]bool // service IDs
+	nodesChanged map[string]bool // node IDs: their tasks' services and every global service
+	allDirty     bool            // cluster settings changed: every service
+	rebalanceAll bool            // a node became eligible: every opted-in service
+
+	// wakes holds when each service must be looked at again with no
+	// change to it: restart delays, update delays and monitor periods.
+	wakes map[string]time.Time
+	// conflicts counts the failed operations in a row per service.
+	conflicts map[string]*conflict
+	// proposeFailures counts the whole writes failed in a row; no round
+	// runs before retryAt.
+	proposeFailures int
+	retryAt         time.Time
+
+	// runningAt is when each task was seen running first (its status
+	// timestamp), to tell an early failure of an updated task from a late
+	// one. endedBefore holds the tasks already terminated when the term
+	// began: how long they ran is not known.
+	runningAt   map[string]time.Time
+	endedBefore map[string]bool
+	// ends remembers, per slot, the ends that count as restart attempts.
+	ends map[restartKey]map[string]endRecord
+	// rebalances holds the rebalancing in progress per service.
+	rebalances map[string]*rebalance
+}
+
+type conflict struct {
+	count int
+	until time.Time
+}
+
+func newTerm(o *Orchestrator) *term {
+	return &term{
+		o:            o,
+		log:          o.log,
+		dirty:        map[string]bool{},
+		nodesChanged: map[string]bool{},
+		wakes:        map[string]time.Time{},
+		conflicts:    map[string]*conflict{},
+		runningAt:    map[string]time.Time{},
+		endedBefore:  map[string]bool{},
+		ends:         map[restartKey]map[string]endRecord{},
+		rebalances:   map[string]*rebalance{},
+	}
+}
+
+// backoff returns base doubled for each failure after the first, capped.
+func backoff(base, limit time.Duration, failures int) time.Duration {
+	d := base
+	for i := 1; i < failures && d < limit; i++ {
+		d *= 2
+	}
+	return min(d, limit)
+}
+
+// run watches the store and reconciles until ctx ends (returning its
+// error) or the watcher fails (state.ErrResync).
+func (t *term) run(ctx context.Context) error {
+	w, err := t.o.store.ViewAndWatch(t.seed, state.WithFilter(relevant))
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+
+	var timer Timer
+	var timerC <-chan time.Time
+	var timerAt time.Time
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		t.round(ctx)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if next := t.nextWake(); !next.Equal(timerAt) {
+			if timer != nil {
+				timer.Stop()
+				timer, timerC = nil, nil
+			}
+			timerAt = next
+			if !next.IsZero() {
+				timer = t.o.cfg.Clock.NewTimer(max(next.Sub(t.o.cfg.Clock.Now()), 0))
+				timerC = timer.C()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-w.Ready():
+			batches, err := w.Drain()
+			if err != nil {
+				return err
+			}
+			for _, b := range batches {
+				t.observe(b)
+			}
+		case <-timerC:
+			timer, timerC, timerAt = nil, nil, time.Time{}
+		}
+	}
+}
+
+// nextWake returns when the loop must run a round with no event, or zero.
+func (t *term) nextWake() time.Time {
+	var next time.Time
+	for _, at := range t.wakes {
+		if next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
+	if len(t.dirty) > 0 || t.pendingFlags() {
+		// Work is left over (a plan hit MaxBatch) or waits for the write
+		// backoff to end.
+		due := t.o.cfg.Clock.Now()
+		if t.retryAt.After(due) {
+			due = t.retryAt
+		}
+		if next.IsZero() || due.Before(next) {
+			next = due
+		}
+	}
+	return next
+}
+
+func (t *term) pendingFlags() bool {
+	return t.allDirty || t.rebalanceAll || len(t.nodesChanged) > 0
+}
+
+// seed reads the snapshot the term starts from: every service is looked at
+// in the first round, and so is every service whose tasks outlive it.
+func (t *term) seed(tx state.ReadTx) error {
+	services, err := tx.FindServices(state.All)
+	if err != nil {
+		return err
+	}
+	for _, s := range services {
+		t.dirty[s.ID] = true
+	}
+	err = tx.ForEachTask(state.All, func(task *state.Task) bool {
+		switch {
+		case task.Status.State == state.TaskStateRunning:
+			t.runningAt[task.ID] = task.Status.Timestamp
+		case task.Status.State.Terminal():
+			t.endedBefore[task.ID] = true
+		}
+		t.dirty[task.ServiceID] = true
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	// A node may have become eligible while no leader was watching.
+	t.rebalanceAll = true
+	t.log.Info("orchestrating", "index", tx.Index(), "services", len(services), "tasks_tracked", len(t.runningAt)+len(t.endedBefore))
+	return nil
+}
+
+// observe records what a batch of changes makes worth looking at.
+func (t *term) observe(b state.Batch) {
+	for _, ev := range b.Events {
+		switch o := ev.Object.(type) {
+		case *state.Service:
+			t.dirty[o.ID] = true
+		case *state.Task:
+			t.dirty[o.ServiceID] = true
+			if ev.Action == state.ActionDelete {
+				delete(t.runningAt, o.ID)
+				delete(t.endedBefore, o.ID)
+				continue
+			}
+			if o.Status.State == state.TaskStateRunning {
+				if _, ok := t.runningAt[o.ID]; !ok {
+					t.runningAt[o.ID] = o.Status.Timestamp
+				}
+			}
+		case *state.Node:
+			t.nodesChanged[o.ID] = true
+			if ev.Action != state.ActionDelete && ready(o) {
+				old, _ := ev.Old.(*state.Node)
+				if old == nil || !ready(old) || !maps.Equal(old.Spec.Labels, o.Spec.Labels) ||
+					!maps.Equal(old.Description.Engine.Labels, o.Description.Engine.Labels) {
+					t.rebalanceAll = true
+				}
+			}
+		case *state.Cluster:
+			t.allDirty = true
+			if old, ok := ev.Old.(*state.Cluster); ok && o.Spec.Orchestration.Rebalance && !old.Spec.Orchestration.Rebalance {
+				t.rebalanceAll = true
+			}
+		}
+	}
+}
+
+// ready tells whether a node takes new tasks.
+func ready(n *state.Node) bool {
+	return n.Status.State == state.NodeStateReady && n.Spec.Availability == state.AvailabilityActive
+}
+
+// relevant drops the changes no decision depends on, so that heartbeats and
+// status messages do not wake the orchestrator. It runs on the store's
+// writer goroutine and must stay cheap.
+func relevant(ev state.Event) bool {
+	if ev.Action != state.ActionUpdate {
+		return true
+	}
+	switch o := ev.Object.(type) {
+	case *state.Task:
+		old := ev.Old.(*state.Task)
+		return old.Status.State != o.Status.State || old.DesiredState != o.DesiredState || old.NodeID != o.NodeID
+	case *state.Node:
+		old := ev.Old.(*state.Node)
+		return old.Status.State != o.Status.State || old.Spec.Availability != o.Spec.Availability ||
+			old.Role != o.Role || !maps.Equal(old.Spec.Labels, o.Spec.Labels) ||
+			!reflect.DeepEqual(old.Description, o.Description)
+	case *state.Cluster:
+		return ev.Old.(*state.Cluster).Spec.Orchestration != o.Spec.Orchestration
+	}
+	return true
+}

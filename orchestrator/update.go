@@ -1,0 +1,230 @@
+package orchestrator
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/shoal-dev/shoal/state"
+)
+
+// Rolling updates. A slot is outdated when its live task was made from an
+// older spec than the service's (state.TaskUpToDate). The update is not a
+// goroutine with its own memory but a function of the stored state, run
+// every round, so a new leader resumes it where the old one left it:
+//
+//   - UpdateStatus nil and outdated slots: the update starts ("updating").
+//     The API resets UpdateStatus to nil when it changes the spec, and sets
+//     it to rollback_started for a rollback a user asks for, as Docker's
+//     does; a pure scale leaves it nil.
+//   - paused or rollback_paused: nothing is replaced until the spec changes.
+//     Restarts still happen, from the current spec, as in Docker.
+//   - updating or rollback_started: slots are replaced in batches with the
+//     service's UpdateConfig, or RollbackConfig while rolling back (Docker's
+//     defaults when unset; a zero Monitor means the default 5 s). At most
+//     Parallelism slots (0: all) are busy at once. A busy slot has its old
+//     task stopping, its new task not yet running, both side by side
+//     (start-first), or its new task running for less than Delay: the delay
+//     follows each replaced slot, as Docker's update workers wait after
+//     each task. Stop-first asks the old task to stop and the slot is
+//     refilled from the new spec once it stopped; start-first creates the
+//     new task in the slot (on the node, for global services) and the old
+//     one is stopped when the new one runs (see settle).
+//   - failures: a task of the new spec created since the update started
+//     that ended on its own, before running or within Monitor of starting.
+//     When failures / slots exceeds MaxFailureRatio the FailureAction
+//     applies: pause ("paused" or "rollback_paused"), rollback
+//     (OpRollbackService swaps the spec back, SpecVersion included, and the
+//     status becomes "rollback_started"; during a rollback it pauses
+//     instead: a rollback is never rolled back), or continue.
+//   - no slot outdated or busy: once the last replaced task has run for
+//     Monitor, "completed" or "rollback_completed".
+//
+// The messages are Docker's, as the CLI shows them.
+
+// updateConfig returns the config that drives the update: the rollback
+// config while rolling back.
+func updateConfig(svc *state.Service, rollingBack bool) state.UpdateConfig {
+	def := state.DefaultUpdateConfig()
+	src := svc.Spec.Update
+	if rollingBack {
+		src = svc.Spec.Rollback
+	}
+	if src == nil {
+		return def
+	}
+	c := *src
+	if c.Monitor <= 0 {
+		c.Monitor = def.Monitor
+	}
+	if c.FailureAction == "" {
+		c.FailureAction = def.FailureAction
+	}
+	if c.Order == "" {
+		c.Order = def.Order
+	}
+	c.Delay = max(c.Delay, 0)
+	return c
+}
+
+func (r *round) update(svc *state.Service, keys []*slot, tasks []*state.Task, p *plan) {
+	us := svc.UpdateStatus
+	if us != nil && (us.State == state.UpdateStatePaused || us.State == state.UpdateStateRollbackPaused) {
+		return
+	}
+	rollingBack := us != nil && us.State == state.UpdateStateRollbackStarted
+	cfg := updateConfig(svc, rollingBack)
+	since := r.now
+	if us != nil {
+		// The API may leave StartedAt out; the service's last write is when
+		// the status was set.
+		since = svc.UpdatedAt
+		if us.StartedAt != nil {
+			since = *us.StartedAt
+		}
+	}
+
+	var outdated []*slot
+	busy := 0
+	for _, s := range keys {
+		if b, until := s.busy(svc, since, cfg.Delay, r.now); b {
+			busy++
+			p.wakeAt(until)
+			continue
+		}
+		if s.outdated(svc) {
+			outdated = append(outdated, s)
+		}
+	}
+
+	if us == nil {
+		if len(outdated) == 0 {
+			return
+		}
+		now := r.now
+		us = &state.UpdateStatus{State: state.UpdateStateUpdating, StartedAt: &now, Message: "update in progress"}
+		p.status = us
+		r.log.Info("rolling update started", "service", svc.ID, "spec_version", svc.SpecVersion.Index,
+			"outdated", len(outdated), "parallelism", cfg.Parallelism, "order", cfg.Order)
+	}
+	active := us.State == state.UpdateStateUpdating || rollingBack
+	if active && cfg.FailureAction != state.FailureActionContinue {
+		if failed := r.updateFailures(svc, tasks, since, cfg, len(keys)); failed != nil {
+			r.failUpdate(svc, us, cfg, failed, p)
+			return
+		}
+	}
+	if len(outdated) == 0 {
+		if busy == 0 && active {
+			r.completeUpdate(svc, us, keys, since, cfg, p)
+		}
+		return
+	}
+
+	budget := len(outdated)
+	if cfg.Parallelism > 0 {
+		budget = min(budget, int(cfg.Parallelism)-busy)
+	}
+	for _, s := range outdated[:max(budget, 0)] {
+		switch {
+		case len(s.live) == 0 || cfg.Order == state.UpdateOrderStartFirst:
+			if !p.add(s.newTask()) {
+				return
+			}
+		default:
+			for _, t := range s.live {
+				p.stop(t, "rolling update")
+			}
+		}
+		r.log.Debug("updating slot", append([]any{"service", svc.ID, "order", cfg.Order}, s.logKey()...)...)
+	}
+}
+
+// updateFailures returns the first task whose failure, with the others,
+// exceeds the update's failure ratio, or nil.
+func (r *round) updateFailures(svc *state.Service, tasks []*state.Task, since time.Time, cfg state.UpdateConfig, slots int) *state.Task {
+	var first *state.Task
+	n := 0
+	for _, t := range tasks {
+		if !t.Status.State.Terminal() || !endedOnItsOwn(t) || t.CreatedAt.Before(since) ||
+			!state.TaskUpToDate(t, svc) || !r.endedEarly(t, cfg.Monitor) {
+			continue
+		}
+		n++
+		if first == nil || t.Status.Timestamp.Before(first.Status.Timestamp) {
+			first = t
+		}
+	}
+	if n == 0 || float64(n)/float64(max(slots, 1)) <= float64(cfg.MaxFailureRatio) {
+		return nil
+	}
+	return first
+}
+
+// endedEarly tells whether t ended before running or within monitor of
+// starting. A task that ended before this term began and whose start was
+// not seen counts if it ended within monitor of its creation.
+func (r *round) endedEarly(t *state.Task, monitor time.Duration) bool {
+	if at, ok := r.term.runningAt[t.ID]; ok {
+		return t.Status.Timestamp.Sub(at) <= monitor
+	}
+	if r.term.endedBefore[t.ID] {
+		return t.Status.Timestamp.Sub(t.CreatedAt) <= monitor
+	}
+	return true // seen ending without ever running
+}
+
+func (r *round) failUpdate(svc *state.Service, us *state.UpdateStatus, cfg state.UpdateConfig, failed *state.Task, p *plan) {
+	st := *us
+	rollingBack := us.State == state.UpdateStateRollbackStarted
+	switch {
+	case cfg.FailureAction == state.FailureActionRollback && rollingBack:
+		st.State = state.UpdateStateRollbackPaused
+		st.Message = fmt.Sprintf("rollback paused due to failure or early termination of task %s", failed.ID)
+	case cfg.FailureAction == state.FailureActionRollback && svc.PreviousSpec != nil:
+		st.State = state.UpdateStateRollbackStarted
+		st.Message = fmt.Sprintf("update rolled back due to failure or early termination of task %s", failed.ID)
+		p.rollback = true
+	default:
+		if cfg.FailureAction == state.FailureActionRollback {
+			r.log.Warn("cannot roll back: no previous spec; pausing the update", "service", svc.ID)
+		}
+		st.State = state.UpdateStatePaused
+		if rollingBack {
+			st.State = state.UpdateStateRollbackPaused
+		}
+		st.Message = fmt.Sprintf("update paused due to failure or early termination of task %s", failed.ID)
+	}
+	p.status = &st
+	r.log.Warn("rolling update failed", "service", svc.ID, "task", failed.ID, "state", st.State,
+		"task_state", failed.Status.State.String(), "err", failed.Status.Err)
+}
+
+// completeUpdate marks the update completed once the tasks it started have
+// run for the monitor period.
+func (r *round) completeUpdate(svc *state.Service, us *state.UpdateStatus, keys []*slot, since time.Time, cfg state.UpdateConfig, p *plan) {
+	var lastStart time.Time
+	for _, s := range keys {
+		for _, t := range s.live {
+			if t.Status.State == state.TaskStateRunning && !t.CreatedAt.Before(since) &&
+				state.TaskUpToDate(t, svc) && t.Status.Timestamp.After(lastStart) {
+				lastStart = t.Status.Timestamp
+			}
+		}
+	}
+	if !lastStart.IsZero() {
+		if at := lastStart.Add(cfg.Monitor); at.After(r.now) {
+			p.wakeAt(at)
+			return
+		}
+	}
+	st := *us
+	now := r.now
+	st.CompletedAt = &now
+	if us.State == state.UpdateStateRollbackStarted {
+		st.State, st.Message = state.UpdateStateRollbackCompleted, "rollback completed"
+	} else {
+		st.State, st.Message = state.UpdateStateCompleted, "update completed"
+	}
+	p.status = &st
+	r.log.Info("rolling update finished", "service", svc.ID, "state", st.State)
+}
