@@ -417,6 +417,7 @@ type sim struct {
 	failImages map[string]bool // tasks of these images fail as they start
 	frozen     map[string]bool // nodes whose agents report nothing
 
+	poke   chan struct{} // makes the simulation look again
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -424,7 +425,7 @@ type sim struct {
 func startSim(t *testing.T, m *rafttest.Member, clock *fakeClock) *sim {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &sim{t: t, member: m, clock: clock, failImages: map[string]bool{}, frozen: map[string]bool{},
-		cancel: cancel, done: make(chan struct{})}
+		poke: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
 	go s.run(ctx)
 	t.Cleanup(s.stop)
 	return s
@@ -446,6 +447,10 @@ func (s *sim) freeze(node string, frozen bool) {
 	s.mu.Lock()
 	s.frozen[node] = frozen
 	s.mu.Unlock()
+	select {
+	case s.poke <- struct{}{}:
+	default:
+	}
 }
 
 func (s *sim) run(ctx context.Context) {
@@ -467,12 +472,15 @@ func (s *sim) run(ctx context.Context) {
 				continue
 			}
 		}
-		if _, err := watch.Next(ctx); err != nil {
-			if ctx.Err() != nil {
-				return
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.poke:
+		case <-watch.Ready():
+			if _, err := watch.Drain(); err != nil {
+				watch.Close()
+				watch = s.member.Store.Watch()
 			}
-			watch.Close()
-			watch = s.member.Store.Watch()
 		}
 	}
 }

@@ -39,3 +39,95 @@ func TestScaleUpAndDown(t *testing.T) {
 	}
 	t.Log(s)
 }
+
+// onNode returns the runnable tasks of s on node.
+func (s *snap) onNode(node string) []*state.Task {
+	return s.filter(func(t *state.Task) bool { return runnable(t) && t.NodeID == node })
+}
+
+// oneTaskPerSlot fails unless every slot 1..n has exactly one runnable task.
+func oneTaskPerSlot(t *testing.T, s *snap, n int) {
+	t.Helper()
+	per := map[uint64]int{}
+	for _, task := range s.runnable() {
+		per[task.Slot]++
+	}
+	for slot := uint64(1); slot <= uint64(n); slot++ {
+		if per[slot] != 1 {
+			t.Fatalf("slot %d has %d runnable tasks, want 1:\n%s", slot, per[slot], s)
+		}
+	}
+	if len(per) != n {
+		t.Fatalf("runnable tasks in %d slots, want %d:\n%s", len(per), n, s)
+	}
+}
+
+func TestDrainMovesTasksAtOnce(t *testing.T) {
+	w := newWorld(t, 1)
+	w.addNode("n1")
+	w.addNode("n2")
+	id := w.createService(replicated("web", 4))
+	w.waitFor(id, "4 running on 2 nodes", func(s *snap) bool { return len(s.running()) == 4 && len(s.perNode()) == 2 })
+	before := w.get(id).onNode("n1")
+
+	// The clock does not move: a drained node's tasks are replaced without
+	// the restart delay.
+	w.updateNode("n1", func(n *state.NodeSpec) { n.Availability = state.AvailabilityDrain })
+	s := w.waitFor(id, "4 running on n2", func(s *snap) bool { return s.perNode()["n2"] == 4 })
+	oneTaskPerSlot(t, s, 4)
+	for _, old := range before {
+		s := w.waitFor(id, "old task stopped", func(s *snap) bool {
+			for _, t := range s.tasks {
+				if t.ID == old.ID {
+					return t.Status.State == state.TaskStateShutdown
+				}
+			}
+			return false
+		})
+		_ = s
+	}
+	w.settle()
+	s = w.get(id)
+	for _, old := range before {
+		for _, task := range s.tasks {
+			if task.ID == old.ID && task.DesiredState != state.TaskStateShutdown {
+				t.Fatalf("drained task %s has desired state %s", task.ID, task.DesiredState)
+			}
+		}
+	}
+	oneTaskPerSlot(t, s, 4)
+}
+
+func TestNodeDownAndBackLeavesNoDoubledSlot(t *testing.T) {
+	w := newWorld(t, 1)
+	w.addNode("n1")
+	w.addNode("n2")
+	id := w.createService(replicated("web", 4))
+	w.waitFor(id, "4 running on 2 nodes", func(s *snap) bool { return len(s.running()) == 4 && len(s.perNode()) == 2 })
+	stale := w.get(id).onNode("n1")
+
+	// n1 goes down: its agent reports nothing any more; its tasks are
+	// replaced at once (no restart delay) and asked to stop.
+	w.setNodeState("n1", state.NodeStateDown)
+	s := w.waitFor(id, "4 running on n2", func(s *snap) bool { return len(s.onNode("n2")) == 4 && len(s.running()) == 4 })
+	for _, task := range s.tasks {
+		if task.NodeID == "n1" && task.DesiredState != state.TaskStateShutdown {
+			t.Fatalf("task %s on the down node has desired state %s, want shutdown", task.ID, task.DesiredState)
+		}
+	}
+
+	// n1 comes back: its agent stops the stale tasks; no slot is doubled.
+	w.setNodeState("n1", state.NodeStateReady)
+	s = w.waitFor(id, "stale tasks stopped", func(s *snap) bool {
+		for _, task := range s.tasks {
+			for _, old := range stale {
+				if task.ID == old.ID && task.Status.State != state.TaskStateShutdown {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	w.settle()
+	oneTaskPerSlot(t, w.get(id), 4)
+}
