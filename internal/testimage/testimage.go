@@ -7,7 +7,7 @@
 // context. Builds are cached: the image carries a label with the hash of
 // the binary and Dockerfile, and Ensure does nothing when an image with
 // that hash exists. Within one process the work is done once per variant;
-// concurrent test processes may both build, which is harmless.
+// concurrent test processes take turns through a file lock.
 //
 // Typical use in a test:
 //
@@ -112,6 +112,11 @@ func EnsureVariant(ctx context.Context, cli *client.Client, v Variant) (string, 
 	sum.Write(dockerfile)
 	hash := hex.EncodeToString(sum.Sum(nil))
 
+	unlock, err := lockBuilds()
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
 	fresh, err := cached(ctx, cli, v.Tag, hash)
 	if err != nil {
 		return "", err

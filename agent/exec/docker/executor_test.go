@@ -45,7 +45,8 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	cli := testimage.Client(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	// Generous: a cold build of the image compiles demoapp first.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	image, err := testimage.Ensure(ctx, cli)
 	if err != nil {
