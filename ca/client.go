@@ -1,0 +1,152 @@
+package ca
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// JoinResult is what a node needs after joining: its key, certificate and
+// the cluster's root, ready for SaveNodeCredentials.
+type JoinResult struct {
+	JoinResponse
+	KeyPEM []byte
+}
+
+// Join joins the cluster through the manager at addr: it fetches the root
+// certificate, refuses it unless it matches the digest in the token (so a
+// fake manager cannot hand out its own CA), generates a key, and sends a
+// CSR with the token. req.Token, Hostname, Role and the addresses must be
+// set; the CSR is filled in.
+func Join(ctx context.Context, addr string, req JoinRequest) (*JoinResult, error) {
+	tok, err := ParseJoinToken(req.Token)
+	if err != nil {
+		return nil, err
+	}
+	rootPEM, err := fetchRoot(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	root, err := FetchAndVerifyRoot(rootPEM, tok)
+	if err != nil {
+		return nil, fmt.Errorf("joining through %s: %w", addr, err)
+	}
+	key, err := GenerateKey()
+	if err != nil {
+		return nil, err
+	}
+	csr, err := NewCSR(key)
+	if err != nil {
+		return nil, err
+	}
+	req.CSR = string(csr)
+	cfg, err := ClientTLSConfig(nil, root)
+	if err != nil {
+		return nil, err
+	}
+	var resp JoinResponse
+	if err := post(ctx, cfg, addr, PathJoin, req, &resp); err != nil {
+		return nil, fmt.Errorf("joining through %s: %w", addr, err)
+	}
+	if _, err := root.VerifyNodeCertificate(mustParse([]byte(resp.Certificate)), nil, time.Now()); err != nil {
+		return nil, fmt.Errorf("joining through %s: the issued certificate does not verify: %w", addr, err)
+	}
+	keyPEM, err := MarshalKeyPEM(key)
+	if err != nil {
+		return nil, err
+	}
+	return &JoinResult{JoinResponse: resp, KeyPEM: keyPEM}, nil
+}
+
+func mustParse(certPEM []byte) *x509.Certificate {
+	c, err := parseCertPEM(certPEM)
+	if err != nil {
+		return &x509.Certificate{}
+	}
+	return c
+}
+
+// Renew asks the manager at addr for a new certificate, authenticating
+// with the node's current one (cfg must present it). It returns the new
+// certificate and key PEMs and the role the certificate carries.
+func Renew(ctx context.Context, cfg *tls.Config, addr string) (certPEM, keyPEM []byte, resp *RenewResponse, err error) {
+	key, err := GenerateKey()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	csr, err := NewCSR(key)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	resp = &RenewResponse{}
+	if err := post(ctx, cfg, addr, PathRenew, RenewRequest{CSR: string(csr)}, resp); err != nil {
+		return nil, nil, nil, fmt.Errorf("renewing through %s: %w", addr, err)
+	}
+	keyPEM, err = MarshalKeyPEM(key)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return []byte(resp.Certificate), keyPEM, resp, nil
+}
+
+func fetchRoot(ctx context.Context, addr string) ([]byte, error) {
+	cl := &http.Client{Transport: &http.Transport{TLSClientConfig: InsecureBootstrapTLSConfig()}, Timeout: 30 * time.Second}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+PathRoot, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := cl.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetching the cluster CA from %s: %w", addr, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxRequestBody))
+	if err != nil {
+		return nil, fmt.Errorf("fetching the cluster CA from %s: %w", addr, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("fetching the cluster CA from %s: %s", addr, errorMessage(resp.Status, body))
+	}
+	return body, nil
+}
+
+func post(ctx context.Context, cfg *tls.Config, addr, path string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	cl := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: 60 * time.Second}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+addr+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := cl.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return errors.New(errorMessage(resp.Status, data))
+	}
+	return json.Unmarshal(data, out)
+}
+
+func errorMessage(status string, body []byte) string {
+	var e errorResponse
+	if json.Unmarshal(body, &e) == nil && e.Message != "" {
+		return e.Message
+	}
+	return "manager answered " + status
+}

@@ -1,0 +1,154 @@
+package manager
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/shoal-dev/shoal/ca"
+	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/state/raft"
+)
+
+// pathRaftJoin is where a joining manager asks to become a Raft voter.
+const pathRaftJoin = "/manager/v1/raft-join"
+
+type raftJoinRequest struct {
+	ID   string `json:"id"`
+	Addr string `json:"addr"`
+}
+
+// clusterHandler routes the cluster port's HTTP requests.
+func (m *Manager) clusterHandler() http.Handler {
+	mux := http.NewServeMux()
+	caSrv := ca.NewServer(m.store, m.raft, m.log).Handler()
+	mux.Handle("/ca/v1/", caSrv)
+	mux.Handle(raft.PathPrefix, requireManager(m.raft.Handler()))
+	mux.Handle("POST "+pathRaftJoin, requireManager(http.HandlerFunc(m.serveRaftJoin)))
+	return mux
+}
+
+// requireManager admits callers holding a manager certificate of this
+// cluster; the TLS layer already refused other clusters and removed nodes.
+func requireManager(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil {
+			http.Error(w, "TLS required", http.StatusUnauthorized)
+			return
+		}
+		id, err := ca.PeerIdentity(*r.TLS)
+		if err != nil {
+			writeJSONError(w, http.StatusUnauthorized, err.Error())
+			return
+		}
+		if id.Role != state.RoleManager {
+			writeJSONError(w, http.StatusForbidden, fmt.Sprintf("node %s holds a %s certificate: this endpoint is for managers", id.NodeID, id.Role))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func writeJSONError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"message": msg})
+}
+
+// serveRaftJoin adds the calling manager to the Raft configuration. A
+// manager may only add itself.
+func (m *Manager) serveRaftJoin(w http.ResponseWriter, r *http.Request) {
+	id, _ := ca.PeerIdentity(*r.TLS)
+	var req raftJoinRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req); err != nil {
+		writeJSONError(w, http.StatusBadRequest, "malformed request: "+err.Error())
+		return
+	}
+	if req.ID != id.NodeID || req.Addr == "" {
+		writeJSONError(w, http.StatusForbidden, "a manager may only add itself to Raft")
+		return
+	}
+	var known bool
+	_ = m.store.View(func(tx state.ReadTx) error { known = tx.GetNode(req.ID) != nil; return nil })
+	if !known {
+		if err := m.raft.ReadBarrier(r.Context()); err == nil {
+			_ = m.store.View(func(tx state.ReadTx) error { known = tx.GetNode(req.ID) != nil; return nil })
+		}
+	}
+	if !known {
+		writeJSONError(w, http.StatusForbidden, fmt.Sprintf("node %s is not a member of the cluster", req.ID))
+		return
+	}
+	if err := m.raft.AddVoter(r.Context(), req.ID, req.Addr); err != nil {
+		writeJSONError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	m.log.Info("added manager to Raft", "manager", req.ID, "addr", req.Addr)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// joinRaft asks the managers this node knows to add it as a Raft voter,
+// until one does.
+func (m *Manager) joinRaft(ctx context.Context) {
+	cfg, err := m.creds.ClientTLS()
+	if err != nil {
+		m.log.Error("joining Raft", "err", err)
+		return
+	}
+	cl := newHTTPClient(cfg)
+	body, _ := json.Marshal(raftJoinRequest{ID: m.st.NodeID, Addr: m.st.Settings.AdvertiseAddr})
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		m.stMu.Lock()
+		targets := append([]string{m.st.JoinRaftVia}, m.st.Managers...)
+		m.stMu.Unlock()
+		target := targets[0]
+		if len(targets) > 1 && backoff > time.Second {
+			target = targets[rand.IntN(len(targets))]
+		}
+		if target == m.st.Settings.AdvertiseAddr {
+			target = targets[0]
+		}
+		err := func() error {
+			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			req, err := http.NewRequestWithContext(rctx, http.MethodPost, "https://"+target+pathRaftJoin, bytes.NewReader(body))
+			if err != nil {
+				return err
+			}
+			resp, err := cl.Do(req)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusNoContent {
+				b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+				return fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(b))
+			}
+			return nil
+		}()
+		if err == nil {
+			m.stMu.Lock()
+			m.st.JoinRaftVia = ""
+			serr := m.st.Save(m.cfg.DataDir)
+			m.stMu.Unlock()
+			if serr != nil {
+				m.log.Error("saving node state", "err", serr)
+			}
+			m.log.Info("joined Raft", "via", target)
+			return
+		}
+		m.log.Warn("asking to join Raft failed; retrying", "via", target, "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}

@@ -1,0 +1,469 @@
+package manager
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	hraft "github.com/hashicorp/raft"
+
+	"github.com/shoal-dev/shoal/ca"
+	"github.com/shoal-dev/shoal/node"
+	"github.com/shoal-dev/shoal/orchestrator"
+	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/state/raft"
+	"github.com/shoal-dev/shoal/transport"
+)
+
+// bootstrapFile holds the cluster object `manager init` made until it is
+// committed to Raft. It contains the root CA key: mode 0600, deleted once
+// committed.
+const bootstrapFile = "bootstrap.json"
+
+// Manager is one manager process: a Raft member with the swarm state, the
+// cluster port, the control API, the leader-only components and a local
+// agent.
+type Manager struct {
+	cfg   Config
+	st    *node.State
+	stMu  sync.Mutex
+	creds *node.Credentials
+	log   *slog.Logger
+
+	store *state.Store
+	raft  *raft.Node
+	mux   *transport.Mux
+	http  *http.Server
+	orch  *orchestrator.Orchestrator
+
+	// ready is closed once the manager serves.
+	ready chan struct{}
+}
+
+// Init creates a new cluster in cfg.DataDir with this node as its only
+// manager: a root CA, join tokens and the node's own certificate. Call Run
+// to start it.
+func Init(cfg Config) (*Manager, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := node.CheckFresh(cfg.DataDir, "manager"); err != nil {
+		return nil, err
+	}
+	settings, err := Defaults(cfg.Settings, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	root, err := ca.CreateRootCA()
+	if err != nil {
+		return nil, err
+	}
+	workerTok, err := ca.GenerateJoinToken(root)
+	if err != nil {
+		return nil, err
+	}
+	managerTok, err := ca.GenerateJoinToken(root)
+	if err != nil {
+		return nil, err
+	}
+	nodeID, clusterID := state.NewID(), state.NewID()
+	spec := state.DefaultClusterSpec()
+	key, err := ca.GenerateKey()
+	if err != nil {
+		return nil, err
+	}
+	csr, err := ca.NewCSR(key)
+	if err != nil {
+		return nil, err
+	}
+	certPEM, err := root.IssueNodeCertificate(csr, nodeID, state.RoleManager, clusterID, spec.CAConfig.NodeCertExpiry)
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := ca.MarshalKeyPEM(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := ca.SaveNodeCredentials(cfg.DataDir, certPEM, keyPEM, root.CertPEM()); err != nil {
+		return nil, err
+	}
+	rootKey, err := root.KeyPEM()
+	if err != nil {
+		return nil, err
+	}
+	cluster := &state.Cluster{
+		ID:   clusterID,
+		Spec: spec,
+		RootCA: state.RootCA{
+			CACert:       root.CertPEM(),
+			CAKey:        rootKey,
+			CACertDigest: root.DigestHex(),
+			JoinTokens:   state.JoinTokens{Worker: workerTok.String(), Manager: managerTok.String()},
+		},
+	}
+	b, err := json.Marshal(cluster)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(cfg.DataDir, bootstrapFile), b, 0o600); err != nil {
+		return nil, fmt.Errorf("manager: saving the new cluster: %w", err)
+	}
+	st := &node.State{NodeID: nodeID, ClusterID: clusterID, Role: state.RoleManager, Settings: settings, Bootstrap: true}
+	if err := st.Save(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	cfg.Settings = settings
+	return open(cfg, st)
+}
+
+// Join joins the cluster of the manager at remote as a new manager, with
+// a manager join token. Call Run to start it; it becomes a Raft voter then.
+func Join(ctx context.Context, cfg Config, token, remote string) (*Manager, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := node.CheckFresh(cfg.DataDir, "manager"); err != nil {
+		return nil, err
+	}
+	settings, err := Defaults(cfg.Settings, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	res, err := ca.Join(ctx, remote, ca.JoinRequest{
+		Token:         token,
+		Hostname:      settings.Hostname,
+		Role:          state.RoleManager,
+		AdvertiseAddr: settings.AdvertiseAddr,
+		GossipAddr:    settings.GossipAddr,
+		Labels:        settings.Labels,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := ca.SaveNodeCredentials(cfg.DataDir, []byte(res.Certificate), res.KeyPEM, []byte(res.RootCA)); err != nil {
+		return nil, err
+	}
+	st := &node.State{
+		NodeID:      res.NodeID,
+		ClusterID:   res.ClusterID,
+		Role:        state.RoleManager,
+		Settings:    settings,
+		Managers:    managerAddrs(res.Managers, remote),
+		JoinRaftVia: remote,
+	}
+	if err := st.Save(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	cfg.Settings = settings
+	return open(cfg, st)
+}
+
+func managerAddrs(ms []ca.ManagerAddr, extra ...string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, a := range extra {
+		if a != "" && !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	for _, m := range ms {
+		if !seen[m.Addr] {
+			seen[m.Addr] = true
+			out = append(out, m.Addr)
+		}
+	}
+	return out
+}
+
+// Open reopens the manager saved in cfg.DataDir (`manager run`). Non-empty
+// settings in cfg override the remembered ones and are remembered.
+func Open(cfg Config) (*Manager, error) {
+	st, err := node.Load(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if st.Role != state.RoleManager {
+		return nil, fmt.Errorf("data dir %s holds a %s node: start it with `worker run`", cfg.DataDir, st.Role)
+	}
+	st.Settings = overlay(st.Settings, cfg.Settings)
+	if err := st.Save(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	cfg.Settings = st.Settings
+	return open(cfg, st)
+}
+
+func overlay(base, over node.Settings) node.Settings {
+	if over.Hostname != "" {
+		base.Hostname = over.Hostname
+	}
+	if over.ListenAddr != "" {
+		base.ListenAddr = over.ListenAddr
+	}
+	if over.AdvertiseAddr != "" {
+		base.AdvertiseAddr = over.AdvertiseAddr
+	}
+	if over.GossipAddr != "" {
+		base.GossipAddr = over.GossipAddr
+	}
+	if over.APISocket != "" {
+		base.APISocket = over.APISocket
+	}
+	if over.APIAddr != "" {
+		base.APIAddr = over.APIAddr
+	}
+	if over.Labels != nil {
+		base.Labels = over.Labels
+	}
+	return base
+}
+
+func open(cfg Config, st *node.State) (*Manager, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	log := cfg.Logger.With("node", st.NodeID)
+	creds, err := node.LoadCredentials(cfg.DataDir, log)
+	if err != nil {
+		return nil, err
+	}
+	if id := creds.Identity(); id.NodeID != st.NodeID || id.ClusterID != st.ClusterID {
+		return nil, fmt.Errorf("manager: the certificate in %s is for node %s of cluster %s, not node %s of cluster %s",
+			cfg.DataDir, id.NodeID, id.ClusterID, st.NodeID, st.ClusterID)
+	}
+	return &Manager{cfg: cfg, st: st, creds: creds, log: log, store: state.NewStore(), ready: make(chan struct{})}, nil
+}
+
+// NodeID returns this manager's node ID.
+func (m *Manager) NodeID() string { return m.st.NodeID }
+
+// Store returns the manager's local store.
+func (m *Manager) Store() *state.Store { return m.store }
+
+// Raft returns the manager's Raft member; nil before Run.
+func (m *Manager) Raft() *raft.Node { return m.raft }
+
+// Ready is closed once the manager serves its ports.
+func (m *Manager) Ready() <-chan struct{} { return m.ready }
+
+// Addr is the manager's advertised cluster address.
+func (m *Manager) Addr() string { return m.st.Settings.AdvertiseAddr }
+
+func (m *Manager) raftDir() string { return filepath.Join(m.cfg.DataDir, "raft") }
+
+// Run serves until ctx ends, then shuts down cleanly: a leader hands its
+// leadership over first.
+func (m *Manager) Run(ctx context.Context) error {
+	s := m.st.Settings
+	ln, err := net.Listen("tcp", s.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("manager: listening on the cluster port: %w", err)
+	}
+	serverTLS, err := m.creds.ServerTLS(ca.WithRevocation(m.isRevoked), ca.WithLogger(m.log))
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	m.mux = transport.New(ln, transport.Config{TLS: serverTLS, AuthorizeRaft: m.authorizeRaft, Logger: m.log})
+	advertise, err := net.ResolveTCPAddr("tcp", s.AdvertiseAddr)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("manager: advertise address %q: %w", s.AdvertiseAddr, err)
+	}
+	trans := hraft.NewNetworkTransportWithConfig(&hraft.NetworkTransportConfig{
+		Stream:  m.mux.RaftLayer(advertise, m.creds.ClientTLS),
+		MaxPool: 3,
+		Timeout: 10 * time.Second,
+	})
+	fresh := !raft.HasState(m.raftDir())
+	rcfg := m.cfg.Raft
+	rcfg.NodeID, rcfg.Addr, rcfg.DataDir, rcfg.Logger = m.st.NodeID, s.AdvertiseAddr, m.raftDir(), m.log
+	clientTLS, err := m.creds.ClientTLS()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	m.raft, err = raft.New(rcfg, m.store, trans, &raft.HTTPForwarder{Client: newHTTPClient(clientTLS)})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	m.registerLeaderHooks()
+
+	m.http = &http.Server{Handler: m.clusterHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(m.log.Handler(), slog.LevelDebug)}
+	go func() {
+		if err := m.mux.Serve(); err != nil {
+			m.log.Error("cluster port stopped", "err", err)
+		}
+	}()
+	go func() { _ = m.http.Serve(m.mux.HTTPListener()) }()
+
+	if m.st.Bootstrap && fresh {
+		if err := m.raft.Bootstrap(); err != nil {
+			return err
+		}
+	}
+	var wg sync.WaitGroup
+	if m.st.JoinRaftVia != "" {
+		wg.Add(1)
+		go func() { defer wg.Done(); m.joinRaft(ctx) }()
+	}
+	m.log.Info("manager started", "cluster_addr", s.AdvertiseAddr, "listen", s.ListenAddr)
+	close(m.ready)
+
+	<-ctx.Done()
+	wg.Wait()
+	return m.shutdown()
+}
+
+func (m *Manager) registerLeaderHooks() {
+	ocfg := orchestrator.DefaultConfig()
+	ocfg.Logger = m.log
+	m.orch = orchestrator.New(m.store, m.raft, ocfg)
+	m.raft.OnLeader(m.bootstrapCluster)
+	m.raft.OnLeader(func(ctx context.Context) {
+		if err := m.orch.Run(ctx); err != nil && ctx.Err() == nil {
+			m.log.Error("orchestrator stopped", "err", err)
+		}
+	})
+}
+
+// bootstrapCluster commits the cluster object and this node, once, on the
+// first leadership after `manager init`.
+func (m *Manager) bootstrapCluster(ctx context.Context) {
+	m.stMu.Lock()
+	pending := m.st.Bootstrap
+	m.stMu.Unlock()
+	if !pending {
+		return
+	}
+	path := filepath.Join(m.cfg.DataDir, bootstrapFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		m.log.Error("reading the new cluster", "err", err)
+		return
+	}
+	var c state.Cluster
+	if err := json.Unmarshal(b, &c); err != nil {
+		m.log.Error("reading the new cluster", "err", err)
+		return
+	}
+	nc := m.creds.Current()
+	s := m.st.Settings
+	self := &state.Node{
+		ID:   m.st.NodeID,
+		Role: state.RoleManager,
+		Spec: state.NodeSpec{DesiredRole: state.RoleManager, Availability: state.AvailabilityActive},
+		Description: state.NodeDescription{
+			Hostname: s.Hostname,
+			Engine:   state.Engine{Labels: s.Labels},
+		},
+		Status:        state.NodeStatus{State: state.NodeStateUnknown},
+		ManagerStatus: &state.ManagerStatus{Addr: s.AdvertiseAddr, APIAddr: s.APIAddr, GossipAddr: s.GossipAddr},
+		Certificate: state.NodeCertificate{
+			Role: state.RoleManager, Serial: nc.Leaf.SerialNumber.Text(16),
+			NotAfter: nc.Leaf.NotAfter.UTC(), IssuedAt: nc.Leaf.NotBefore.UTC(),
+		},
+	}
+	for ctx.Err() == nil {
+		var exists bool
+		_ = m.store.View(func(tx state.ReadTx) error { exists = tx.Cluster() != nil; return nil })
+		if !exists {
+			res, err := m.raft.Propose(ctx, state.NewCommand(
+				state.Op{Type: state.OpCreateCluster, Cluster: &c},
+				state.Op{Type: state.OpCreateNode, Node: self},
+			))
+			if err == nil {
+				err = res.Err()
+			}
+			if err != nil {
+				m.log.Warn("creating the cluster; retrying", "err", err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(200 * time.Millisecond):
+				}
+				continue
+			}
+			m.log.Info("cluster created", "cluster", c.ID)
+		}
+		m.stMu.Lock()
+		m.st.Bootstrap = false
+		err := m.st.Save(m.cfg.DataDir)
+		m.stMu.Unlock()
+		if err != nil {
+			m.log.Error("saving node state", "err", err)
+			return
+		}
+		_ = os.Remove(path)
+		return
+	}
+}
+
+// isRevoked tells whether a node was removed from the cluster.
+func (m *Manager) isRevoked(nodeID string) bool {
+	var revoked bool
+	_ = m.store.View(func(tx state.ReadTx) error {
+		if c := tx.Cluster(); c != nil {
+			for _, r := range c.RemovedNodes {
+				if r.ID == nodeID {
+					revoked = true
+				}
+			}
+		}
+		return nil
+	})
+	return revoked
+}
+
+// authorizeRaft admits Raft connections from manager certificates only.
+func (m *Manager) authorizeRaft(cs tls.ConnectionState) error {
+	id, err := ca.PeerIdentity(cs)
+	if err != nil {
+		return err
+	}
+	if id.Role != state.RoleManager {
+		return fmt.Errorf("node %s holds a %s certificate: only managers take part in Raft", id.NodeID, id.Role)
+	}
+	return nil
+}
+
+func newHTTPClient(cfg *tls.Config) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		TLSClientConfig:     cfg,
+		ForceAttemptHTTP2:   true,
+		MaxIdleConnsPerHost: 16,
+		IdleConnTimeout:     90 * time.Second,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 15 * time.Second}).DialContext,
+	}}
+}
+
+func (m *Manager) shutdown() error {
+	m.log.Info("shutting down")
+	var errs []error
+	if m.raft != nil {
+		if err := m.raft.Shutdown(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if m.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = m.http.Shutdown(ctx)
+		cancel()
+		_ = m.http.Close()
+	}
+	if m.mux != nil {
+		_ = m.mux.Close()
+	}
+	m.log.Info("stopped")
+	return errors.Join(errs...)
+}

@@ -1,0 +1,225 @@
+package manager_test
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-dev/shoal/ca"
+	"github.com/shoal-dev/shoal/manager"
+	"github.com/shoal-dev/shoal/node"
+	"github.com/shoal-dev/shoal/state"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type testLogWriter struct{ t *testing.T }
+
+func (w testLogWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func testConfig(t *testing.T, name string) manager.Config {
+	t.Helper()
+	cfg := manager.DefaultConfig(filepath.Join(t.TempDir(), name))
+	addr := freeAddr(t)
+	cfg.Settings = node.Settings{Hostname: name, ListenAddr: addr, AdvertiseAddr: addr}
+	cfg.NoAgent = true
+	cfg.Logger = slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})).With("m", name)
+	return cfg
+}
+
+// running starts m and stops it at the end of the test.
+func running(t *testing.T, m *manager.Manager) context.CancelFunc {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Logf("manager %s stopped: %v", m.NodeID(), err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Errorf("manager %s did not stop", m.NodeID())
+		}
+	}
+	t.Cleanup(stop)
+	select {
+	case <-m.Ready():
+	case err := <-done:
+		t.Fatalf("manager failed to start: %v", err)
+	}
+	return stop
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if f() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %v waiting for %s", timeout, what)
+}
+
+func cluster(m *manager.Manager) *state.Cluster {
+	var c *state.Cluster
+	_ = m.Store().View(func(tx state.ReadTx) error { c = tx.Cluster(); return nil })
+	return c
+}
+
+func TestInitJoinThreeManagers(t *testing.T) {
+	cfg1 := testConfig(t, "m1")
+	m1, err := manager.Init(cfg1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	running(t, m1)
+	waitFor(t, "the cluster object", 10*time.Second, func() bool { return cluster(m1) != nil })
+	c := cluster(m1)
+	if !strings.HasPrefix(c.RootCA.JoinTokens.Manager, "SWMTKN-1-") {
+		t.Fatalf("manager token %q", c.RootCA.JoinTokens.Manager)
+	}
+	// Init refuses a data dir that holds a node.
+	if _, err := manager.Init(cfg1); err == nil || !strings.Contains(err.Error(), "manager run") {
+		t.Fatalf("second init: %v", err)
+	}
+
+	ctx := context.Background()
+	var ms = []*manager.Manager{m1}
+	for _, name := range []string{"m2", "m3"} {
+		m, err := manager.Join(ctx, testConfig(t, name), c.RootCA.JoinTokens.Manager, m1.Addr())
+		if err != nil {
+			t.Fatalf("join %s: %v", name, err)
+		}
+		running(t, m)
+		ms = append(ms, m)
+	}
+	waitFor(t, "three voters", 20*time.Second, func() bool {
+		members, err := m1.Raft().Members()
+		return err == nil && len(members) == 3
+	})
+	// A write through a follower reaches every manager.
+	var follower *manager.Manager
+	for _, m := range ms {
+		if !m.Raft().IsLeader() {
+			follower = m
+		}
+	}
+	svc := &state.Service{ID: state.NewID(), Spec: state.ServiceSpec{
+		Annotations: state.Annotations{Name: "web"},
+		Task:        state.TaskSpec{Container: state.ContainerSpec{Image: "demo"}},
+		Mode:        state.ServiceMode{Replicated: &state.ReplicatedService{Replicas: 0}},
+	}}
+	res, err := follower.Raft().Propose(ctx, state.NewCommand(state.Op{Type: state.OpCreateService, Service: svc}))
+	if err == nil {
+		err = res.Err()
+	}
+	if err != nil {
+		t.Fatalf("write via follower: %v", err)
+	}
+	for _, m := range ms {
+		if err := m.Raft().ReadBarrier(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var s *state.Service
+		_ = m.Store().View(func(tx state.ReadTx) error { s = tx.GetService(svc.ID); return nil })
+		if s == nil {
+			t.Fatalf("manager %s misses the service", m.NodeID())
+		}
+		var nodes []*state.Node
+		_ = m.Store().View(func(tx state.ReadTx) error { nodes, _ = tx.FindNodes(state.ByRole(state.RoleManager)); return nil })
+		if len(nodes) != 3 {
+			t.Fatalf("manager %s sees %d manager nodes", m.NodeID(), len(nodes))
+		}
+	}
+}
+
+func TestJoinRefusals(t *testing.T) {
+	m1, err := manager.Init(testConfig(t, "m1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	running(t, m1)
+	waitFor(t, "the cluster object", 10*time.Second, func() bool { return cluster(m1) != nil })
+	c := cluster(m1)
+
+	other, err := ca.CreateRootCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign, _ := ca.GenerateJoinToken(other)
+	root, _ := ca.NewRootCA(c.RootCA.CACert, nil)
+	wrongSecret, _ := ca.GenerateJoinToken(root)
+
+	ctx := context.Background()
+	cases := []struct {
+		name, token, want string
+	}{
+		{"garbage", "hello", "SWMTKN"},
+		{"token of another cluster's CA", foreign.String(), "does not match the join token"},
+		{"wrong secret", wrongSecret.String(), "not valid"},
+		{"worker token used to join as manager", c.RootCA.JoinTokens.Worker, "grants the worker role"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := manager.Join(ctx, testConfig(t, "mx"), tc.token, m1.Addr())
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+	var n int
+	_ = m1.Store().View(func(tx state.ReadTx) error { nodes, _ := tx.FindNodes(state.All); n = len(nodes); return nil })
+	if n != 1 {
+		t.Fatalf("refused joins left %d nodes", n)
+	}
+}
+
+func TestRestartFromDataDir(t *testing.T) {
+	cfg := testConfig(t, "m1")
+	m1, err := manager.Init(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := running(t, m1)
+	waitFor(t, "the cluster object", 10*time.Second, func() bool { return cluster(m1) != nil })
+	id := cluster(m1).ID
+	stop()
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "bootstrap.json")); !os.IsNotExist(err) {
+		t.Fatalf("the bootstrap file with the CA key was left behind: %v", err)
+	}
+	m2, err := manager.Open(manager.Config{DataDir: cfg.DataDir, Raft: cfg.Raft, NoAgent: true, Logger: cfg.Logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	running(t, m2)
+	waitFor(t, "leadership after restart", 10*time.Second, func() bool { return m2.Raft().Ready() })
+	if c := cluster(m2); c == nil || c.ID != id {
+		t.Fatalf("cluster after restart: %+v", c)
+	}
+}
