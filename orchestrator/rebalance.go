@@ -145,7 +145,7 @@ func (r *round) rebalance(svc *state.Service, keys []*slot, p *plan) {
 	}
 	if moved > 0 {
 		if rb.batches == 0 {
-			rb.started = r.now
+			rb.started = r.stamp
 		}
 		rb.batches++
 		rb.lastGap = gap

@@ -10,8 +10,10 @@ import (
 // its last task (the most recently created one that is not live):
 //
 //   - no task at all (new slot, new node), a task lost with its node
-//     (down, deleted, drained) or one that never reached a node, or a task
-//     stopped on a manager's request (scale down, update): at once;
+//     (down, deleted, drained) or one that never reached a node, a task
+//     stopped on a manager's request (scale down, update), or a task made
+//     from an older spec than the service's (the update or rollback that
+//     replaces it should not wait for a restart delay): at once;
 //   - a task that ended on its own while wanted (observed complete, failed
 //     or rejected, or shutdown that nobody asked for): as the restart
 //     policy of the task's spec says. Condition any restarts it, on-failure
@@ -84,6 +86,11 @@ func (r *round) decideRestart(svc *state.Service, s *slot) restartDecision {
 		return restartDecision{action: restartNow, last: last, reason: "task lost with its node"}
 	case !endedOnItsOwn(last):
 		return restartDecision{action: restartNow, last: last, reason: "task shut down"}
+	case !state.TaskUpToDate(last, svc):
+		// The policy paces reruns of one spec. A task of an older spec
+		// is not rerun: the slot gets the current spec now, which is what
+		// an update or a rollback is waiting for.
+		return restartDecision{action: restartNow, last: last, reason: "task of an older spec ended"}
 	}
 	policy := last.Spec.Restart
 	switch policy.Condition {

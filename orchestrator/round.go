@@ -18,7 +18,11 @@ type round struct {
 	term *term
 	log  *slog.Logger
 	tx   state.ReadTx
-	now  time.Time
+	// now is the clock's time, which delays are compared with. stamp is
+	// the time of the round's command, the CreatedAt of the tasks it
+	// creates: never earlier than any stamp before (see term.nextStamp).
+	now   time.Time
+	stamp time.Time
 
 	nodes    map[string]*state.Node
 	nodeList []*state.Node // sorted by ID
@@ -29,13 +33,13 @@ type round struct {
 	rebalanceAll bool
 }
 
-func newRound(t *term, tx state.ReadTx, now time.Time) (*round, error) {
+func newRound(t *term, tx state.ReadTx, now, stamp time.Time) (*round, error) {
 	nodes, err := tx.FindNodes(state.All)
 	if err != nil {
 		return nil, err
 	}
 	r := &round{
-		term: t, log: t.log, tx: tx, now: now,
+		term: t, log: t.log, tx: tx, now: now, stamp: stamp,
 		nodes:     make(map[string]*state.Node, len(nodes)),
 		nodeList:  nodes,
 		retention: state.DefaultClusterSpec().Orchestration.TaskHistoryRetentionLimit,
@@ -77,8 +81,9 @@ func (t *term) round(ctx context.Context) {
 		return
 	}
 	var plans []*plan
+	stamp := t.nextStamp(now)
 	err := t.o.store.View(func(tx state.ReadTx) error {
-		r, err := newRound(t, tx, now)
+		r, err := newRound(t, tx, now, stamp)
 		if err != nil {
 			return err
 		}
@@ -111,7 +116,19 @@ func (t *term) round(ctx context.Context) {
 		t.failed(fmt.Errorf("reading the store: %w", err), nil)
 		return
 	}
-	t.commit(ctx, now, plans)
+	t.commit(ctx, stamp, plans)
+}
+
+// nextStamp returns the time of the next command: the clock's time, or
+// just after the previous command's if the clock is not past it (a new
+// leader's clock behind the old one's, a coarse clock). Creation times of
+// tasks are then strictly increasing, which orders the tasks of a slot.
+func (t *term) nextStamp(now time.Time) time.Time {
+	if !now.After(t.lastStamp) {
+		now = t.lastStamp.Add(time.Nanosecond)
+	}
+	t.lastStamp = now
+	return now
 }
 
 // expand turns the round's flags into dirty services.
@@ -179,7 +196,8 @@ func (r *round) service(id string) (*plan, error) {
 	return p, nil
 }
 
-// commit writes the plans, in as few commands as Config.MaxBatch allows.
+// commit writes the plans, in as few commands as Config.MaxBatch allows,
+// stamped with the round's time.
 func (t *term) commit(ctx context.Context, now time.Time, plans []*plan) {
 	var ops []state.Op
 	var owners []*plan

@@ -44,6 +44,9 @@ type term struct {
 	ends map[restartKey]map[string]endRecord
 	// rebalances holds the rebalancing in progress per service.
 	rebalances map[string]*rebalance
+	// lastStamp is the latest command time used or task creation time
+	// seen (see nextStamp).
+	lastStamp time.Time
 }
 
 type conflict struct {
@@ -169,6 +172,9 @@ func (t *term) seed(tx state.ReadTx) error {
 			t.endedBefore[task.ID] = true
 		}
 		t.dirty[task.ServiceID] = true
+		if task.CreatedAt.After(t.lastStamp) {
+			t.lastStamp = task.CreatedAt
+		}
 		return true
 	})
 	if err != nil {

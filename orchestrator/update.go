@@ -73,7 +73,7 @@ func (r *round) update(svc *state.Service, keys []*slot, tasks []*state.Task, p 
 	}
 	rollingBack := us != nil && us.State == state.UpdateStateRollbackStarted
 	cfg := updateConfig(svc, rollingBack)
-	since := r.now
+	since := r.stamp
 	if us != nil {
 		// The API may leave StartedAt out; the service's last write is when
 		// the status was set.
@@ -100,7 +100,7 @@ func (r *round) update(svc *state.Service, keys []*slot, tasks []*state.Task, p 
 		if len(outdated) == 0 {
 			return
 		}
-		now := r.now
+		now := r.stamp
 		us = &state.UpdateStatus{State: state.UpdateStateUpdating, StartedAt: &now, Message: "update in progress"}
 		p.status = us
 		r.log.Info("rolling update started", "service", svc.ID, "spec_version", svc.SpecVersion.Index,
@@ -218,7 +218,7 @@ func (r *round) completeUpdate(svc *state.Service, us *state.UpdateStatus, keys 
 		}
 	}
 	st := *us
-	now := r.now
+	now := r.stamp
 	st.CompletedAt = &now
 	if us.State == state.UpdateStateRollbackStarted {
 		st.State, st.Message = state.UpdateStateRollbackCompleted, "rollback completed"
