@@ -467,3 +467,34 @@ func (m *Manager) shutdown() error {
 	m.log.Info("stopped")
 	return errors.Join(errs...)
 }
+
+// ForceNewCluster makes the manager in cfg.DataDir the only voter of its
+// Raft group, keeping the whole state, and opens it. It recovers a cluster
+// that lost its quorum for good, from one surviving manager, like
+// `docker swarm init --force-new-cluster`. The other managers stay in the
+// node list, down, until they are demoted or removed; they must be wiped
+// and joined again.
+func ForceNewCluster(cfg Config) (*Manager, error) {
+	st, err := node.Load(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if st.Role != state.RoleManager {
+		return nil, fmt.Errorf("data dir %s holds a %s node, not a manager", cfg.DataDir, st.Role)
+	}
+	m := &Manager{cfg: cfg, st: st}
+	rcfg := cfg.Raft
+	rcfg.NodeID, rcfg.Addr, rcfg.DataDir = st.NodeID, overlay(st.Settings, cfg.Settings).AdvertiseAddr, m.raftDir()
+	if cfg.Logger != nil {
+		rcfg.Logger = cfg.Logger
+	}
+	_, trans := hraft.NewInmemTransport(hraft.ServerAddress(rcfg.Addr))
+	if err := raft.ForceNewCluster(rcfg, trans); err != nil {
+		return nil, err
+	}
+	st.JoinRaftVia = ""
+	if err := st.Save(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	return Open(cfg)
+}

@@ -103,7 +103,7 @@ func New(cfg Config, store *state.Store, trans hraft.Transport, fwd Forwarder) (
 	}
 	n := &Node{
 		cfg:        cfg,
-		log:        cfg.Logger.With("component", "raft", "node", cfg.NodeID),
+		log:        cfg.Logger.With("component", "raft"),
 		store:      store,
 		trans:      trans,
 		fwd:        fwd,

@@ -1,0 +1,19 @@
+// Command manager runs a swarm manager: it keeps the cluster state in Raft,
+// serves the Docker Engine API (swarm subset) and runs a local agent.
+//
+//	manager init --data-dir DIR                      new cluster, this node its first manager
+//	manager join --data-dir DIR --token T ADDR       join a cluster as a manager
+//	manager run  --data-dir DIR                      restart a node from its data dir
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	if err := newRootCommand().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "manager:", err)
+		os.Exit(1)
+	}
+}

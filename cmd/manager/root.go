@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shoal-dev/shoal/manager"
+	"github.com/shoal-dev/shoal/node"
+	"github.com/shoal-dev/shoal/state/raft"
+)
+
+// options are the flags shared by init, join and run.
+type options struct {
+	dataDir  string
+	settings node.Settings
+	labels   []string
+	noAgent  bool
+
+	raftProfile      string
+	heartbeatTimeout time.Duration
+	electionTimeout  time.Duration
+
+	logLevel  string
+	logFormat string
+}
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "manager",
+		Short:         "Run a swarm manager",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newInitCommand(), newJoinCommand(), newRunCommand())
+	return root
+}
+
+func (o *options) addFlags(cmd *cobra.Command, withAddrs bool) {
+	f := cmd.Flags()
+	f.StringVar(&o.dataDir, "data-dir", "", "directory holding the node's state (required)")
+	_ = cmd.MarkFlagRequired("data-dir")
+	if withAddrs {
+		f.StringVar(&o.settings.Hostname, "hostname", "", "node name (default: the machine's hostname)")
+		f.StringVar(&o.settings.ListenAddr, "listen-addr", "", "cluster port to listen on (default 0.0.0.0:2377)")
+		f.StringVar(&o.settings.AdvertiseAddr, "advertise-addr", "", "cluster address other nodes reach this one at (default: first non-loopback IP, listen port)")
+		f.StringVar(&o.settings.GossipAddr, "gossip-addr", "", "gossip address (default: advertise IP, port 7946)")
+		f.StringVar(&o.settings.APISocket, "api-socket", "", "Docker Engine API unix socket (default DATA_DIR/swarm.sock)")
+		f.StringVar(&o.settings.APIAddr, "api-addr", "", "also serve the API on this TCP address (plain HTTP on loopback only; mutual TLS otherwise)")
+		f.StringArrayVar(&o.labels, "label", nil, "engine label KEY=VALUE for placement constraints (repeatable)")
+	}
+	f.BoolVar(&o.noAgent, "no-agent", false, "do not run tasks on this manager")
+	f.StringVar(&o.raftProfile, "raft-profile", "lan", "Raft timeouts: lan (failover ~1 s) or wan (fewer false elections on slow links, failover ~4 s)")
+	f.DurationVar(&o.heartbeatTimeout, "raft-heartbeat-timeout", 0, "override: time without a leader before an election")
+	f.DurationVar(&o.electionTimeout, "raft-election-timeout", 0, "override: time a candidate waits for votes")
+	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&o.logFormat, "log-format", "text", "text or json")
+}
+
+func (o *options) logger() (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", o.logLevel, err)
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	switch o.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, hopts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, hopts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", o.logFormat)
+}
+
+func parseLabels(kvs []string) (map[string]string, error) {
+	if len(kvs) == 0 {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--label %q: want KEY=VALUE", kv)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// config builds the manager configuration from the flags.
+func (o *options) config() (manager.Config, error) {
+	log, err := o.logger()
+	if err != nil {
+		return manager.Config{}, err
+	}
+	slog.SetDefault(log)
+	cfg := manager.DefaultConfig(o.dataDir)
+	cfg.Logger = log
+	cfg.NoAgent = o.noAgent
+	cfg.Settings = o.settings
+	if cfg.Settings.Labels, err = parseLabels(o.labels); err != nil {
+		return cfg, err
+	}
+	switch o.raftProfile {
+	case "lan":
+		cfg.Raft = raft.DefaultConfig()
+	case "wan":
+		cfg.Raft = raft.WANConfig()
+	default:
+		return cfg, fmt.Errorf("--raft-profile %q: want lan or wan", o.raftProfile)
+	}
+	if o.heartbeatTimeout > 0 {
+		cfg.Raft.HeartbeatTimeout = o.heartbeatTimeout
+		if cfg.Raft.LeaderLeaseTimeout > o.heartbeatTimeout {
+			cfg.Raft.LeaderLeaseTimeout = o.heartbeatTimeout / 2
+		}
+	}
+	if o.electionTimeout > 0 {
+		cfg.Raft.ElectionTimeout = o.electionTimeout
+	}
+	return cfg, cfg.Validate()
+}
+
+// serve runs m until SIGINT or SIGTERM, then shuts it down cleanly.
+func serve(m *manager.Manager) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return m.Run(ctx)
+}
