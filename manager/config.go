@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/shoal-dev/shoal/encryption"
 	"github.com/shoal-dev/shoal/node"
 	"github.com/shoal-dev/shoal/state/raft"
 )
@@ -35,6 +36,8 @@ type Config struct {
 	// DockerHost is the Docker daemon the local agent uses; empty means
 	// the environment (DOCKER_HOST) or the default socket.
 	DockerHost string
+	// UnlockKey unwraps the Raft data key of a locked manager (autolock).
+	UnlockKey *encryption.UnlockKey
 	// ShutdownTimeout bounds a clean shutdown.
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger

@@ -17,12 +17,17 @@ import (
 	hraft "github.com/hashicorp/raft"
 
 	"github.com/shoal-dev/shoal/ca"
+	"github.com/shoal-dev/shoal/encryption"
 	"github.com/shoal-dev/shoal/node"
 	"github.com/shoal-dev/shoal/orchestrator"
 	"github.com/shoal-dev/shoal/state"
 	"github.com/shoal-dev/shoal/state/raft"
 	"github.com/shoal-dev/shoal/transport"
 )
+
+// dekFile holds the data key that encrypts this manager's Raft log and
+// snapshots, in clear or wrapped with the cluster's unlock key (autolock).
+const dekFile = "raft-dek.pem"
 
 // bootstrapFile holds the cluster object `manager init` made until it is
 // committed to Raft. It contains the root CA key: mode 0600, deleted once
@@ -117,6 +122,9 @@ func Init(cfg Config) (*Manager, error) {
 	if err := os.WriteFile(filepath.Join(cfg.DataDir, bootstrapFile), b, 0o600); err != nil {
 		return nil, fmt.Errorf("manager: saving the new cluster: %w", err)
 	}
+	if err := encryption.SaveDEK(filepath.Join(cfg.DataDir, dekFile), encryption.GenerateDEK(), nil); err != nil {
+		return nil, err
+	}
 	st := &node.State{NodeID: nodeID, ClusterID: clusterID, Role: state.RoleManager, Settings: settings, Bootstrap: true}
 	if err := st.Save(cfg.DataDir); err != nil {
 		return nil, err
@@ -150,6 +158,9 @@ func Join(ctx context.Context, cfg Config, token, remote string) (*Manager, erro
 		return nil, err
 	}
 	if err := ca.SaveNodeCredentials(cfg.DataDir, []byte(res.Certificate), res.KeyPEM, []byte(res.RootCA)); err != nil {
+		return nil, err
+	}
+	if err := encryption.SaveDEK(filepath.Join(cfg.DataDir, dekFile), encryption.GenerateDEK(), nil); err != nil {
 		return nil, err
 	}
 	st := &node.State{
@@ -241,6 +252,14 @@ func open(cfg Config, st *node.State) (*Manager, error) {
 		return nil, fmt.Errorf("manager: the certificate in %s is for node %s of cluster %s, not node %s of cluster %s",
 			cfg.DataDir, id.NodeID, id.ClusterID, st.NodeID, st.ClusterID)
 	}
+	dek, err := encryption.LoadDEK(filepath.Join(cfg.DataDir, dekFile), cfg.UnlockKey)
+	if errors.Is(err, encryption.ErrLocked) {
+		return nil, fmt.Errorf("manager %s is locked (autolock is on): start it with `manager unlock --data-dir %s` and the unlock key (swarmctl cluster unlock-key)", st.NodeID, cfg.DataDir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("manager: loading the Raft data key: %w", err)
+	}
+	cfg.Raft.DataKey = dek
 	return &Manager{cfg: cfg, st: st, creds: creds, log: log, store: state.NewStore(), ready: make(chan struct{})}, nil
 }
 
@@ -485,6 +504,11 @@ func ForceNewCluster(cfg Config) (*Manager, error) {
 	m := &Manager{cfg: cfg, st: st}
 	rcfg := cfg.Raft
 	rcfg.NodeID, rcfg.Addr, rcfg.DataDir = st.NodeID, overlay(st.Settings, cfg.Settings).AdvertiseAddr, m.raftDir()
+	dek, err := encryption.LoadDEK(filepath.Join(cfg.DataDir, dekFile), cfg.UnlockKey)
+	if err != nil {
+		return nil, fmt.Errorf("manager: loading the Raft data key: %w", err)
+	}
+	rcfg.DataKey = dek
 	if cfg.Logger != nil {
 		rcfg.Logger = cfg.Logger
 	}

@@ -48,6 +48,10 @@ type Config struct {
 	// RetainSnapshots is the number of snapshots kept on disk.
 	RetainSnapshots int
 
+	// DataKey, if set, encrypts log entries and snapshots at rest with
+	// AES-256-GCM (32 bytes; see package encryption).
+	DataKey []byte
+
 	// LeaderWaitTimeout is how long a write or linearizable read waits for
 	// a leader (during an election) before failing with a no-quorum error.
 	LeaderWaitTimeout time.Duration
@@ -121,6 +125,9 @@ func (c *Config) Validate() error {
 	}
 	if c.LeaderWaitTimeout <= 0 {
 		errs = append(errs, errors.New("leader wait timeout must be positive"))
+	}
+	if c.DataKey != nil && len(c.DataKey) != 32 {
+		errs = append(errs, fmt.Errorf("data key must be 32 bytes, got %d", len(c.DataKey)))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("raft: invalid config: %w", errors.Join(errs...))

@@ -66,7 +66,15 @@ func openStores(cfg Config) (hraft.LogStore, hraft.StableStore, hraft.SnapshotSt
 		bolt.Close()
 		return nil, nil, nil, nil, fmt.Errorf("raft: opening snapshot store: %w", err)
 	}
-	return bolt, bolt, snaps, bolt.Close, nil
+	if cfg.DataKey == nil {
+		return bolt, bolt, snaps, bolt.Close, nil
+	}
+	logs, err := newEncryptedLogStore(bolt, cfg.DataKey)
+	if err != nil {
+		bolt.Close()
+		return nil, nil, nil, nil, err
+	}
+	return logs, bolt, newEncryptedSnapshotStore(snaps, cfg.DataKey), bolt.Close, nil
 }
 
 func (c *Config) raftConfig() *hraft.Config {

@@ -1,12 +1,19 @@
 package raft_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
+	hraft "github.com/hashicorp/raft"
+
+	"github.com/shoal-dev/shoal/encryption"
 	"github.com/shoal-dev/shoal/state"
 	"github.com/shoal-dev/shoal/state/raft"
 	"github.com/shoal-dev/shoal/state/raft/rafttest"
@@ -304,4 +311,88 @@ func TestMembershipChangesUnderWrites(t *testing.T) {
 		t.Fatalf("write during membership change: %v", err)
 	}
 	c.WaitConverged(5 * time.Second)
+}
+
+// TestEncryptionAtRest checks that neither the log nor snapshots hold
+// plaintext, that a follower installs an encrypted snapshot, and that every
+// manager restarts from its encrypted data.
+func TestEncryptionAtRest(t *testing.T) {
+	keys := map[string][]byte{}
+	c := rafttest.New(t, 3, func(c *rafttest.Cluster) {
+		c.Configure = func(cfg *raft.Config) {
+			if keys[cfg.NodeID] == nil {
+				keys[cfg.NodeID] = encryption.GenerateDEK()
+			}
+			cfg.DataKey = keys[cfg.NodeID]
+			cfg.SnapshotThreshold = 20
+			cfg.TrailingLogs = 5
+			cfg.SnapshotInterval = 50 * time.Millisecond
+		}
+	})
+	leader := c.Leader(5 * time.Second)
+	lagging := c.Followers()[0]
+	c.Stop(lagging)
+	const marker = "plaintext-marker-7f3a"
+	var last string
+	for i := range 40 {
+		last = createService(t, leader.Node, fmt.Sprintf("%s-%d", marker, i))
+	}
+	if err := leader.Node.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	c.Start(lagging)
+	c.WaitConverged(10 * time.Second)
+	if readService(t, lagging.Node, last) == nil {
+		t.Fatal("follower did not catch up from an encrypted snapshot")
+	}
+	for _, m := range c.Members {
+		err := filepath.WalkDir(m.Dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			if bytes.Contains(b, []byte(marker)) {
+				t.Errorf("%s holds plaintext", path)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range c.Members {
+		c.Stop(m)
+	}
+	for _, m := range c.Members {
+		c.Start(m)
+	}
+	c.Leader(5 * time.Second)
+	for _, m := range c.Members {
+		if readService(t, m.Node, last) == nil {
+			t.Fatalf("%s lost data across an encrypted restart", m.ID)
+		}
+	}
+}
+
+func TestWrongDataKeyIsRefused(t *testing.T) {
+	key := encryption.GenerateDEK()
+	c := rafttest.New(t, 1, func(c *rafttest.Cluster) {
+		c.Configure = func(cfg *raft.Config) { cfg.DataKey = key }
+	})
+	m := c.Members[0]
+	createService(t, c.Leader(5*time.Second).Node, "x")
+	c.Stop(m)
+	key = encryption.GenerateDEK()
+	cfg := rafttest.FastConfig()
+	cfg.NodeID, cfg.Addr, cfg.DataDir, cfg.DataKey = m.ID, m.Addr, m.Dir, key
+	_, trans := hraft.NewInmemTransport(hraft.ServerAddress(m.Addr))
+	n, err := raft.New(cfg, state.NewStore(), trans, c.Net.Forwarder(m.Addr))
+	if err == nil {
+		n.Shutdown()
+		t.Fatal("a manager started with the wrong data key")
+	}
+	t.Logf("refused as expected: %v", err)
 }
