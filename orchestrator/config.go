@@ -40,6 +40,13 @@ type Config struct {
 	// this is a safety net, so it can be long.
 	ConflictRetry time.Duration
 
+	// WatchLimit is the most changes the change feed buffers for the
+	// orchestrator before it gives up on them and starts over from a new
+	// snapshot (state.ErrResync); 0 means state.DefaultWatchLimit. Starting
+	// over is always correct, only slower: the limit bounds memory while a
+	// round is slow.
+	WatchLimit int
+
 	// MaxBatch is the most task changes (creations, shutdowns, deletions)
 	// put into one Raft command. A scale to 10,000 replicas is written in
 	// chunks so that no log entry grows to megabytes and followers apply
@@ -77,6 +84,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ConflictRetry <= 0 {
 		errs = append(errs, errors.New("conflict retry must be positive"))
+	}
+	if c.WatchLimit < 0 {
+		errs = append(errs, errors.New("watch limit must not be negative"))
 	}
 	if c.MaxBatch < 1 {
 		errs = append(errs, errors.New("max batch must be at least 1"))

@@ -47,7 +47,7 @@ func (w tWriter) Write(p []byte) (int, error) {
 
 // newWorld starts managers, waits for a leader, creates the cluster object
 // and starts the simulation on the member simOn returns (the leader if nil).
-func newWorld(t *testing.T, managers int) *world {
+func newWorld(t *testing.T, managers int, opts ...func(*orchestrator.Config)) *world {
 	t.Helper()
 	w := &world{t: t, clock: newFakeClock()}
 	w.c = rafttest.New(t, managers, func(c *rafttest.Cluster) {
@@ -55,6 +55,9 @@ func newWorld(t *testing.T, managers int) *world {
 			cfg := orchestrator.DefaultConfig()
 			cfg.Clock = w.clock
 			cfg.Logger = testLogger(t, m.ID)
+			for _, o := range opts {
+				o(&cfg)
+			}
 			o := orchestrator.New(m.Store, m.Node, cfg)
 			m.Node.OnLeader(func(ctx context.Context) {
 				if err := o.Run(ctx); err != nil {

@@ -119,8 +119,8 @@ func (r *round) rebalance(svc *state.Service, keys []*slot, p *plan) {
 	}
 
 	budget := len(keys)
-	if cfg.Parallelism > 0 {
-		budget = int(cfg.Parallelism)
+	if n := cfg.Parallelism; n > 0 && n < uint64(len(keys)) {
+		budget = int(n)
 	}
 	moved := 0
 	for moved < budget {

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/shoal-dev/shoal/orchestrator"
 	"github.com/shoal-dev/shoal/state"
 )
 
@@ -130,4 +131,19 @@ func TestNodeDownAndBackLeavesNoDoubledSlot(t *testing.T) {
 	})
 	w.settle()
 	oneTaskPerSlot(t, w.get(id), 4)
+}
+
+// With a tiny change-feed buffer the orchestrator keeps losing events and
+// starting over from snapshots; it still converges.
+func TestResyncAfterChangeFeedOverflow(t *testing.T) {
+	w := newWorld(t, 1, func(c *orchestrator.Config) { c.WatchLimit = 3; c.MaxBatch = 4 })
+	w.addNode("n1")
+	w.addNode("n2")
+	id := w.createService(replicated("web", 10))
+	s := w.waitFor(id, "10 running", func(s *snap) bool { return len(s.running()) == 10 && len(s.runnable()) == 10 })
+	oneTaskPerSlot(t, s, 10)
+	w.updateService(id, func(sp *state.ServiceSpec) { sp.Mode.Replicated.Replicas = 3 })
+	s = w.waitFor(id, "3 running", func(s *snap) bool { return len(s.runnable()) == 3 })
+	w.settle()
+	oneTaskPerSlot(t, w.get(id), 3)
 }

@@ -142,8 +142,8 @@ func (r *round) attempts(serviceID string, s *slot, last *state.Task) int {
 		}
 		n++
 	}
-	// Keep the memory bounded: ends older than the window, or beyond the
-	// most recent MaxAttempts+1, can no longer matter.
+	// Keep the memory bounded: ends beyond the most recent MaxAttempts+1
+	// can no longer matter.
 	if limit := int(min(policy.MaxAttempts, 1<<16)) + 1; len(mem) > limit {
 		pruneEnds(mem, limit)
 	}
@@ -163,8 +163,8 @@ func pruneEnds(mem map[string]endRecord, limit int) {
 	}
 }
 
-// fill refills slot s, which has no live task, following the restart
-// decision. nt is the task to create.
+// fill refills slot s, which has no live task, as restart supervision
+// decides.
 func (r *round) fill(svc *state.Service, s *slot, p *plan) {
 	if len(s.stopping) > 0 {
 		// The previous task is still stopping: start its replacement once
@@ -177,7 +177,6 @@ func (r *round) fill(svc *state.Service, s *slot, p *plan) {
 		s.waiting = true
 		p.wakeAt(d.at)
 	case restartNever:
-		s.finished = true
 		for _, t := range s.ended {
 			// Docker shows such tasks as desired shutdown. A task that
 			// reported shutdown on its own keeps desired running, the only

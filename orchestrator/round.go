@@ -186,7 +186,7 @@ func (r *round) service(id string) (*plan, error) {
 	p := newPlan(id, svc, r.term.o.cfg.MaxBatch)
 	switch {
 	case svc == nil:
-		delete(r.term.rebalances, id)
+		r.term.forget(id)
 		r.reapService(tasks, p)
 	case svc.Spec.IsGlobal():
 		r.global(svc, tasks, p)
@@ -194,6 +194,16 @@ func (r *round) service(id string) (*plan, error) {
 		r.replicated(svc, tasks, p)
 	}
 	return p, nil
+}
+
+// forget drops what the term remembers of a deleted service.
+func (t *term) forget(id string) {
+	delete(t.rebalances, id)
+	for k := range t.ends {
+		if k.serviceID == id {
+			delete(t.ends, k)
+		}
+	}
 }
 
 // commit writes the plans, in as few commands as Config.MaxBatch allows,

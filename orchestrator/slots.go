@@ -34,9 +34,8 @@ type slot struct {
 	dead []*state.Task
 
 	// Set while planning the slot in one round.
-	filled   bool // a new task is being created in it
-	waiting  bool // a restart waits for the restart delay
-	finished bool // the restart policy says its last task stays ended
+	filled  bool // a new task is being created in it
+	waiting bool // a restart waits for the restart delay
 }
 
 // usableFunc tells whether a task on this node still counts as running
@@ -147,18 +146,12 @@ func (s *slot) hasUpToDate(svc *state.Service) bool {
 }
 
 // outdated tells whether the slot must be replaced by a rolling update: its
-// live task runs an old spec, or it holds no live task because the restart
-// policy let its last task end, and that task ran an old spec (an update
-// reruns it, as `docker service update --force` reruns finished jobs).
+// live task runs an old spec. A slot without a live task is restart
+// supervision's: it refills an ended task of an old spec at once, from the
+// current spec, so an update reruns finished jobs as `docker service update
+// --force` does.
 func (s *slot) outdated(svc *state.Service) bool {
-	if len(s.live) > 0 {
-		return !s.hasUpToDate(svc)
-	}
-	if s.finished && len(s.stopping) == 0 {
-		last := s.lastGone()
-		return last != nil && !state.TaskUpToDate(last, svc)
-	}
-	return false
+	return len(s.live) > 0 && !s.hasUpToDate(svc)
 }
 
 // busy tells whether the slot is being replaced by a rolling update or a

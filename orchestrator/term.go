@@ -81,7 +81,11 @@ func backoff(base, limit time.Duration, failures int) time.Duration {
 // run watches the store and reconciles until ctx ends (returning its
 // error) or the watcher fails (state.ErrResync).
 func (t *term) run(ctx context.Context) error {
-	w, err := t.o.store.ViewAndWatch(t.seed, state.WithFilter(relevant))
+	opts := []state.WatchOption{state.WithFilter(relevant)}
+	if t.o.cfg.WatchLimit > 0 {
+		opts = append(opts, state.WithLimit(t.o.cfg.WatchLimit))
+	}
+	w, err := t.o.store.ViewAndWatch(t.seed, opts...)
 	if err != nil {
 		return err
 	}

@@ -121,12 +121,14 @@ func (r *round) update(svc *state.Service, keys []*slot, tasks []*state.Task, p 
 	}
 
 	budget := len(outdated)
-	if cfg.Parallelism > 0 {
-		budget = min(budget, int(cfg.Parallelism)-busy)
+	if n := cfg.Parallelism; n > 0 && n < uint64(len(keys)) {
+		budget = min(budget, int(n)-busy)
 	}
 	for _, s := range outdated[:max(budget, 0)] {
+		// Start-first keeps a running task until its replacement runs; a
+		// task that does not run yet has nothing to keep.
 		switch {
-		case len(s.live) == 0 || cfg.Order == state.UpdateOrderStartFirst:
+		case cfg.Order == state.UpdateOrderStartFirst && s.live[0].Status.State == state.TaskStateRunning:
 			if !p.add(s.newTask()) {
 				return
 			}
