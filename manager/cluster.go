@@ -28,14 +28,14 @@ func (m *Manager) clusterHandler() http.Handler {
 	mux := http.NewServeMux()
 	caSrv := ca.NewServer(m.store, m.raft, m.log).Handler()
 	mux.Handle("/ca/v1/", caSrv)
-	mux.Handle(raft.PathPrefix, requireManager(m.raft.Handler()))
-	mux.Handle("POST "+pathRaftJoin, requireManager(http.HandlerFunc(m.serveRaftJoin)))
+	mux.Handle(raft.PathPrefix, m.requireManager(m.raft.Handler()))
+	mux.Handle("POST "+pathRaftJoin, m.requireManager(http.HandlerFunc(m.serveRaftJoin)))
 	return mux
 }
 
 // requireManager admits callers holding a manager certificate of this
 // cluster; the TLS layer already refused other clusters and removed nodes.
-func requireManager(h http.Handler) http.Handler {
+func (m *Manager) requireManager(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.TLS == nil {
 			http.Error(w, "TLS required", http.StatusUnauthorized)
@@ -48,6 +48,10 @@ func requireManager(h http.Handler) http.Handler {
 		}
 		if id.Role != state.RoleManager {
 			writeJSONError(w, http.StatusForbidden, fmt.Sprintf("node %s holds a %s certificate: this endpoint is for managers", id.NodeID, id.Role))
+			return
+		}
+		if err := m.checkStillManager(id.NodeID); err != nil {
+			writeJSONError(w, http.StatusForbidden, err.Error())
 			return
 		}
 		h.ServeHTTP(w, r)
@@ -73,15 +77,14 @@ func (m *Manager) serveRaftJoin(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusForbidden, "a manager may only add itself to Raft")
 		return
 	}
-	var known bool
-	_ = m.store.View(func(tx state.ReadTx) error { known = tx.GetNode(req.ID) != nil; return nil })
-	if !known {
-		if err := m.raft.ReadBarrier(r.Context()); err == nil {
-			_ = m.store.View(func(tx state.ReadTx) error { known = tx.GetNode(req.ID) != nil; return nil })
-		}
+	if err := m.raft.ReadBarrier(r.Context()); err != nil {
+		writeJSONError(w, http.StatusServiceUnavailable, err.Error())
+		return
 	}
-	if !known {
-		writeJSONError(w, http.StatusForbidden, fmt.Sprintf("node %s is not a member of the cluster", req.ID))
+	var n *state.Node
+	_ = m.store.View(func(tx state.ReadTx) error { n = tx.GetNode(req.ID); return nil })
+	if n == nil || n.Role != state.RoleManager {
+		writeJSONError(w, http.StatusForbidden, fmt.Sprintf("node %s is not a manager of the cluster", req.ID))
 		return
 	}
 	if err := m.raft.AddVoter(r.Context(), req.ID, req.Addr); err != nil {

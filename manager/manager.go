@@ -350,6 +350,7 @@ func (m *Manager) registerLeaderHooks() {
 	ocfg.Logger = m.log
 	m.orch = orchestrator.New(m.store, m.raft, ocfg)
 	m.raft.OnLeader(m.bootstrapCluster)
+	m.raft.OnLeader((&roleManager{m: m}).run)
 	m.raft.OnLeader(func(ctx context.Context) {
 		if err := m.orch.Run(ctx); err != nil && ctx.Err() == nil {
 			m.log.Error("orchestrator stopped", "err", err)
@@ -452,6 +453,19 @@ func (m *Manager) authorizeRaft(cs tls.ConnectionState) error {
 	}
 	if id.Role != state.RoleManager {
 		return fmt.Errorf("node %s holds a %s certificate: only managers take part in Raft", id.NodeID, id.Role)
+	}
+	return m.checkStillManager(id.NodeID)
+}
+
+// checkStillManager refuses a node the store knows as a worker: a demoted
+// manager keeps its manager certificate until it renews it. A node the
+// store does not know yet is let through: a lagging manager must accept
+// a leader that was added after its last applied entry.
+func (m *Manager) checkStillManager(nodeID string) error {
+	var n *state.Node
+	_ = m.store.View(func(tx state.ReadTx) error { n = tx.GetNode(nodeID); return nil })
+	if n != nil && n.Role != state.RoleManager {
+		return fmt.Errorf("node %s is a %s now: its manager certificate is no longer accepted", nodeID, n.Role)
 	}
 	return nil
 }

@@ -1,0 +1,126 @@
+package manager
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/state/raft"
+)
+
+// roleManager runs on the leader and reconciles each node's Role with its
+// Spec.DesiredRole (set by `node promote`/`demote`) and the Raft
+// configuration:
+//
+//   - promotion: Role becomes manager at once. The node notices it in its
+//     session, renews its certificate (which now carries the manager role),
+//     starts its manager components and asks to join Raft.
+//   - demotion: the node leaves the Raft configuration first (a leader being
+//     demoted hands its leadership over and lets the next leader do it),
+//     then Role becomes worker and ManagerStatus is cleared. The node
+//     renews into a worker certificate and stops its manager components;
+//     meanwhile its manager certificate is refused for Raft because the
+//     store says it is a worker.
+//
+// The API refuses demotions that would leave too few managers for a quorum.
+type roleManager struct {
+	m *Manager
+}
+
+func (r *roleManager) run(ctx context.Context) {
+	w, err := r.m.store.ViewAndWatch(nil, state.WithFilter(func(e state.Event) bool {
+		return e.Object.Kind() == state.KindNode
+	}))
+	if err != nil {
+		return
+	}
+	defer w.Close()
+	retry := time.NewTimer(0)
+	defer retry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.Ready():
+			if _, err := w.Drain(); errors.Is(err, state.ErrResync) {
+				w.Close()
+				if w, err = r.m.store.ViewAndWatch(nil, state.WithFilter(func(e state.Event) bool {
+					return e.Object.Kind() == state.KindNode
+				})); err != nil {
+					return
+				}
+			}
+		case <-retry.C:
+		}
+		if !r.reconcile(ctx) {
+			retry.Reset(500 * time.Millisecond)
+		}
+	}
+}
+
+// reconcile makes one pass and tells whether everything is in line.
+func (r *roleManager) reconcile(ctx context.Context) bool {
+	var nodes []*state.Node
+	_ = r.m.store.View(func(tx state.ReadTx) error {
+		var err error
+		nodes, err = tx.FindNodes(state.All)
+		return err
+	})
+	done := true
+	for _, n := range nodes {
+		if n.Spec.DesiredRole == "" || n.Spec.DesiredRole == n.Role {
+			continue
+		}
+		var err error
+		switch n.Spec.DesiredRole {
+		case state.RoleManager:
+			err = r.promote(ctx, n)
+		case state.RoleWorker:
+			err = r.demote(ctx, n)
+		}
+		if err != nil {
+			done = false
+			if ctx.Err() == nil {
+				r.m.log.Warn("role change pending", "node", n.ID, "desired", n.Spec.DesiredRole, "err", err)
+			}
+		}
+	}
+	return done
+}
+
+func (r *roleManager) promote(ctx context.Context, n *state.Node) error {
+	upd := n.Copy()
+	upd.Role = state.RoleManager
+	if upd.ManagerStatus == nil {
+		upd.ManagerStatus = &state.ManagerStatus{}
+	}
+	return r.write(ctx, upd, n.Version.Index)
+}
+
+func (r *roleManager) demote(ctx context.Context, n *state.Node) error {
+	if n.ID == r.m.st.NodeID {
+		// The next leader removes us from Raft.
+		r.m.log.Info("this manager is being demoted: handing leadership over")
+		return r.m.raft.TransferLeadership()
+	}
+	if err := r.m.raft.RemoveServer(ctx, n.ID); err != nil && !errors.Is(err, raft.ErrUnknownOutcome) {
+		return err
+	}
+	upd := n.Copy()
+	upd.Role = state.RoleWorker
+	upd.ManagerStatus = nil
+	if err := r.write(ctx, upd, n.Version.Index); err != nil {
+		return err
+	}
+	r.m.log.Info("manager demoted", "node", n.ID)
+	return nil
+}
+
+func (r *roleManager) write(ctx context.Context, n *state.Node, version uint64) error {
+	res, err := r.m.raft.Propose(ctx, state.NewCommand(state.Op{Type: state.OpUpdateNode, Node: n, Version: version}))
+	if err == nil {
+		err = res.Err()
+	}
+	return err
+}
