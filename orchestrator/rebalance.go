@@ -66,6 +66,9 @@ func (r *round) rebalance(svc *state.Service, keys []*slot, p *plan) {
 		if s.outdated(svc) {
 			return // a paused update holds the service: moving tasks would update them
 		}
+		if len(s.live) == 0 {
+			return // a restart is pending: the spread is not what it will be
+		}
 		if b, until := s.busy(svc, rb.started, cfg.Delay, r.now); b {
 			busy++
 			p.wakeAt(until)

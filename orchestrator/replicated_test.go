@@ -74,29 +74,21 @@ func TestDrainMovesTasksAtOnce(t *testing.T) {
 	// The clock does not move: a drained node's tasks are replaced without
 	// the restart delay.
 	w.updateNode("n1", func(n *state.NodeSpec) { n.Availability = state.AvailabilityDrain })
-	s := w.waitFor(id, "4 running on n2", func(s *snap) bool { return s.perNode()["n2"] == 4 })
-	oneTaskPerSlot(t, s, 4)
-	for _, old := range before {
-		s := w.waitFor(id, "old task stopped", func(s *snap) bool {
-			for _, t := range s.tasks {
-				if t.ID == old.ID {
-					return t.Status.State == state.TaskStateShutdown
-				}
-			}
-			return false
-		})
-		_ = s
-	}
-	w.settle()
-	s = w.get(id)
-	for _, old := range before {
-		for _, task := range s.tasks {
-			if task.ID == old.ID && task.DesiredState != state.TaskStateShutdown {
-				t.Fatalf("drained task %s has desired state %s", task.ID, task.DesiredState)
+	s := w.waitFor(id, "4 running on n2, n1's tasks stopped", func(s *snap) bool {
+		for _, old := range before {
+			if s.task(old.ID).Status.State != state.TaskStateShutdown {
+				return false
 			}
 		}
+		return s.perNode()["n2"] == 4
+	})
+	for _, old := range before {
+		if got := s.task(old.ID); got.DesiredState != state.TaskStateShutdown {
+			t.Fatalf("drained task %s: desired state %s", got.ID, got.DesiredState)
+		}
 	}
-	oneTaskPerSlot(t, s, 4)
+	w.settle()
+	oneTaskPerSlot(t, w.get(id), 4)
 }
 
 func TestNodeDownAndBackLeavesNoDoubledSlot(t *testing.T) {

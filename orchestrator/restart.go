@@ -174,7 +174,6 @@ func (r *round) fill(svc *state.Service, s *slot, p *plan) {
 	d := r.decideRestart(svc, s)
 	switch d.action {
 	case restartLater:
-		s.waiting = true
 		p.wakeAt(d.at)
 	case restartNever:
 		for _, t := range s.ended {

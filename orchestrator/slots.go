@@ -33,9 +33,8 @@ type slot struct {
 	// reached a node: history.
 	dead []*state.Task
 
-	// Set while planning the slot in one round.
-	filled  bool // a new task is being created in it
-	waiting bool // a restart waits for the restart delay
+	// filled is set when the round creates a new task in the slot.
+	filled bool
 }
 
 // usableFunc tells whether a task on this node still counts as running
@@ -156,14 +155,17 @@ func (s *slot) outdated(svc *state.Service) bool {
 
 // busy tells whether the slot is being replaced by a rolling update or a
 // rebalance that started at since: an old task is stopping, a new one is
-// starting, both run side by side (start-first), or the new one started
-// less than delay ago. until is when the delay ends, if that is the reason.
+// being created or starting, both run side by side (start-first), or the
+// new one started less than delay ago. until is when the delay ends, if
+// that is the reason. A new task that ended has had its turn, as in
+// Docker: its slot is no longer busy, whatever restart supervision does
+// next, and the failure counts against the update.
 func (s *slot) busy(svc *state.Service, since time.Time, delay time.Duration, now time.Time) (busy bool, until time.Time) {
 	if len(s.live) >= 2 {
 		return true, time.Time{}
 	}
 	if len(s.live) == 0 {
-		return s.filled || s.waiting || len(s.stopping) > 0, time.Time{}
+		return s.filled || len(s.stopping) > 0, time.Time{}
 	}
 	t := s.live[0]
 	if !state.TaskUpToDate(t, svc) || t.CreatedAt.Before(since) {

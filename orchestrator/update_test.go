@@ -372,3 +372,21 @@ func TestGlobalRollingUpdate(t *testing.T) {
 		t.Fatalf("start-first global update: running dropped to %d, wanted rose to %d", tr.minRunning, tr.maxWanted)
 	}
 }
+
+func TestUpdateFailureContinues(t *testing.T) {
+	w := newWorld(t, 1)
+	w.addNode("n1")
+	w.sim.failImage("app:bad", true)
+	spec := replicated("web", 3)
+	spec.Update = &state.UpdateConfig{Parallelism: 1, FailureAction: state.FailureActionContinue}
+	id := w.createService(spec)
+	w.waitFor(id, "running", converged(3))
+	w.updateService(id, func(sp *state.ServiceSpec) { sp.Task.Container.Image = "app:bad" })
+	s := w.waitFor(id, "completed", func(s *snap) bool { return s.status() == state.UpdateStateCompleted })
+	failed := s.filter(func(t *state.Task) bool {
+		return t.Status.State == state.TaskStateFailed && t.Spec.Container.Image == "app:bad"
+	})
+	if len(failed) != 3 || len(s.runnable()) != 0 {
+		t.Fatalf("want every slot tried with the new spec and failed:\n%s", s)
+	}
+}

@@ -1,0 +1,103 @@
+package orchestrator_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shoal-dev/shoal/orchestrator"
+	"github.com/shoal-dev/shoal/state"
+)
+
+// localProposer applies commands to a store directly, at increasing
+// indexes, as a single manager's Raft log would. It serves the lifecycle
+// test, which is about Run and Stop, not about replication.
+type localProposer struct {
+	mu    sync.Mutex
+	store *state.Store
+}
+
+func (p *localProposer) Propose(_ context.Context, cmd *state.Command) (state.Results, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.store.Apply(state.Entry{Index: p.store.Index() + 1, Cmd: cmd})[0], nil
+}
+
+func TestRunStopLifecycle(t *testing.T) {
+	store := state.NewStore()
+	prop := &localProposer{store: store}
+	cfg := orchestrator.DefaultConfig()
+	cfg.Clock = newFakeClock()
+	cfg.Logger = testLogger(t, "local")
+	o := orchestrator.New(store, prop, cfg)
+
+	run := func(ctx context.Context) chan error {
+		done := make(chan error, 1)
+		go func() { done <- o.Run(ctx) }()
+		return done
+	}
+	waitTasks := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(waitTimeout)
+		for time.Now().Before(deadline) {
+			var got int
+			_ = store.View(func(tx state.ReadTx) error {
+				tasks, _ := tx.FindTasks(state.All)
+				got = len(tasks)
+				return nil
+			})
+			if got == n {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		t.Fatalf("no %d tasks", n)
+	}
+	result := func(done chan error) error {
+		t.Helper()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(waitTimeout):
+			t.Fatal("Run did not return")
+			return nil
+		}
+	}
+
+	// A term: Run until its context ends.
+	ctx, cancel := context.WithCancel(context.Background())
+	term1 := run(ctx)
+	spec := replicated("web", 2)
+	if _, err := prop.Propose(ctx, state.NewCommand(state.Op{Type: state.OpCreateService, Service: &state.Service{ID: "svc", Spec: spec}})); err != nil {
+		t.Fatal(err)
+	}
+	waitTasks(2)
+	if err := o.Run(ctx); !errors.Is(err, orchestrator.ErrRunning) {
+		t.Fatalf("second Run: %v, want ErrRunning", err)
+	}
+	cancel()
+	if err := result(term1); err != nil {
+		t.Fatalf("Run after its context ended: %v", err)
+	}
+
+	// The next term starts over from the store; Stop ends it for good.
+	term2 := run(context.Background())
+	spec.Mode.Replicated.Replicas = 3
+	var version uint64
+	_ = store.View(func(tx state.ReadTx) error { version = tx.GetService("svc").Version.Index; return nil })
+	if _, err := prop.Propose(ctx, state.NewCommand(state.Op{Type: state.OpUpdateService, Version: version,
+		Service: &state.Service{ID: "svc", Spec: spec}})); err != nil {
+		t.Fatal(err)
+	}
+	waitTasks(3)
+	o.Stop()
+	if err := result(term2); err != nil {
+		t.Fatalf("Run after Stop: %v", err)
+	}
+	if err := o.Run(context.Background()); !errors.Is(err, orchestrator.ErrStopped) {
+		t.Fatalf("Run after Stop: %v, want ErrStopped", err)
+	}
+	o.Stop() // idempotent
+}
