@@ -49,6 +49,12 @@ func (w tWriter) Write(p []byte) (int, error) {
 // and starts the simulation on the member simOn returns (the leader if nil).
 func newWorld(t *testing.T, managers int, opts ...func(*orchestrator.Config)) *world {
 	t.Helper()
+	return newWorldWith(t, managers, nil, opts...)
+}
+
+// newWorldWith is newWorld with the orchestrators' proposer wrapped.
+func newWorldWith(t *testing.T, managers int, wrap func(*rafttest.Member) orchestrator.Proposer, opts ...func(*orchestrator.Config)) *world {
+	t.Helper()
 	w := &world{t: t, clock: newFakeClock()}
 	w.c = rafttest.New(t, managers, func(c *rafttest.Cluster) {
 		c.OnStart = func(m *rafttest.Member) {
@@ -58,7 +64,11 @@ func newWorld(t *testing.T, managers int, opts ...func(*orchestrator.Config)) *w
 			for _, o := range opts {
 				o(&cfg)
 			}
-			o := orchestrator.New(m.Store, m.Node, cfg)
+			var prop orchestrator.Proposer = m.Node
+			if wrap != nil {
+				prop = wrap(m)
+			}
+			o := orchestrator.New(m.Store, prop, cfg)
 			m.Node.OnLeader(func(ctx context.Context) {
 				if err := o.Run(ctx); err != nil {
 					t.Errorf("orchestrator on %s: %v", m.ID, err)

@@ -3,12 +3,14 @@ package orchestrator_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/shoal-dev/shoal/orchestrator"
 	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/state/raft/rafttest"
 )
 
 // localProposer applies commands to a store directly, at increasing
@@ -100,4 +102,72 @@ func TestRunStopLifecycle(t *testing.T) {
 		t.Fatalf("Run after Stop: %v, want ErrStopped", err)
 	}
 	o.Stop() // idempotent
+}
+
+// racingProposer lets an API write win the race against the orchestrator's
+// first task creation, and counts the orchestrator's writes.
+type racingProposer struct {
+	m      *rafttest.Member
+	clock  *fakeClock
+	mu     sync.Mutex
+	raced  bool
+	writes int
+	errs   []error
+}
+
+func (p *racingProposer) Propose(ctx context.Context, cmd *state.Command) (state.Results, error) {
+	p.mu.Lock()
+	p.writes++
+	race := !p.raced && slices.ContainsFunc(cmd.Ops, func(op state.Op) bool { return op.Type == state.OpCreateTasks })
+	p.raced = p.raced || race
+	p.mu.Unlock()
+	if race {
+		// The user updates the image between the orchestrator's read and
+		// its write: the write is refused with ErrConflict.
+		var s *state.Service
+		_ = p.m.Store.View(func(tx state.ReadTx) error {
+			s = tx.GetService(cmd.Ops[0].ID).Copy()
+			return nil
+		})
+		version := s.Version.Index
+		s.Spec.Task.Container.Image = "app:2"
+		if _, err := p.m.Node.Propose(ctx, &state.Command{Time: p.clock.Now(), Ops: []state.Op{{Type: state.OpUpdateService, Service: s, Version: version}}}); err != nil {
+			return nil, err
+		}
+	}
+	res, err := p.m.Node.Propose(ctx, cmd)
+	if err == nil && res.Err() != nil {
+		p.mu.Lock()
+		p.errs = append(p.errs, res.Err())
+		p.mu.Unlock()
+	}
+	return res, err
+}
+
+func TestConflictIsRetriedOnTheNextChange(t *testing.T) {
+	var prop *racingProposer
+	w := newWorldWith(t, 1, func(m *rafttest.Member) orchestrator.Proposer {
+		prop = &racingProposer{m: m}
+		return prop
+	})
+	prop.clock = w.clock
+	w.addNode("n1")
+	id := w.createService(replicated("web", 3))
+	s := w.waitFor(id, "3 tasks of the new spec running", converged(3))
+	if s.image() != "app:2" {
+		t.Fatalf("image %s", s.image())
+	}
+	w.settle()
+	prop.mu.Lock()
+	defer prop.mu.Unlock()
+	if len(prop.errs) != 1 || !errors.Is(prop.errs[0], state.ErrConflict) {
+		t.Fatalf("refused writes %v, want one conflict", prop.errs)
+	}
+	// One refused write, one that creates the tasks: nothing spins.
+	if prop.writes > 4 {
+		t.Fatalf("%d writes for one service of 3 replicas", prop.writes)
+	}
+	if s.status() != "" {
+		t.Fatalf("update status %q: tasks were created from the new spec, nothing to update", s.status())
+	}
 }

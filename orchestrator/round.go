@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/shoal-dev/shoal/state"
@@ -44,7 +45,7 @@ func newRound(t *term, tx state.ReadTx, now, stamp time.Time) (*round, error) {
 		nodeList:  nodes,
 		retention: state.DefaultClusterSpec().Orchestration.TaskHistoryRetentionLimit,
 	}
-	slices.SortFunc(r.nodeList, func(a, b *state.Node) int { return compareStrings(a.ID, b.ID) })
+	slices.SortFunc(r.nodeList, func(a, b *state.Node) int { return strings.Compare(a.ID, b.ID) })
 	for _, n := range nodes {
 		r.nodes[n.ID] = n
 	}
@@ -53,16 +54,6 @@ func newRound(t *term, tx state.ReadTx, now, stamp time.Time) (*round, error) {
 		r.rebalanceAll = c.Spec.Orchestration.Rebalance
 	}
 	return r, nil
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // round reconciles every service that is dirty or due, then writes.
@@ -113,7 +104,7 @@ func (t *term) round(ctx context.Context) {
 		return nil
 	})
 	if err != nil {
-		t.failed(fmt.Errorf("reading the store: %w", err), nil)
+		t.failed(fmt.Errorf("reading the store: %w", err), plans)
 		return
 	}
 	t.commit(ctx, stamp, plans)
@@ -207,8 +198,8 @@ func (t *term) forget(id string) {
 }
 
 // commit writes the plans, in as few commands as Config.MaxBatch allows,
-// stamped with the round's time.
-func (t *term) commit(ctx context.Context, now time.Time, plans []*plan) {
+// stamped with the round's stamp.
+func (t *term) commit(ctx context.Context, stamp time.Time, plans []*plan) {
 	var ops []state.Op
 	var owners []*plan
 	items := 0
@@ -219,7 +210,7 @@ func (t *term) commit(ctx context.Context, now time.Time, plans []*plan) {
 		}
 		n := max(p.items(), 1)
 		if items+n > t.o.cfg.MaxBatch && len(ops) > 0 {
-			if !t.propose(ctx, now, ops, owners) {
+			if !t.propose(ctx, stamp, ops, owners) {
 				t.redo(plans[i:])
 				return
 			}
@@ -232,7 +223,7 @@ func (t *term) commit(ctx context.Context, now time.Time, plans []*plan) {
 		items += n
 	}
 	if len(ops) > 0 {
-		t.propose(ctx, now, ops, owners)
+		t.propose(ctx, stamp, ops, owners)
 	}
 }
 
@@ -242,12 +233,12 @@ func (t *term) redo(plans []*plan) {
 	}
 }
 
-// propose writes one command and sorts out its results per service. It
-// returns false if the write failed as a whole.
-func (t *term) propose(ctx context.Context, now time.Time, ops []state.Op, owners []*plan) bool {
+// propose writes one command stamped at stamp and sorts out its results
+// per service. It returns false if the write failed as a whole.
+func (t *term) propose(ctx context.Context, stamp time.Time, ops []state.Op, owners []*plan) bool {
 	pctx, cancel := context.WithTimeout(ctx, t.o.cfg.ProposeTimeout)
 	defer cancel()
-	res, err := t.o.proposer.Propose(pctx, &state.Command{Time: now.UTC(), Ops: ops})
+	res, err := t.o.proposer.Propose(pctx, &state.Command{Time: stamp.UTC(), Ops: ops})
 	if err == nil && len(res) != len(ops) {
 		err = fmt.Errorf("%d results for %d operations", len(res), len(ops))
 	}
@@ -273,7 +264,7 @@ func (t *term) propose(ctx context.Context, now time.Time, ops []state.Op, owner
 		}
 		last = p
 		if err := failed[p.serviceID]; err != nil {
-			t.conflict(p.serviceID, err, now)
+			t.conflict(p.serviceID, err)
 			continue
 		}
 		delete(t.conflicts, p.serviceID)
@@ -295,7 +286,8 @@ func (t *term) failed(err error, owners []*plan) {
 // conflict handles an operation refused on a precondition: the service or
 // its spec changed under the round. The change that beat the round is in
 // the change feed and triggers the retry; repeated refusals back off.
-func (t *term) conflict(id string, err error, now time.Time) {
+func (t *term) conflict(id string, err error) {
+	now := t.o.cfg.Clock.Now()
 	c := t.conflicts[id]
 	if c == nil {
 		c = &conflict{}
