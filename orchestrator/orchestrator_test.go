@@ -171,3 +171,66 @@ func TestConflictIsRetriedOnTheNextChange(t *testing.T) {
 		t.Fatalf("update status %q: tasks were created from the new spec, nothing to update", s.status())
 	}
 }
+
+// flakyProposer fails its first writes as a whole, as a proposer does while
+// the cluster has no quorum.
+type flakyProposer struct {
+	m        *rafttest.Member
+	mu       sync.Mutex
+	failures int // writes left to fail
+	attempts int
+}
+
+func (p *flakyProposer) Propose(ctx context.Context, cmd *state.Command) (state.Results, error) {
+	p.mu.Lock()
+	p.attempts++
+	fail := p.failures > 0
+	if fail {
+		p.failures--
+	}
+	p.mu.Unlock()
+	if fail {
+		return nil, errors.New("no quorum: 1 of 3 managers reachable")
+	}
+	return p.m.Node.Propose(ctx, cmd)
+}
+
+func (p *flakyProposer) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.attempts
+}
+
+func TestFailedWritesBackOff(t *testing.T) {
+	var prop *flakyProposer
+	w := newWorldWith(t, 1, func(m *rafttest.Member) orchestrator.Proposer {
+		prop = &flakyProposer{m: m}
+		return prop
+	})
+	w.addNode("n1")
+	prop.mu.Lock()
+	prop.failures, prop.attempts = 2, 0
+	prop.mu.Unlock()
+	id := w.createService(replicated("web", 2))
+
+	// Each failure doubles the wait, on the orchestrator's clock: 100 ms,
+	// then 200 ms. Nothing is retried while the clock stands still.
+	expect := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(waitTimeout)
+		for prop.count() < n && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(100 * time.Millisecond)
+		if got := prop.count(); got != n {
+			t.Fatalf("%d write attempts, want %d", got, n)
+		}
+	}
+	expect(1)
+	w.clock.Advance(100 * time.Millisecond)
+	expect(2)
+	w.clock.Advance(100 * time.Millisecond)
+	expect(2)
+	w.clock.Advance(100 * time.Millisecond)
+	w.waitFor(id, "running after the failures", converged(2))
+}
