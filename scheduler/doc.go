@@ -1,7 +1,12 @@
-// Package scheduler is the placement core of shoal: it chooses a node for
-// each pending task, or says why none fits. It is pure: no store, no Raft,
-// no clock of its own. The component that watches the store feeds it nodes
-// and tasks and commits its decisions (one Raft write per batch).
+// Package scheduler assigns pending tasks to nodes. It has two layers:
+//
+//   - the placement core (PlaceTasks, NodeInfo, the filters): it chooses a
+//     node for each pending task of a group, or says why none fits. It is
+//     pure: no store, no Raft, no clock of its own;
+//   - the Scheduler, which runs on the Raft leader: it keeps NodeInfos
+//     from the store's change feed, places the pending tasks with the core
+//     and commits each pass's decisions in one Raft write. See "The
+//     Scheduler" below.
 //
 // # Flow
 //
@@ -112,6 +117,55 @@
 //
 // When the write commits, the change feed shows the same tasks again and
 // AddTask finds nothing to change.
+//
+// # The Scheduler
+//
+// It owns the NodeInfos and the pending tasks of one leadership term and
+// does the above on its own:
+//
+//	store change feed (nodes, services, tasks; heartbeats filtered out)
+//	    -> NodeInfos (AddTask, RemoveTask, SetNode, TaskFailed)
+//	    -> pending groups (state PENDING, desired RUNNING, by service and
+//	       spec version)
+//	    -> debounce: a pass Config.Debounce after the last change worth
+//	       one, at most Config.MaxDelay after the first
+//	    -> pass: drain the feed, PlaceTasks per group in a fixed order,
+//	       each group's placements counted on their nodes for the next
+//	    -> one Command: OpAssignTasks (placed) + OpTaskPending ("no
+//	       suitable node (...)" where it changed) -> Proposer (Raft)
+//
+// A pass places the groups that gained tasks, or every group after a node
+// changed (created, deleted, status, availability, labels, resources) or
+// a task left a node: nothing is polled, and an unplaceable task whose
+// explanation stays the same costs no write (the explanation is the task's
+// Status.Message, which OpTaskPending sets, compared with Decision.Err). The placements count on their
+// nodes until the feed shows the tasks: a pass's write is applied before
+// the next pass drains the feed, so a placement the store skipped (its
+// task or node went away meanwhile) is taken back then and the task placed
+// again. If the write fails (no quorum, lost leadership, timeout) the
+// placements are taken back and the pass is retried after a backoff
+// (Config.RetryBackoff doubling up to MaxRetryBackoff) that later changes
+// do not shorten. On state.ErrResync the term starts again from a new
+// snapshot. A new term counts the failures it finds in the store within
+// FailureWindow, so a new leader keeps avoiding a failing node.
+//
+// The manager starts it in the Raft node's leader hook, so that it moves
+// with leadership:
+//
+//	cfg := scheduler.DefaultConfig()
+//	cfg.Logger = logger
+//	s := scheduler.New(node.Store(), node, cfg)
+//	node.OnLeader(func(ctx context.Context) {
+//		if err := s.Run(ctx); err != nil {
+//			logger.Error("scheduler", "err", err)
+//		}
+//	})
+//	...
+//	s.Stop() // on shutdown, before the Raft node
+//
+// Run returns nil when the term's context ends. The store must be the one
+// the proposer's writes are applied to before Propose returns (the Raft
+// node's own).
 //
 // # Concurrency
 //

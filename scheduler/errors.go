@@ -17,4 +17,12 @@ var (
 	// ErrUnknownStrategy is returned by PlaceTasks for a placement strategy
 	// other than spread and binpack.
 	ErrUnknownStrategy = errors.New("scheduler: unknown placement strategy")
+	// ErrInvalidConfig is returned by Config.Validate, and so by Run, for
+	// a Config that cannot work.
+	ErrInvalidConfig = errors.New("scheduler: invalid config")
+	// ErrStopped is returned by Run after Stop.
+	ErrStopped = errors.New("scheduler: stopped")
+	// ErrRunning is returned by Run while another Run of the same
+	// Scheduler is in progress.
+	ErrRunning = errors.New("scheduler: already running")
 )
