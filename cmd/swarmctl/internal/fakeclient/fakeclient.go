@@ -12,6 +12,7 @@ package fakeclient
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -65,6 +66,32 @@ type Client struct {
 	Now time.Time
 	// TaskListCalls records the filters of every task list.
 	TaskListCalls []filters.Args
+	// Race, if set, runs once, right after the next service or node
+	// inspect: a write by someone else between a command's read and its
+	// write. It may change the fields under the lock it is called with.
+	Race func(c *Client)
+}
+
+// race runs and clears Race; c.mu is held.
+func (c *Client) race() {
+	if r := c.Race; r != nil {
+		c.Race = nil
+		r(c)
+	}
+}
+
+// clone deep-copies v through JSON, as the wire does: what a command reads
+// or sends never shares memory with what the fake stores.
+func clone[T any](v T) T {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	var out T
+	if err := json.Unmarshal(b, &out); err != nil {
+		panic(err)
+	}
+	return out
 }
 
 func notFound(kind, ref string) error {
@@ -119,6 +146,7 @@ func (c *Client) bump() swarm.Version {
 
 // ServiceCreate stores a new service.
 func (c *Client) ServiceCreate(_ context.Context, spec swarm.ServiceSpec, _ swarm.ServiceCreateOptions) (swarm.ServiceCreateResponse, error) {
+	spec = clone(spec)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, s := range c.Services {
@@ -143,7 +171,8 @@ func (c *Client) ServiceInspectWithRaw(_ context.Context, ref string, _ swarm.Se
 	if err != nil {
 		return swarm.Service{}, nil, err
 	}
-	return c.Services[i], nil, nil
+	defer c.race()
+	return clone(c.Services[i]), nil, nil
 }
 
 // ServiceList returns the services that match the id and name filters.
@@ -160,7 +189,7 @@ func (c *Client) ServiceList(_ context.Context, o swarm.ServiceListOptions) ([]s
 		}
 		out = append(out, s)
 	}
-	return out, nil
+	return clone(out), nil
 }
 
 // ServiceRemove deletes a service.
@@ -178,6 +207,7 @@ func (c *Client) ServiceRemove(_ context.Context, ref string) error {
 
 // ServiceUpdate replaces a service's spec if version is current.
 func (c *Client) ServiceUpdate(_ context.Context, id string, version swarm.Version, spec swarm.ServiceSpec, o swarm.ServiceUpdateOptions) (swarm.ServiceUpdateResponse, error) {
+	spec = clone(spec)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	i := slices.IndexFunc(c.Services, func(s swarm.Service) bool { return s.ID == id })
@@ -194,7 +224,7 @@ func (c *Client) ServiceUpdate(_ context.Context, id string, version swarm.Versi
 		if s.PreviousSpec == nil {
 			return swarm.ServiceUpdateResponse{}, errdefs.InvalidParameter(fmt.Errorf("service %s does not have a previous spec", id))
 		}
-		spec = *s.PreviousSpec
+		spec = clone(*s.PreviousSpec)
 	}
 	s.PreviousSpec = &prev
 	s.Spec = spec
@@ -221,7 +251,7 @@ func (c *Client) TaskInspectWithRaw(_ context.Context, id string) (swarm.Task, [
 	defer c.mu.Unlock()
 	for _, t := range c.Tasks {
 		if t.ID == id {
-			return t, nil, nil
+			return clone(t), nil, nil
 		}
 	}
 	return swarm.Task{}, nil, notFound("task", id)
@@ -243,7 +273,7 @@ func (c *Client) TaskList(_ context.Context, o swarm.TaskListOptions) ([]swarm.T
 		}
 		out = append(out, t)
 	}
-	return out, nil
+	return clone(out), nil
 }
 
 // NodeInspectWithRaw returns a node.
@@ -254,14 +284,15 @@ func (c *Client) NodeInspectWithRaw(_ context.Context, ref string) (swarm.Node, 
 	if err != nil {
 		return swarm.Node{}, nil, err
 	}
-	return c.Nodes[i], nil, nil
+	defer c.race()
+	return clone(c.Nodes[i]), nil, nil
 }
 
 // NodeList returns the nodes.
 func (c *Client) NodeList(context.Context, swarm.NodeListOptions) ([]swarm.Node, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return slices.Clone(c.Nodes), nil
+	return clone(c.Nodes), nil
 }
 
 // NodeRemove deletes a node.
@@ -279,6 +310,7 @@ func (c *Client) NodeRemove(_ context.Context, ref string, o swarm.NodeRemoveOpt
 
 // NodeUpdate replaces a node's spec if version is current.
 func (c *Client) NodeUpdate(_ context.Context, id string, version swarm.Version, spec swarm.NodeSpec) error {
+	spec = clone(spec)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	i := slices.IndexFunc(c.Nodes, func(n swarm.Node) bool { return n.ID == id })
@@ -298,11 +330,12 @@ func (c *Client) NodeUpdate(_ context.Context, id string, version swarm.Version,
 func (c *Client) SwarmInspect(context.Context) (swarm.Swarm, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.Swarm, nil
+	return clone(c.Swarm), nil
 }
 
 // SwarmUpdate stores the spec and rotates the tokens asked for.
 func (c *Client) SwarmUpdate(_ context.Context, version swarm.Version, spec swarm.Spec, f swarm.UpdateFlags) error {
+	spec = clone(spec)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.Writes = append(c.Writes, Write{Op: "swarm update", Version: version.Index, SwarmSpec: spec,
@@ -325,7 +358,7 @@ func (c *Client) SwarmUpdate(_ context.Context, version swarm.Version, spec swar
 func (c *Client) Info(context.Context) (system.Info, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.SystemInfo, nil
+	return clone(c.SystemInfo), nil
 }
 
 // Close does nothing.

@@ -37,7 +37,9 @@ func TestListings(t *testing.T) {
 	}{
 		{"services", func(o format.ListOptions) *format.Listing { return format.Services(fixtures.Services(), o) }},
 		{"tasks", func(o format.ListOptions) *format.Listing { return format.Tasks(fixtures.Tasks(), taskContext(), o) }},
-		{"nodes", func(o format.ListOptions) *format.Listing { return format.Nodes(fixtures.Nodes(), fixtures.Manager1, o) }},
+		{"nodes", func(o format.ListOptions) *format.Listing {
+			return format.Nodes(fixtures.Nodes(), fixtures.Manager1, o)
+		}},
 	} {
 		for _, v := range []struct {
 			suffix string
