@@ -20,6 +20,7 @@ import (
 	"github.com/shoal-dev/shoal/encryption"
 	"github.com/shoal-dev/shoal/node"
 	"github.com/shoal-dev/shoal/orchestrator"
+	"github.com/shoal-dev/shoal/scheduler"
 	"github.com/shoal-dev/shoal/state"
 	"github.com/shoal-dev/shoal/state/raft"
 	"github.com/shoal-dev/shoal/transport"
@@ -49,6 +50,7 @@ type Manager struct {
 	mux   *transport.Mux
 	http  *http.Server
 	orch  *orchestrator.Orchestrator
+	sched *scheduler.Scheduler
 
 	// ready is closed once the manager serves.
 	ready chan struct{}
@@ -349,6 +351,14 @@ func (m *Manager) registerLeaderHooks() {
 	ocfg := orchestrator.DefaultConfig()
 	ocfg.Logger = m.log
 	m.orch = orchestrator.New(m.store, m.raft, ocfg)
+	scfg := scheduler.DefaultConfig()
+	scfg.Logger = m.log
+	m.sched = scheduler.New(m.store, m.raft, scfg)
+	m.raft.OnLeader(func(ctx context.Context) {
+		if err := m.sched.Run(ctx); err != nil && ctx.Err() == nil {
+			m.log.Error("scheduler stopped", "err", err)
+		}
+	})
 	m.raft.OnLeader(m.bootstrapCluster)
 	m.raft.OnLeader((&roleManager{m: m}).run)
 	m.raft.OnLeader(func(ctx context.Context) {
