@@ -36,7 +36,12 @@ answering): a JSON array by default, a summary with --pretty.`,
 				errs  []error
 			)
 			for _, ref := range args {
-				n, _, err := c.NodeInspectWithRaw(cmd.Context(), ref)
+				id, err := resolveSelf(cmd.Context(), c, ref)
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				n, _, err := c.NodeInspectWithRaw(cmd.Context(), id)
 				if err != nil {
 					errs = append(errs, err)
 					continue

@@ -62,7 +62,11 @@ func updateNodes(ctx context.Context, env *command.Env, refs []string, change sp
 }
 
 func updateNode(ctx context.Context, env *command.Env, c command.Client, ref string, change specChange, success func(string) string) error {
-	n, _, err := c.NodeInspectWithRaw(ctx, ref)
+	id, err := resolveSelf(ctx, c, ref)
+	if err != nil {
+		return err
+	}
+	n, _, err := c.NodeInspectWithRaw(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -80,6 +84,25 @@ func updateNode(ctx context.Context, env *command.Env, c command.Client, ref str
 	}
 	fmt.Fprintln(env.Out, success(ref))
 	return nil
+}
+
+// self names the node of the manager answering, as in the docker CLI.
+const self = "self"
+
+// resolveSelf turns "self" into the ID of the manager's own node (GET
+// /info); other references go to the manager as they are.
+func resolveSelf(ctx context.Context, c command.Client, ref string) (string, error) {
+	if ref != self {
+		return ref, nil
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return "", err
+	}
+	if info.Swarm.NodeID == "" {
+		return "", errors.New("the manager reports no node of its own")
+	}
+	return info.Swarm.NodeID, nil
 }
 
 // setAvailability is the change of drain, activate and pause.

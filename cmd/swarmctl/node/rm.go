@@ -27,7 +27,11 @@ manager must be demoted first.`,
 			}
 			var errs []error
 			for _, ref := range args {
-				if err := c.NodeRemove(cmd.Context(), ref, swarm.NodeRemoveOptions{Force: force}); err != nil {
+				id, err := resolveSelf(cmd.Context(), c, ref)
+				if err == nil {
+					err = c.NodeRemove(cmd.Context(), id, swarm.NodeRemoveOptions{Force: force})
+				}
+				if err != nil {
 					errs = append(errs, fmt.Errorf("%s: %w", ref, err))
 					continue
 				}

@@ -5,6 +5,8 @@
 // of sequence"), and records every write so tests can check what a command
 // sent.
 //
+// Like a manager, it does not know "self": the client resolves it.
+//
 // A Client is safe for concurrent use. Tests set its fields before use and
 // read Writes after.
 package fakeclient
@@ -132,9 +134,6 @@ func (c *Client) service(ref string) (int, error) {
 }
 
 func (c *Client) node(ref string) (int, error) {
-	if ref == "self" {
-		ref = c.SystemInfo.Swarm.NodeID
-	}
 	return resolve(len(c.Nodes), func(i int) string { return c.Nodes[i].ID },
 		func(i int) string { return c.Nodes[i].Description.Hostname }, ref, "node")
 }
