@@ -169,8 +169,7 @@ func (l *listFlag) empty() bool { return len(l.set)+len(l.more)+len(l.rm) == 0 }
 // an empty spec; update applies the ones given to the spec it read, so
 // everything else is sent back as it was.
 type specFlags struct {
-	fs     *pflag.FlagSet
-	update bool // the flags of `service update`: -add/-rm lists, --image, --force
+	fs *pflag.FlagSet
 
 	replicas           opts.Uint64
 	mode               string
@@ -196,10 +195,11 @@ type specFlags struct {
 	strategy                           string
 }
 
-// newSpecFlags registers the spec flags on fs, in their create or update
-// form.
+// newSpecFlags registers the spec flags on fs, in their create form or,
+// with update, in their update form (--X-add and --X-rm lists, --image,
+// --force, no --mode).
 func newSpecFlags(fs *pflag.FlagSet, update bool) *specFlags {
-	f := &specFlags{fs: fs, update: update}
+	f := &specFlags{fs: fs}
 	f.updateConfig.prefix = "update"
 	f.rollbackConfig.prefix = "rollback"
 
