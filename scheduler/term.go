@@ -353,11 +353,6 @@ func (t *term) nodeSlice() []*NodeInfo {
 	return t.nodeList
 }
 
-// placement is one task placed by a pass, to take back if its write fails.
-type placement struct {
-	taskID, nodeID string
-}
-
 // pass places the dirty groups, or all of them, and writes every decision
 // in one command.
 func (t *term) pass(ctx context.Context) {
@@ -397,9 +392,12 @@ func (t *term) pass(ctx context.Context) {
 
 	stats := PassStats{Groups: len(groups)}
 	nodes := t.nodeSlice()
-	var assignments []state.Assignment
+	size := 0
+	for _, g := range groups {
+		size += len(g.tasks)
+	}
+	assignments := make([]state.Assignment, 0, size)
 	var reasons []state.PendingReason
-	var placed []placement
 	for _, g := range groups {
 		strategy := t.strategies[g.key.serviceID]
 		ds, err := PlaceTasks(g.tasks, nodes, Options{Strategy: strategy, Now: start})
@@ -411,10 +409,6 @@ func (t *term) pass(ctx context.Context) {
 			for i, task := range g.tasks {
 				ds[i] = Decision{Task: task, Err: msg}
 			}
-		}
-		if assignments == nil {
-			assignments = make([]state.Assignment, 0, len(t.pending))
-			placed = make([]placement, 0, len(t.pending))
 		}
 		for _, d := range ds {
 			if !d.Placed() {
@@ -431,7 +425,6 @@ func (t *term) pass(ctx context.Context) {
 			t.nodes[d.NodeID].AddTask(&t.scratch)
 			t.assumed[d.Task.ID] = d.NodeID
 			assignments = append(assignments, state.Assignment{TaskID: d.Task.ID, NodeID: d.NodeID})
-			placed = append(placed, placement{taskID: d.Task.ID, nodeID: d.NodeID})
 		}
 	}
 	t.scratch = state.Task{}
@@ -449,7 +442,7 @@ func (t *term) pass(ctx context.Context) {
 		stats.Err = t.write(ctx, &state.Command{Time: start.UTC(), Ops: ops}, len(assignments))
 		stats.Write = cfg.Clock.Now().Sub(writeStart)
 		if stats.Err != nil {
-			t.undo(placed, groups)
+			t.undo(assignments, groups)
 		}
 	}
 	stats.Duration = cfg.Clock.Now().Sub(start)
@@ -492,12 +485,12 @@ func (t *term) write(ctx context.Context, cmd *state.Command, assignments int) e
 
 // undo takes back the placements of a pass whose write failed and marks
 // its groups for the retry.
-func (t *term) undo(placed []placement, groups []*pendingGroup) {
-	for _, p := range placed {
-		if ni := t.nodes[p.nodeID]; ni != nil {
-			ni.RemoveTask(p.taskID)
+func (t *term) undo(placed []state.Assignment, groups []*pendingGroup) {
+	for _, a := range placed {
+		if ni := t.nodes[a.NodeID]; ni != nil {
+			ni.RemoveTask(a.TaskID)
 		}
-		delete(t.assumed, p.taskID)
+		delete(t.assumed, a.TaskID)
 	}
 	for _, g := range groups {
 		g.dirty = true
