@@ -1,0 +1,146 @@
+package dispatcher
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/shoal-dev/shoal/ca"
+)
+
+// Config configures a Dispatcher. Start from DefaultConfig.
+type Config struct {
+	// Identify returns the verified identity of a request's caller. In
+	// production it is
+	//
+	//	func(r *http.Request) (ca.Identity, error) { return ca.PeerIdentity(*r.TLS) }
+	//
+	// on the cluster port's mutual TLS. It must be safe for concurrent use.
+	Identify func(*http.Request) (ca.Identity, error)
+
+	// Leader returns the Raft leader's ID and address, or empty strings
+	// when none is known (raft.Node.Leader). A manager that does not lead
+	// answers agents 421 with the leader's cluster address: the address of
+	// the leader's manager node in the store, else the one Leader returns.
+	// Nil makes such a manager answer 503 without a leader.
+	Leader func() (id, addr string)
+
+	// HeartbeatPeriod is the heartbeat period used when the cluster spec
+	// does not set one (Dispatcher.HeartbeatPeriod). 1 s, against
+	// Swarm's 5 s: a heartbeat is one small request on an open HTTP/2
+	// connection, so even 10,000 nodes make only 10,000 cheap requests a
+	// second, and failures are noticed five times sooner.
+	HeartbeatPeriod time.Duration
+
+	// GraceMultiplier is the number of heartbeat periods without a
+	// heartbeat after which a node is marked DOWN ("heartbeat failure").
+	// 3, as in Swarm: one lost or late heartbeat is not a failure.
+	GraceMultiplier int
+
+	// CloseGrace is how long a node whose session stream closed (its agent
+	// died, its connection dropped) has to open a new session before it is
+	// marked DOWN ("session closed"). 1 s: an agent that lost only its
+	// connection reconnects in about 100 ms (its first backoff), while a
+	// killed agent is noticed in about a second instead of a full grace.
+	CloseGrace time.Duration
+
+	// LeaderChangeGrace is how long each node has to open a session with
+	// a new leader before it is marked DOWN. 6 s: the election (about
+	// 1 s with state/raft's defaults) plus agents retrying with backoff
+	// (100 ms doubling: attempts at 0.1, 0.3, 0.7, 1.5, 3.1 s) and a
+	// redirect, with room to spare. Swarm waits 30 s.
+	LeaderChangeGrace time.Duration
+
+	// StatusBatchInterval is how long task and node status updates are
+	// collected before they are written in one Raft command. 50 ms: one
+	// write carries the reports of every node, at a latency users do not
+	// notice.
+	StatusBatchInterval time.Duration
+
+	// MaxBatch is the most task status updates written in one Raft
+	// command; a larger batch is split. 2,000 updates encode to about
+	// 600 KB.
+	MaxBatch int
+
+	// AssignmentDelay is how long changes to a node's tasks are coalesced
+	// before they are sent on its session. 5 ms: a scheduler round or an
+	// update step changes many tasks in consecutive commits; they reach
+	// the node as one message.
+	AssignmentDelay time.Duration
+
+	// WriteTimeout bounds one write on a session stream. A node that does
+	// not read its stream for that long loses its session, and its
+	// pending changes stop growing.
+	WriteTimeout time.Duration
+
+	// ProposeTimeout bounds one Raft write of status updates. Longer than
+	// an election, so a failover does not fail the writes it delays.
+	ProposeTimeout time.Duration
+
+	// LogBuffer is the number of log messages buffered per subscription
+	// before agents are slowed down.
+	LogBuffer int
+
+	// Logger receives the dispatcher's logs, with component=dispatcher and
+	// node and session IDs as fields.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the settings for production. Identify and Leader
+// must still be set.
+func DefaultConfig() Config {
+	return Config{
+		HeartbeatPeriod:     time.Second,
+		GraceMultiplier:     3,
+		CloseGrace:          time.Second,
+		LeaderChangeGrace:   6 * time.Second,
+		StatusBatchInterval: 50 * time.Millisecond,
+		MaxBatch:            2000,
+		AssignmentDelay:     5 * time.Millisecond,
+		WriteTimeout:        10 * time.Second,
+		ProposeTimeout:      10 * time.Second,
+		LogBuffer:           1024,
+		Logger:              slog.Default(),
+	}
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Identify == nil {
+		errs = append(errs, errors.New("identify function is nil"))
+	}
+	if c.HeartbeatPeriod <= 0 {
+		errs = append(errs, errors.New("heartbeat period must be positive"))
+	}
+	if c.GraceMultiplier < 1 {
+		errs = append(errs, errors.New("grace multiplier must be at least 1"))
+	}
+	if c.CloseGrace <= 0 || c.LeaderChangeGrace <= 0 {
+		errs = append(errs, errors.New("close and leader change graces must be positive"))
+	}
+	if c.StatusBatchInterval <= 0 {
+		errs = append(errs, errors.New("status batch interval must be positive"))
+	}
+	if c.MaxBatch < 1 {
+		errs = append(errs, errors.New("max batch must be at least 1"))
+	}
+	if c.AssignmentDelay < 0 {
+		errs = append(errs, errors.New("assignment delay must not be negative"))
+	}
+	if c.WriteTimeout <= 0 || c.ProposeTimeout <= 0 {
+		errs = append(errs, errors.New("write and propose timeouts must be positive"))
+	}
+	if c.LogBuffer < 0 {
+		errs = append(errs, errors.New("log buffer must not be negative"))
+	}
+	if c.Logger == nil {
+		errs = append(errs, errors.New("logger is nil"))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("dispatcher: invalid config: %w", errors.Join(errs...))
+	}
+	return nil
+}

@@ -1,0 +1,160 @@
+package dispatcher
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/shoal-dev/shoal/dispatcher/protocol"
+	"github.com/shoal-dev/shoal/state"
+)
+
+// Proposer commits commands to the replicated store and returns the
+// results of their operations once the local store has applied them.
+// raft.Node satisfies it. It must be safe for concurrent use.
+type Proposer interface {
+	Propose(ctx context.Context, cmd *state.Command) (state.Results, error)
+}
+
+// Log types, the protocol's, named here for the API server.
+type (
+	LogSelector = protocol.LogSelector
+	LogOptions  = protocol.LogOptions
+	LogMessage  = protocol.LogMessage
+	LogContext  = protocol.LogContext
+)
+
+// Dispatcher is the manager side of agent sessions. See the package
+// documentation.
+type Dispatcher struct {
+	store    *state.Store
+	proposer Proposer
+	cfg      Config
+	log      *slog.Logger
+
+	mu      sync.Mutex
+	term    *term // the term being served, nil when not running
+	running bool
+	stopped bool
+	stopCh  chan struct{}
+	done    chan struct{} // closed when the current Run returns
+}
+
+// New returns a dispatcher of the nodes in store that writes through
+// proposer. store must be the store proposer's writes are applied to (the
+// Raft node's own). cfg is checked by Run.
+func New(store *state.Store, proposer Proposer, cfg Config) *Dispatcher {
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Dispatcher{
+		store:    store,
+		proposer: proposer,
+		cfg:      cfg,
+		log:      logger.With("component", "dispatcher"),
+		stopCh:   make(chan struct{}),
+	}
+}
+
+// Run serves agent sessions until ctx ends or Stop is called, then
+// returns nil. Call it once per leadership term with the term's context
+// (raft.Node.OnLeader). Runs must not overlap (ErrRunning). Until Run is
+// called, and after it returns, the handler answers 421 naming the leader.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	if err := d.cfg.Validate(); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	switch {
+	case d.stopped:
+		d.mu.Unlock()
+		return ErrStopped
+	case d.running:
+		d.mu.Unlock()
+		return ErrRunning
+	}
+	d.running = true
+	done := make(chan struct{})
+	d.done = done
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		d.running = false
+		close(done)
+		d.mu.Unlock()
+	}()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-d.stopCh:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+
+	t, err := newTerm(ctx, d)
+	if err != nil {
+		return fmt.Errorf("dispatcher: starting: %w", err)
+	}
+	d.mu.Lock()
+	d.term = t
+	d.mu.Unlock()
+	d.log.Info("dispatcher started", "nodes", t.trackedNodes())
+
+	t.run()
+
+	d.mu.Lock()
+	d.term = nil
+	d.mu.Unlock()
+	t.close()
+	d.log.Info("dispatcher stopped")
+	return nil
+}
+
+// Stop ends the current Run, if any, waits for it to return, and makes
+// later Runs return ErrStopped. It may be called more than once.
+func (d *Dispatcher) Stop() {
+	d.mu.Lock()
+	if !d.stopped {
+		d.stopped = true
+		close(d.stopCh)
+	}
+	done, running := d.done, d.running
+	d.mu.Unlock()
+	if running {
+		<-done
+	}
+}
+
+// currentTerm returns the term being served, or nil.
+func (d *Dispatcher) currentTerm() *term {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.term
+}
+
+// MarkDown marks a node DOWN with reason as its status message and ends
+// its session, if any: the gossip layer calls it once it has confirmed a
+// failure. An agent that is in fact alive opens a new session and is READY
+// again. It returns ErrNotLeader when the dispatcher is not running and
+// ErrUnknownNode for a node not in the store.
+func (d *Dispatcher) MarkDown(nodeID, reason string) error {
+	t := d.currentTerm()
+	if t == nil {
+		return ErrNotLeader
+	}
+	return t.markDown(nodeID, reason)
+}
+
+// Sessions returns the number of open sessions, 0 when not running.
+func (d *Dispatcher) Sessions() int {
+	t := d.currentTerm()
+	if t == nil {
+		return 0
+	}
+	return t.sessionCount()
+}

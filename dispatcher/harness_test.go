@@ -1,0 +1,471 @@
+package dispatcher_test
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shoal-dev/shoal/ca"
+	"github.com/shoal-dev/shoal/dispatcher"
+	"github.com/shoal-dev/shoal/dispatcher/protocol"
+	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/state/raft"
+	"github.com/shoal-dev/shoal/state/raft/rafttest"
+	"github.com/shoal-dev/shoal/transport"
+)
+
+var _ dispatcher.Proposer = (*raft.Node)(nil)
+
+const waitTimeout = 10 * time.Second
+
+// harness is a rafttest cluster whose members each serve the dispatcher on
+// a real TLS cluster port (transport.Mux + HTTP/2) on 127.0.0.1, with
+// certificates from a fresh cluster CA. Each member's dispatcher runs in
+// its OnLeader hook, as in the manager.
+type harness struct {
+	t       *testing.T
+	root    *ca.RootCA
+	cluster string
+	c       *rafttest.Cluster
+
+	mu       sync.Mutex
+	managers map[string]*manager // by member ID
+	// proposals counts the Raft writes of every dispatcher, by op type.
+	proposals sync.Map // state.OpType -> *atomic.Int64
+	writes    atomic.Int64
+}
+
+type manager struct {
+	addr string
+	d    *dispatcher.Dispatcher
+	srv  *http.Server
+	mux  *transport.Mux
+}
+
+func testLogger(t testing.TB, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: level}))
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// countingProposer counts the dispatcher's writes.
+type countingProposer struct {
+	h *harness
+	n *raft.Node
+}
+
+func (p countingProposer) Propose(ctx context.Context, cmd *state.Command) (state.Results, error) {
+	p.h.writes.Add(1)
+	for _, op := range cmd.Ops {
+		v, _ := p.h.proposals.LoadOrStore(op.Type, new(atomic.Int64))
+		v.(*atomic.Int64).Add(1)
+	}
+	return p.n.Propose(ctx, cmd)
+}
+
+func (h *harness) opCount(t state.OpType) int64 {
+	if v, ok := h.proposals.Load(t); ok {
+		return v.(*atomic.Int64).Load()
+	}
+	return 0
+}
+
+// newHarness starts n managers, creates the cluster object (with the
+// heartbeat period given) and one manager node per member, and waits for
+// the leader's dispatcher.
+func newHarness(t *testing.T, n int, period time.Duration, configure func(*dispatcher.Config)) *harness {
+	t.Helper()
+	root, err := ca.CreateRootCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, root: root, cluster: state.NewID(), managers: map[string]*manager{}}
+	h.c = rafttest.New(t, n, func(c *rafttest.Cluster) {
+		c.OnStart = func(m *rafttest.Member) { h.startManager(m, configure) }
+	})
+	leader := h.c.Leader(waitTimeout)
+	spec := state.DefaultClusterSpec()
+	spec.Dispatcher.HeartbeatPeriod = period
+	ops := []state.Op{{Type: state.OpCreateCluster, Cluster: &state.Cluster{ID: h.cluster, Spec: spec}}}
+	for _, m := range h.c.Members {
+		ops = append(ops, state.Op{Type: state.OpCreateNode, Node: &state.Node{
+			ID:            m.ID,
+			Spec:          state.NodeSpec{DesiredRole: state.RoleManager, Availability: state.AvailabilityActive},
+			Role:          state.RoleManager,
+			ManagerStatus: &state.ManagerStatus{Addr: h.addr(m.ID)},
+			Status:        state.NodeStatus{State: state.NodeStateUnknown},
+		}})
+	}
+	h.propose(leader, ops...)
+	h.waitServing(leader)
+	return h
+}
+
+func (h *harness) cert(nodeID string, role state.NodeRole) tls.Certificate {
+	h.t.Helper()
+	key, err := ca.GenerateKey()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	csr, err := ca.NewCSR(key)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	certPEM, err := h.root.IssueNodeCertificate(csr, nodeID, role, h.cluster, time.Hour)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	keyPEM, err := ca.MarshalKeyPEM(key)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	c, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return c
+}
+
+func (h *harness) startManager(m *rafttest.Member, configure func(*dispatcher.Config)) {
+	t := h.t
+	node := m.Node
+	cfg := dispatcher.DefaultConfig()
+	cfg.Identify = dispatcher.PeerIdentity
+	cfg.Leader = node.Leader
+	cfg.Logger = testLogger(t, slog.LevelInfo).With("manager", m.ID)
+	if configure != nil {
+		configure(&cfg)
+	}
+	d := dispatcher.New(m.Store, countingProposer{h: h, n: node}, cfg)
+	node.OnLeader(func(ctx context.Context) {
+		if err := d.Run(ctx); err != nil {
+			t.Errorf("dispatcher on %s: %v", m.ID, err)
+		}
+	})
+
+	serverTLS, err := ca.ServerTLSConfig(h.cert(m.ID, state.RoleManager), h.root, ca.WithLogger(testLogger(t, slog.LevelError)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	old := h.managers[m.ID]
+	h.mu.Unlock()
+	addr := "127.0.0.1:0"
+	if old != nil {
+		addr = old.addr // a restarted member keeps its address
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := transport.New(ln, transport.Config{TLS: serverTLS, Logger: testLogger(t, slog.LevelError)})
+	go mux.Serve()
+	httpMux := http.NewServeMux()
+	httpMux.Handle(protocol.PathPrefix, d.Handler())
+	srv := &http.Server{Handler: httpMux, ErrorLog: nil}
+	go srv.Serve(mux.HTTPListener())
+	mg := &manager{addr: ln.Addr().String(), d: d, srv: srv, mux: mux}
+	h.mu.Lock()
+	h.managers[m.ID] = mg
+	h.mu.Unlock()
+	t.Cleanup(func() { mg.close() })
+}
+
+func (m *manager) close() {
+	m.srv.Close()
+	m.mux.Close()
+	m.d.Stop()
+}
+
+func (h *harness) manager(id string) *manager {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.managers[id]
+}
+
+func (h *harness) addr(memberID string) string { return h.manager(memberID).addr }
+
+// kill stops a member as a crash would: its port closes, then Raft stops.
+func (h *harness) kill(m *rafttest.Member) {
+	h.manager(m.ID).close()
+	h.c.Stop(m)
+}
+
+// waitServing waits until m's dispatcher serves sessions.
+func (h *harness) waitServing(m *rafttest.Member) {
+	h.t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := h.manager(m.ID).d.MarkDown("no-such-node", "probe")
+		cancel()
+		_ = ctx
+		if errors.Is(err, dispatcher.ErrUnknownNode) {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	h.t.Fatalf("dispatcher of %s not serving", m.ID)
+}
+
+func (h *harness) propose(m *rafttest.Member, ops ...state.Op) state.Results {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	res, err := m.Node.Propose(ctx, state.NewCommand(ops...))
+	if err == nil {
+		err = res.Err()
+	}
+	if err != nil {
+		h.t.Fatalf("propose %s: %v", ops[0].Type, err)
+	}
+	return res
+}
+
+// leader returns the current leader member.
+func (h *harness) leader() *rafttest.Member { return h.c.Leader(waitTimeout) }
+
+// addNode creates a worker node.
+func (h *harness) addNode(id string) {
+	h.propose(h.leader(), state.Op{Type: state.OpCreateNode, Node: &state.Node{
+		ID:     id,
+		Spec:   state.NodeSpec{DesiredRole: state.RoleWorker, Availability: state.AvailabilityActive},
+		Role:   state.RoleWorker,
+		Status: state.NodeStatus{State: state.NodeStateUnknown},
+	}})
+}
+
+// addService creates a service and n tasks assigned to nodes, round robin,
+// and returns the task IDs per node.
+func (h *harness) addService(name string, nodes ...string) (string, map[string][]string) {
+	h.t.Helper()
+	l := h.leader()
+	svc := &state.Service{ID: state.NewID(), Spec: state.ServiceSpec{
+		Annotations: state.Annotations{Name: name},
+		Task:        state.TaskSpec{Container: state.ContainerSpec{Image: "shoal/demoapp:test"}},
+		Mode:        state.ServiceMode{Replicated: &state.ReplicatedService{Replicas: uint64(len(nodes))}},
+	}}
+	res := h.propose(l, state.Op{Type: state.OpCreateService, Service: svc})
+	_ = res
+	var specVersion uint64
+	_ = l.Store.View(func(tx state.ReadTx) error {
+		specVersion = tx.GetService(svc.ID).SpecVersion.Index
+		return nil
+	})
+	var nts []state.NewTask
+	var as []state.Assignment
+	out := map[string][]string{}
+	for i, n := range nodes {
+		id := state.NewID()
+		nts = append(nts, state.NewTask{ID: id, Slot: uint64(i + 1)})
+		as = append(as, state.Assignment{TaskID: id, NodeID: n})
+		out[n] = append(out[n], id)
+	}
+	h.propose(l, state.Op{Type: state.OpCreateTasks, ID: svc.ID, SpecVersion: specVersion, NewTasks: nts},
+		state.Op{Type: state.OpAssignTasks, Assignments: as})
+	return svc.ID, out
+}
+
+// node reads a node from the leader's store.
+func (h *harness) node(id string) *state.Node {
+	var n *state.Node
+	_ = h.leader().Store.View(func(tx state.ReadTx) error { n = tx.GetNode(id); return nil })
+	return n
+}
+
+func (h *harness) task(id string) *state.Task {
+	var t *state.Task
+	_ = h.leader().Store.View(func(tx state.ReadTx) error { t = tx.GetTask(id); return nil })
+	return t
+}
+
+// waitFor polls cond until it holds.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (h *harness) waitNodeState(id string, st state.NodeState, timeout time.Duration) *state.Node {
+	h.t.Helper()
+	var n *state.Node
+	waitFor(h.t, timeout, fmt.Sprintf("node %s %s", id, st), func() bool {
+		n = h.node(id)
+		return n != nil && n.Status.State == st
+	})
+	return n
+}
+
+// ---------------------------------------------------------------------------
+// A minimal node side, speaking the protocol directly.
+
+type testNode struct {
+	h      *harness
+	id     string
+	tlsCfg *tls.Config
+	tr     *http.Transport
+	client *protocol.Client
+
+	connsMu sync.Mutex
+	conns   []net.Conn
+
+	stream  *protocol.Stream
+	session string
+	period  time.Duration
+	msgs    chan *protocol.Message
+	cancel  context.CancelFunc
+}
+
+// newTestNode returns a node client with its own certificate.
+func (h *harness) newTestNode(id string) *testNode {
+	cert := h.cert(id, state.RoleWorker)
+	cfg, err := ca.ClientTLSConfig(&cert, h.root, ca.WithLogger(testLogger(h.t, slog.LevelError)))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	n := &testNode{h: h, id: id, tlsCfg: cfg}
+	n.tr = protocol.NewTransport(func() (*tls.Config, error) { return cfg, nil }, 5*time.Second)
+	inner := n.tr.DialTLSContext
+	n.tr.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := inner(ctx, network, addr)
+		if err == nil {
+			n.connsMu.Lock()
+			n.conns = append(n.conns, c)
+			n.connsMu.Unlock()
+		}
+		return c, err
+	}
+	n.client = &protocol.Client{HTTP: &http.Client{Transport: n.tr}, NodeID: id}
+	h.t.Cleanup(n.close)
+	return n
+}
+
+// open opens a session on the manager at addr and reads its first
+// message.
+func (n *testNode) open(addr string) error {
+	n.client.Addr = addr
+	ctx, cancel := context.WithCancel(context.Background())
+	stream, err := n.client.OpenSession(ctx, protocol.SessionRequest{Description: &state.NodeDescription{Hostname: "host-" + n.id}})
+	if err != nil {
+		cancel()
+		return err
+	}
+	first, err := stream.Next()
+	if err != nil {
+		cancel()
+		return err
+	}
+	if first.Type != protocol.MessageSession {
+		cancel()
+		return fmt.Errorf("first message is %s", first.Type)
+	}
+	n.stream, n.session, n.period, n.cancel = stream, first.Session.ID, first.Session.HeartbeatPeriod, cancel
+	msgs := make(chan *protocol.Message, 1024)
+	n.msgs = msgs
+	go func() {
+		defer close(msgs)
+		for {
+			m, err := stream.Next()
+			if err != nil {
+				return
+			}
+			msgs <- m
+		}
+	}()
+	return nil
+}
+
+// next returns the next message of type typ, skipping others.
+func (n *testNode) next(typ protocol.MessageType, timeout time.Duration) *protocol.Message {
+	n.h.t.Helper()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		select {
+		case m, ok := <-n.msgs:
+			if !ok {
+				n.h.t.Fatalf("node %s: session stream ended while waiting for %s", n.id, typ)
+			}
+			if m.Type == typ {
+				return m
+			}
+		case <-timer.C:
+			n.h.t.Fatalf("node %s: no %s message within %v", n.id, typ, timeout)
+		}
+	}
+}
+
+// heartbeats sends heartbeats at the session's period until ctx ends.
+func (n *testNode) heartbeats(ctx context.Context) {
+	period := n.period
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(period):
+		}
+		resp, err := n.client.Heartbeat(ctx, protocol.HeartbeatRequest{SessionID: n.session})
+		if err != nil {
+			return
+		}
+		period = resp.Period
+	}
+}
+
+// kill closes the node's TCP connections, as the death of its process
+// would.
+func (n *testNode) kill() {
+	n.connsMu.Lock()
+	defer n.connsMu.Unlock()
+	for _, c := range n.conns {
+		c.Close()
+	}
+	n.conns = nil
+}
+
+func (n *testNode) close() {
+	if n.cancel != nil {
+		n.cancel()
+	}
+	n.kill()
+	n.tr.CloseIdleConnections()
+}
+
+func taskIDs(tasks []*state.Task) map[string]*state.Task {
+	out := map[string]*state.Task{}
+	for _, t := range tasks {
+		out[t.ID] = t
+	}
+	return out
+}
+
+func mustJSON(t testing.TB, v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func ioPipe() (*io.PipeReader, *io.PipeWriter) { return io.Pipe() }

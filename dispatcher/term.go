@@ -1,0 +1,628 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoal-dev/shoal/dispatcher/protocol"
+	"github.com/shoal-dev/shoal/state"
+)
+
+// term is one leadership term of the dispatcher: what Run serves. It owns
+// the one store watcher, fanned out to sessions by node ID, the liveness
+// of every node, the status batcher and the log broker. Nothing outlives
+// the term: a new leader starts from the store.
+type term struct {
+	d   *Dispatcher
+	cfg *Config
+	ctx context.Context
+	log *slog.Logger
+
+	// period is the heartbeat period in nanoseconds, from the cluster
+	// spec (or Config.HeartbeatPeriod).
+	period atomic.Int64
+
+	// mu guards nodes and sessions. Lock order: term.mu, then session.mu.
+	mu       sync.Mutex
+	nodes    map[string]*nodeEntry
+	sessions map[string]*session // by session ID
+
+	// Owned by the run goroutine: the change feed and the index built
+	// from it, so that a registering session gets a full set consistent
+	// with the changes that follow it.
+	watcher  *state.Watcher
+	tasks    map[string]map[string]*state.Task // node ID -> task ID -> task
+	nodeObjs map[string]*state.Node
+	managers []protocol.Manager
+	regs     chan registration
+
+	batch  *batcher
+	broker *broker
+	wg     sync.WaitGroup
+}
+
+// nodeEntry is the liveness of one node, guarded by term.mu.
+type nodeEntry struct {
+	id      string
+	session *session
+	// deadline is when the node is marked DOWN with reason unless a
+	// heartbeat or a session moves it; zero when not tracked.
+	deadline time.Time
+	reason   string
+	timer    *time.Timer
+	// down is set once the dispatcher has marked the node DOWN (or found
+	// it DOWN at the start of the term) until its next session.
+	down      bool
+	engineErr string
+	addr      string
+}
+
+type registration struct {
+	s     *session
+	reply chan error
+}
+
+// errNodeNotFound is a session refused because the node is not in the
+// store.
+var errNodeNotFound = errors.New("node is not a member of the cluster")
+
+func newTerm(ctx context.Context, d *Dispatcher) (*term, error) {
+	t := &term{
+		d:        d,
+		cfg:      &d.cfg,
+		ctx:      ctx,
+		log:      d.log,
+		nodes:    map[string]*nodeEntry{},
+		sessions: map[string]*session{},
+		regs:     make(chan registration),
+	}
+	t.batch = newBatcher(t)
+	t.broker = newBroker(t)
+	if err := t.resync(); err != nil {
+		return nil, err
+	}
+	// Every node that is not known to be down must reach this leader
+	// within the leader change grace.
+	deadline := time.Now().Add(t.cfg.LeaderChangeGrace)
+	t.mu.Lock()
+	for id, n := range t.nodeObjs {
+		e := &nodeEntry{id: id, addr: n.Status.Addr}
+		t.nodes[id] = e
+		if n.Status.State == state.NodeStateDown {
+			e.down = true
+			continue
+		}
+		e.deadline, e.reason = deadline, MessageHeartbeatFailure
+		t.arm(e)
+	}
+	t.mu.Unlock()
+	return t, nil
+}
+
+// resync (re)builds the index from a new snapshot and watcher.
+func (t *term) resync() error {
+	if t.watcher != nil {
+		t.watcher.Close()
+	}
+	tasks := map[string]map[string]*state.Task{}
+	nodes := map[string]*state.Node{}
+	var period time.Duration
+	w, err := t.d.store.ViewAndWatch(func(tx state.ReadTx) error {
+		if c := tx.Cluster(); c != nil {
+			period = c.Spec.Dispatcher.HeartbeatPeriod
+		}
+		ns, err := tx.FindNodes(state.All)
+		if err != nil {
+			return err
+		}
+		for _, n := range ns {
+			nodes[n.ID] = n
+		}
+		return tx.ForEachTask(state.All, func(task *state.Task) bool {
+			if assigned(task) {
+				m := tasks[task.NodeID]
+				if m == nil {
+					m = map[string]*state.Task{}
+					tasks[task.NodeID] = m
+				}
+				m[task.ID] = task
+			}
+			return true
+		})
+	}, state.WithFilter(func(e state.Event) bool {
+		switch e.Object.(type) {
+		case *state.Task, *state.Node, *state.Cluster:
+			return true
+		}
+		return false
+	}))
+	if err != nil {
+		return err
+	}
+	t.watcher, t.tasks, t.nodeObjs = w, tasks, nodes
+	t.setPeriod(period)
+	t.managers = managerList(nodes)
+	return nil
+}
+
+func (t *term) setPeriod(p time.Duration) {
+	if p <= 0 {
+		p = t.cfg.HeartbeatPeriod
+	}
+	t.period.Store(int64(p))
+}
+
+func (t *term) heartbeatPeriod() time.Duration { return time.Duration(t.period.Load()) }
+
+func (t *term) grace() time.Duration {
+	return t.heartbeatPeriod() * time.Duration(t.cfg.GraceMultiplier)
+}
+
+// assigned tells whether a task belongs in its node's assignments.
+func assigned(t *state.Task) bool {
+	return t.NodeID != "" && t.Status.State >= state.TaskStateAssigned
+}
+
+func isManager(n *state.Node) bool {
+	return n.Role == state.RoleManager && n.ManagerStatus != nil && n.ManagerStatus.Addr != ""
+}
+
+func managerList(nodes map[string]*state.Node) []protocol.Manager {
+	var out []protocol.Manager
+	for _, n := range nodes {
+		if isManager(n) {
+			out = append(out, protocol.Manager{ID: n.ID, Addr: n.ManagerStatus.Addr})
+		}
+	}
+	slices.SortFunc(out, func(a, b protocol.Manager) int {
+		if a.ID < b.ID {
+			return -1
+		}
+		if a.ID > b.ID {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+func nodeInfo(n *state.Node) *protocol.NodeInfo {
+	return &protocol.NodeInfo{ID: n.ID, Role: n.Role, Spec: n.Spec}
+}
+
+// run fans the change feed out to sessions and registers sessions, until
+// the term ends.
+func (t *term) run() {
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		t.batch.run(t.ctx)
+	}()
+	for {
+		select {
+		case <-t.ctx.Done():
+			return
+		case reg := <-t.regs:
+			reg.reply <- t.register(reg.s)
+		case <-t.watcher.Ready():
+			batches, err := t.watcher.Drain()
+			if err != nil {
+				if t.ctx.Err() != nil {
+					return
+				}
+				t.log.Warn("change feed lost events; sending every node its full set again", "err", err)
+				if err := t.resync(); err != nil {
+					t.log.Error("cannot read the store; retrying", "err", err)
+					select {
+					case <-t.ctx.Done():
+						return
+					case <-time.After(100 * time.Millisecond):
+					}
+					continue
+				}
+				t.resendAll()
+				continue
+			}
+			for _, b := range batches {
+				for _, e := range b.Events {
+					t.apply(e)
+				}
+			}
+		}
+	}
+}
+
+// close ends every session and subscription of the term and waits for its
+// goroutines. The term's context must be done.
+func (t *term) close() {
+	t.watcher.Close()
+	t.mu.Lock()
+	var ended []*session
+	for _, e := range t.nodes {
+		if e.timer != nil {
+			e.timer.Stop()
+		}
+		if e.session != nil {
+			ended = append(ended, e.session)
+			e.session = nil
+		}
+	}
+	t.sessions = map[string]*session{}
+	t.mu.Unlock()
+	for _, s := range ended {
+		s.end("leadership lost")
+	}
+	t.broker.closeAll("the manager serving this subscription lost its leadership")
+	t.wg.Wait()
+}
+
+func (t *term) trackedNodes() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.nodes)
+}
+
+func (t *term) sessionCount() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.sessions)
+}
+
+// ---------------------------------------------------------------------------
+// Sessions
+
+// registerSession makes s the node's session, through the run goroutine.
+func (t *term) registerSession(ctx context.Context, s *session) error {
+	reply := make(chan error, 1)
+	select {
+	case t.regs <- registration{s: s, reply: reply}:
+	case <-t.ctx.Done():
+		return ErrNotLeader
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// register runs on the run goroutine.
+func (t *term) register(s *session) error {
+	n := t.nodeObjs[s.nodeID]
+	if n == nil {
+		return errNodeNotFound
+	}
+	full := make([]*state.Task, 0, len(t.tasks[s.nodeID]))
+	for _, task := range t.tasks[s.nodeID] {
+		full = append(full, task)
+	}
+	s.setManagers(t.managers)
+	s.setNode(nodeInfo(n))
+	s.setFull(full)
+
+	t.mu.Lock()
+	e := t.entry(s.nodeID)
+	old := e.session
+	if old != nil {
+		delete(t.sessions, old.id)
+	}
+	e.session = s
+	e.down = false
+	e.engineErr = s.engineErr
+	if s.addr != "" {
+		e.addr = s.addr
+	}
+	e.deadline, e.reason = time.Now().Add(t.grace()), MessageHeartbeatFailure
+	t.arm(e)
+	t.sessions[s.id] = s
+	st := statusOf(e)
+	t.mu.Unlock()
+
+	if old != nil {
+		old.end("replaced by a new session")
+	}
+	t.batch.addNode(state.NodeStatusUpdate{ID: s.nodeID, Status: st, Description: s.desc})
+	t.broker.sessionOpened(s, full)
+	t.log.Info("session opened", "node", s.nodeID, "session", s.id, "addr", s.addr, "tasks", len(full))
+	return nil
+}
+
+// unregister forgets a session whose stream ended. If the node's agent
+// went away (clientGone) and no other session replaced this one, the node
+// has CloseGrace to come back.
+func (t *term) unregister(s *session, clientGone bool) {
+	t.mu.Lock()
+	delete(t.sessions, s.id)
+	e := t.nodes[s.nodeID]
+	current := e != nil && e.session == s
+	if current {
+		e.session = nil
+		if clientGone && t.ctx.Err() == nil && !e.down {
+			e.deadline, e.reason = time.Now().Add(t.cfg.CloseGrace), MessageSessionClosed
+			t.arm(e)
+		}
+	}
+	t.mu.Unlock()
+	if current {
+		t.broker.nodeGone(s.nodeID, "node "+s.nodeID+" disconnected")
+		t.log.Info("session closed", "node", s.nodeID, "session", s.id, "by_node", clientGone)
+	}
+}
+
+// session returns an open session by ID.
+func (t *term) session(id string) *session {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.sessions[id]
+}
+
+// nodeSession returns the node's open session, if any.
+func (t *term) nodeSession(nodeID string) *session {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e := t.nodes[nodeID]; e != nil {
+		return e.session
+	}
+	return nil
+}
+
+// errSessionNotFound answers heartbeats and reports of ended sessions.
+var errSessionNotFound = errors.New("session not found: open a new session")
+
+// errWrongNode answers a node that names another node's session.
+var errWrongNode = errors.New("the session belongs to another node")
+
+// heartbeat records a heartbeat of a session and returns the period.
+func (t *term) heartbeat(nodeID, sessionID, engineErr string) (time.Duration, error) {
+	t.mu.Lock()
+	s := t.sessions[sessionID]
+	switch {
+	case s == nil:
+		t.mu.Unlock()
+		return 0, errSessionNotFound
+	case s.nodeID != nodeID:
+		t.mu.Unlock()
+		return 0, errWrongNode
+	}
+	e := t.nodes[nodeID]
+	e.deadline, e.reason = time.Now().Add(t.grace()), MessageHeartbeatFailure
+	changed := e.engineErr != engineErr
+	e.engineErr = engineErr
+	st := statusOf(e)
+	t.mu.Unlock()
+	if changed {
+		if engineErr != "" {
+			t.log.Warn("node's container engine is unavailable", "node", nodeID, "reason", engineErr)
+		} else {
+			t.log.Info("node's container engine is back", "node", nodeID)
+		}
+		t.batch.addNode(state.NodeStatusUpdate{ID: nodeID, Status: st})
+	}
+	return t.heartbeatPeriod(), nil
+}
+
+// entry returns the node's entry, creating it. Called with t.mu held.
+func (t *term) entry(id string) *nodeEntry {
+	e := t.nodes[id]
+	if e == nil {
+		e = &nodeEntry{id: id}
+		t.nodes[id] = e
+	}
+	return e
+}
+
+// arm makes the node's timer fire by its deadline. Heartbeats only move
+// the deadline later: the timer, firing early, re-arms itself. Called
+// with t.mu held.
+func (t *term) arm(e *nodeEntry) {
+	d := time.Until(e.deadline)
+	if e.timer == nil {
+		id := e.id
+		e.timer = time.AfterFunc(d, func() { t.expire(id) })
+		return
+	}
+	e.timer.Reset(d)
+}
+
+// expire marks a node DOWN if its deadline has passed.
+func (t *term) expire(id string) {
+	t.mu.Lock()
+	e := t.nodes[id]
+	if e == nil || e.down || e.deadline.IsZero() || t.ctx.Err() != nil {
+		t.mu.Unlock()
+		return
+	}
+	if d := time.Until(e.deadline); d > 0 {
+		e.timer.Reset(d)
+		t.mu.Unlock()
+		return
+	}
+	overdue := -time.Until(e.deadline)
+	s := t.setDown(e, e.reason)
+	st := statusOf(e)
+	t.mu.Unlock()
+	t.log.Warn("node is down", "node", id, "reason", st.Message, "late_by", overdue.Round(time.Millisecond))
+	t.down(id, s, st)
+}
+
+// markDown marks a node DOWN at once.
+func (t *term) markDown(id, reason string) error {
+	var exists bool
+	_ = t.d.store.View(func(tx state.ReadTx) error {
+		exists = tx.GetNode(id) != nil
+		return nil
+	})
+	if !exists {
+		return fmt.Errorf("%w: %s", ErrUnknownNode, id)
+	}
+	t.mu.Lock()
+	e := t.entry(id)
+	s := t.setDown(e, reason)
+	st := statusOf(e)
+	t.mu.Unlock()
+	t.log.Warn("node marked down", "node", id, "reason", reason)
+	t.down(id, s, st)
+	return nil
+}
+
+// setDown marks an entry down and detaches its session, which the caller
+// must end. Called with t.mu held.
+func (t *term) setDown(e *nodeEntry, reason string) *session {
+	e.down, e.reason, e.deadline = true, reason, time.Time{}
+	s := e.session
+	e.session = nil
+	if s != nil {
+		delete(t.sessions, s.id)
+	}
+	return s
+}
+
+func (t *term) down(id string, s *session, st state.NodeStatus) {
+	if s != nil {
+		s.end(st.Message)
+	}
+	t.broker.nodeGone(id, "node "+id+" is down: "+st.Message)
+	t.batch.addNode(state.NodeStatusUpdate{ID: id, Status: st})
+}
+
+// statusOf is the status the dispatcher writes for a node.
+func statusOf(e *nodeEntry) state.NodeStatus {
+	switch {
+	case e.down:
+		return state.NodeStatus{State: state.NodeStateDown, Message: e.reason, Addr: e.addr}
+	case e.engineErr != "":
+		return state.NodeStatus{State: state.NodeStateDown, Message: e.engineErr, Addr: e.addr}
+	}
+	return state.NodeStatus{State: state.NodeStateReady, Addr: e.addr}
+}
+
+// ---------------------------------------------------------------------------
+// Change feed
+
+// apply routes one change to the sessions it concerns. Run goroutine only.
+func (t *term) apply(e state.Event) {
+	switch o := e.Object.(type) {
+	case *state.Task:
+		old, _ := e.Old.(*state.Task)
+		t.applyTask(e.Action, o, old)
+	case *state.Node:
+		old, _ := e.Old.(*state.Node)
+		t.applyNode(e.Action, o, old)
+	case *state.Cluster:
+		if e.Action != state.ActionDelete {
+			t.setPeriod(o.Spec.Dispatcher.HeartbeatPeriod)
+		}
+	}
+}
+
+func (t *term) applyTask(action state.Action, task, old *state.Task) {
+	var oldNode, newNode string
+	if old != nil && assigned(old) {
+		oldNode = old.NodeID
+	}
+	if action == state.ActionDelete {
+		if assigned(task) {
+			oldNode = task.NodeID
+		}
+	} else if assigned(task) {
+		newNode = task.NodeID
+	}
+	if oldNode != "" && oldNode != newNode {
+		delete(t.tasks[oldNode], task.ID)
+		if s := t.nodeSession(oldNode); s != nil {
+			s.remove(task.ID)
+		}
+	}
+	if newNode == "" {
+		return
+	}
+	m := t.tasks[newNode]
+	if m == nil {
+		m = map[string]*state.Task{}
+		t.tasks[newNode] = m
+	}
+	m[task.ID] = task
+	// A change of the observed status alone is the node's own report
+	// coming back: not worth sending.
+	if oldNode == newNode && old.DesiredState == task.DesiredState && old.SpecVersion == task.SpecVersion {
+		return
+	}
+	s := t.nodeSession(newNode)
+	if s != nil {
+		s.update(task)
+	}
+	if oldNode != newNode {
+		t.broker.taskAssigned(task, s)
+	}
+}
+
+func (t *term) applyNode(action state.Action, n, old *state.Node) {
+	wasManager := old != nil && isManager(old)
+	if action == state.ActionDelete {
+		wasManager = isManager(n)
+		delete(t.nodeObjs, n.ID)
+		delete(t.tasks, n.ID)
+		t.mu.Lock()
+		var s *session
+		if e := t.nodes[n.ID]; e != nil {
+			if e.timer != nil {
+				e.timer.Stop()
+			}
+			s = e.session
+			if s != nil {
+				delete(t.sessions, s.id)
+			}
+			delete(t.nodes, n.ID)
+		}
+		t.mu.Unlock()
+		if s != nil {
+			s.end(MessageNodeRemoved)
+		}
+		t.broker.nodeGone(n.ID, "node "+n.ID+" was removed from the cluster")
+	} else {
+		t.nodeObjs[n.ID] = n
+		if old != nil && (old.Role != n.Role || !reflect.DeepEqual(old.Spec, n.Spec)) {
+			if s := t.nodeSession(n.ID); s != nil {
+				s.setNode(nodeInfo(n))
+			}
+		}
+	}
+	if wasManager || (action != state.ActionDelete && isManager(n)) {
+		list := managerList(t.nodeObjs)
+		if !slices.Equal(list, t.managers) {
+			t.managers = list
+			t.mu.Lock()
+			for _, s := range t.sessions {
+				s.setManagers(list)
+			}
+			t.mu.Unlock()
+		}
+	}
+}
+
+// resendAll gives every session its full set again, after a resync.
+func (t *term) resendAll() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, s := range t.sessions {
+		full := make([]*state.Task, 0, len(t.tasks[s.nodeID]))
+		for _, task := range t.tasks[s.nodeID] {
+			full = append(full, task)
+		}
+		s.setManagers(t.managers)
+		if n := t.nodeObjs[s.nodeID]; n != nil {
+			s.setNode(nodeInfo(n))
+		}
+		s.setFull(full)
+	}
+}
