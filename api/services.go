@@ -1,0 +1,265 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"reflect"
+	"strings"
+
+	"github.com/docker/docker/api/types/swarm"
+
+	"github.com/shoal-dev/shoal/api/convert"
+	"github.com/shoal-dev/shoal/scheduler"
+	"github.com/shoal-dev/shoal/state"
+)
+
+// ManualRollbackMessage is the UpdateStatus message of a rollback a user
+// asked for, Docker's.
+const ManualRollbackMessage = "manually requested rollback"
+
+// listServices answers GET /services?filters=&status=.
+func (s *Server) listServices(w http.ResponseWriter, r *http.Request) error {
+	f, err := filtersParam(r, "id", "name", "label", "mode", "runtime")
+	if err != nil {
+		return err
+	}
+	for _, m := range f.Get("mode") {
+		if m != "replicated" && m != "global" && m != "replicated-job" && m != "global-job" {
+			return badRequest("invalid filter 'mode=%s': want replicated or global", m)
+		}
+	}
+	withStatus, err := boolParam(r, "status")
+	if err != nil {
+		return err
+	}
+	out := []swarm.Service{}
+	err = s.view(r.Context(), func(tx state.ReadTx) error {
+		services, err := tx.FindServices(state.All)
+		if err != nil {
+			return err
+		}
+		for _, svc := range services {
+			if !matchPrefix(svc.ID, f.Get("id")) || !matchPrefixFold(svc.Spec.Name, f.Get("name")) ||
+				!matchLabels(svc.Spec.Labels, f.Get("label")) || !runtimeMatches(f.Get("runtime")) {
+				continue
+			}
+			if f.Contains("mode") && !f.ExactMatch("mode", serviceMode(&svc.Spec)) {
+				continue
+			}
+			var status *swarm.ServiceStatus
+			if withStatus {
+				status, err = serviceStatus(tx, svc)
+				if err != nil {
+					return err
+				}
+			}
+			out = append(out, convert.ServiceToDocker(svc, status))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// serviceStatus counts a service's tasks as Docker does for
+// `docker service ls`: running tasks that are meant to run, and the tasks
+// wanted (the replica count, or the tasks meant to run of a global
+// service). shoal has no jobs, so no task is counted as completed.
+func serviceStatus(tx state.ReadTx, svc *state.Service) (*swarm.ServiceStatus, error) {
+	st := &swarm.ServiceStatus{}
+	if !svc.Spec.IsGlobal() {
+		st.DesiredTasks = svc.Spec.Replicas()
+	}
+	err := tx.ForEachTask(state.ByServiceID(svc.ID), func(t *state.Task) bool {
+		if t.DesiredState > state.TaskStateRunning {
+			return true
+		}
+		if t.Status.State == state.TaskStateRunning {
+			st.RunningTasks++
+		}
+		if svc.Spec.IsGlobal() {
+			st.DesiredTasks++
+		}
+		return true
+	})
+	return st, err
+}
+
+// inspectService answers GET /services/{id}?insertDefaults=.
+func (s *Server) inspectService(w http.ResponseWriter, r *http.Request) error {
+	insertDefaults, err := boolParam(r, "insertDefaults")
+	if err != nil {
+		return err
+	}
+	var out swarm.Service
+	err = s.view(r.Context(), func(tx state.ReadTx) error {
+		svc, err := findService(tx, r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		out = convert.ServiceToDocker(svc, nil)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if insertDefaults {
+		convert.InsertServiceDefaults(&out.Spec)
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// serviceSpec validates a spec a client sent: the conversion refuses what
+// shoal does not implement, then the scheduler checks the placement it
+// will have to parse. Every refused field is named.
+func serviceSpec(in swarm.ServiceSpec) (state.ServiceSpec, error) {
+	spec, err := convert.ServiceSpecFromDocker(in)
+	if err != nil {
+		return state.ServiceSpec{}, err
+	}
+	var errs []error
+	for i, c := range spec.Task.Placement.Constraints {
+		if _, err := scheduler.ParseConstraints([]string{c}); err != nil {
+			errs = append(errs, fieldError(fmt.Sprintf("TaskTemplate.Placement.Constraints[%d]", i), err))
+		}
+	}
+	for i, p := range spec.Task.Placement.Preferences {
+		if err := scheduler.ValidatePlacement(state.Placement{Preferences: []state.PlacementPreference{p}}); err != nil {
+			errs = append(errs, fieldError(fmt.Sprintf("TaskTemplate.Placement.Preferences[%d]", i), err))
+		}
+	}
+	if len(errs) > 0 {
+		return state.ServiceSpec{}, errors.Join(errs...)
+	}
+	return spec, nil
+}
+
+// fieldError names the field a scheduler error is about, keeping the
+// error for errors.Is.
+func fieldError(field string, err error) error {
+	return &Error{Status: http.StatusBadRequest, Err: err,
+		Msg: field + ": " + strings.TrimPrefix(err.Error(), "scheduler: ")}
+}
+
+// createService answers POST /services/create with 201 {ID, Warnings}. A
+// name in use is refused (409) by the store, atomically.
+func (s *Server) createService(w http.ResponseWriter, r *http.Request) error {
+	var in swarm.ServiceSpec
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	spec, err := serviceSpec(in)
+	if err != nil {
+		return err
+	}
+	svc := &state.Service{ID: state.NewID(), Spec: spec}
+	if err := s.propose(r.Context(), state.Op{Type: state.OpCreateService, Service: svc}); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, swarm.ServiceCreateResponse{ID: svc.ID})
+}
+
+// updateService answers POST /services/{id}/update?version=&rollback=.
+//
+// A spec change keeps the old spec as PreviousSpec, for a rollback, and
+// resets UpdateStatus: the orchestrator starts a rolling update if the
+// task spec changed, and a pure scale has no update for `docker service
+// update` to wait for. A spec sent unchanged changes nothing, so it does
+// not lose the spec to roll back to.
+//
+// With rollback=previous the CLI sends the current spec unchanged; the
+// body must be valid JSON but is otherwise ignored: the service goes back
+// to PreviousSpec (which becomes the previous one in turn) and
+// UpdateStatus says rollback_started, for the orchestrator to carry out.
+func (s *Server) updateService(w http.ResponseWriter, r *http.Request) error {
+	version, err := versionParam(r, "service")
+	if err != nil {
+		return err
+	}
+	rollback := r.URL.Query().Get("rollback")
+	if rollback != "" && rollback != "previous" {
+		return badRequest("invalid value for rollback: '%s': want previous", rollback)
+	}
+	var in swarm.ServiceSpec
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	var spec state.ServiceSpec
+	if rollback == "" {
+		if spec, err = serviceSpec(in); err != nil {
+			return err
+		}
+	}
+	var svc *state.Service
+	if err := s.view(r.Context(), func(tx state.ReadTx) error {
+		svc, err = findService(tx, r.PathValue("id"))
+		return err
+	}); err != nil {
+		return err
+	}
+	n := svc.Copy()
+	if rollback != "" {
+		if svc.PreviousSpec == nil {
+			return badRequest("service %s does not have a previous spec to roll back to", svc.Spec.Name)
+		}
+		current := svc.Spec.Copy()
+		n.Spec, n.PreviousSpec = svc.PreviousSpec.Copy(), &current
+		n.PreviousSpecVersion = svc.SpecVersion
+		now := s.cfg.Clock().UTC()
+		n.UpdateStatus = &state.UpdateStatus{State: state.UpdateStateRollbackStarted, StartedAt: &now, Message: ManualRollbackMessage}
+	} else {
+		if err := checkServiceChange(&svc.Spec, &spec); err != nil {
+			return err
+		}
+		if !reflect.DeepEqual(svc.Spec, spec) {
+			previous := svc.Spec.Copy()
+			n.Spec, n.PreviousSpec = spec, &previous
+			n.PreviousSpecVersion = svc.SpecVersion
+			n.UpdateStatus = nil
+		}
+	}
+	if err := s.propose(r.Context(), state.Op{Type: state.OpUpdateService, Service: n, Version: version}); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, swarm.ServiceUpdateResponse{})
+}
+
+// checkServiceChange refuses the changes Docker refuses: a service keeps
+// its name and its mode.
+func checkServiceChange(old, updated *state.ServiceSpec) error {
+	var errs []error
+	if old.Name != updated.Name {
+		errs = append(errs, &convert.FieldError{Field: "Name", Kind: convert.ErrUnsupported,
+			Reason: fmt.Sprintf("%q: renaming services is not supported (the service is %q)", updated.Name, old.Name)})
+	}
+	if old.IsGlobal() != updated.IsGlobal() {
+		errs = append(errs, &convert.FieldError{Field: "Mode", Kind: convert.ErrInvalid,
+			Reason: fmt.Sprintf("service mode change is not allowed (%s to %s): create a new service", serviceMode(old), serviceMode(updated))})
+	}
+	return errors.Join(errs...)
+}
+
+// removeService answers DELETE /services/{id}. The service's tasks are
+// removed with it: the ones on nodes get desired state REMOVE and their
+// agents stop them.
+func (s *Server) removeService(w http.ResponseWriter, r *http.Request) error {
+	var id string
+	if err := s.view(r.Context(), func(tx state.ReadTx) error {
+		svc, err := findService(tx, r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		id = svc.ID
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := s.propose(r.Context(), state.Op{Type: state.OpDeleteService, ID: id}); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
