@@ -276,6 +276,18 @@ func TestDockerCLI(t *testing.T) {
 	wantContains(t, "service ls", out, "web", "replicated", "3/3", "nginx:1.27")
 	out = d.ok("service", "ps", "web")
 	wantContains(t, "service ps", out, "web.1", "web.2", "web.3", "manager-1", "node-2", "Running")
+	// Logs, as the dispatcher will relay them: the CLI reads the details
+	// of each line to name its task.
+	var webTasks []*state.Task
+	e.read(func(tx state.ReadTx) { webTasks, _ = tx.FindTasks(state.ByServiceID(svc.ID)) })
+	slices.SortFunc(webTasks, func(a, b *state.Task) int { return int(a.Slot) - int(b.Slot) })
+	for i, task := range webTasks {
+		e.b.logs.add(api.LogMessage{Context: api.LogContext{NodeID: task.NodeID, ServiceID: svc.ID, TaskID: task.ID},
+			Timestamp: time.Now(), Stream: api.LogStream(1 + i%2), Data: []byte("hello from slot " + itoa(task.Slot))})
+	}
+	out = d.ok("service", "logs", "--no-trunc", "web")
+	t1 := webTasks[0]
+	wantContains(t, "service logs", out, "web.1."+t1.ID+"@"+map[string]string{"node1": "manager-1", "wrk0000000000000000000002": "node-2"}[t1.NodeID]+"    | hello from slot 1")
 	var inspected []swarm.Service
 	if err := json.Unmarshal([]byte(d.ok("service", "inspect", "web")), &inspected); err != nil || len(inspected) != 1 ||
 		inspected[0].ID != svc.ID || inspected[0].Spec.UpdateConfig == nil {
