@@ -45,12 +45,13 @@ type Manager struct {
 	creds *node.Credentials
 	log   *slog.Logger
 
-	store *state.Store
-	raft  *raft.Node
-	mux   *transport.Mux
-	http  *http.Server
-	orch  *orchestrator.Orchestrator
-	sched *scheduler.Scheduler
+	store   *state.Store
+	raft    *raft.Node
+	mux     *transport.Mux
+	http    *http.Server
+	orch    *orchestrator.Orchestrator
+	sched   *scheduler.Scheduler
+	metrics *metrics
 
 	// ready is closed once the manager serves.
 	ready chan struct{}
@@ -262,7 +263,9 @@ func open(cfg Config, st *node.State) (*Manager, error) {
 		return nil, fmt.Errorf("manager: loading the Raft data key: %w", err)
 	}
 	cfg.Raft.DataKey = dek
-	return &Manager{cfg: cfg, st: st, creds: creds, log: log, store: state.NewStore(), ready: make(chan struct{})}, nil
+	m := &Manager{cfg: cfg, st: st, creds: creds, log: log, store: state.NewStore(), ready: make(chan struct{})}
+	m.metrics = newMetrics(func() *raft.Node { return m.raft })
+	return m, nil
 }
 
 // NodeID returns this manager's node ID.
@@ -334,6 +337,12 @@ func (m *Manager) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	apiCtx, stopAPI := context.WithCancel(context.Background())
+	defer stopAPI()
+	if err := m.serveAPI(apiCtx); err != nil {
+		m.shutdown()
+		return err
+	}
 	var wg sync.WaitGroup
 	if m.st.JoinRaftVia != "" {
 		wg.Add(1)
@@ -344,6 +353,7 @@ func (m *Manager) Run(ctx context.Context) error {
 
 	<-ctx.Done()
 	wg.Wait()
+	stopAPI()
 	return m.shutdown()
 }
 

@@ -1,0 +1,155 @@
+package manager
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/ca"
+	"github.com/shoal-dev/shoal/state"
+)
+
+// backend implements api.Backend over the manager's Raft node.
+type backend struct {
+	m *Manager
+}
+
+var _ api.Backend = backend{}
+
+func (b backend) Store() *state.Store                   { return b.m.store }
+func (b backend) ReadBarrier(ctx context.Context) error { return b.m.raft.ReadBarrier(ctx) }
+
+func (b backend) Propose(ctx context.Context, cmd *state.Command) (state.Results, error) {
+	start := time.Now()
+	res, err := b.m.raft.Propose(ctx, cmd)
+	b.m.metrics.commit.Observe(time.Since(start).Seconds())
+	return res, err
+}
+
+func (b backend) NodeID() string { return b.m.st.NodeID }
+
+// IsManager is false once the store says this node was demoted, until the
+// node stops its manager components.
+func (b backend) IsManager() bool {
+	return b.m.checkStillManager(b.m.st.NodeID) == nil
+}
+
+func (b backend) LeaderID() string {
+	id, _ := b.m.raft.Leader()
+	return id
+}
+
+func (b backend) Reachability(nodeID string) state.Reachability {
+	members, err := b.m.raft.Members()
+	if err != nil {
+		return state.ReachabilityUnknown
+	}
+	for _, mem := range members {
+		if mem.ID == nodeID {
+			if b.m.raft.Reachable(nodeID) {
+				return state.ReachabilityReachable
+			}
+			return state.ReachabilityUnreachable
+		}
+	}
+	return state.ReachabilityUnknown
+}
+
+func (b backend) RemoveManager(ctx context.Context, nodeID string) error {
+	return b.m.raft.RemoveServer(ctx, nodeID)
+}
+
+func (b backend) SubscribeLogs(ctx context.Context, sel api.LogSelector, opts api.LogOptions) (<-chan api.LogMessage, error) {
+	return b.m.subscribeLogs(ctx, sel, opts)
+}
+
+func (b backend) Metrics() (prometheus.Registerer, prometheus.Gatherer) {
+	return b.m.metrics.reg, b.m.metrics.reg
+}
+
+// serveAPI serves the Docker Engine API on the unix socket and, if set, on
+// TCP: plain HTTP on a loopback address, mutual TLS with a manager
+// certificate of this cluster on any other.
+func (m *Manager) serveAPI(ctx context.Context) error {
+	cfg := api.DefaultConfig()
+	cfg.Logger = m.log
+	srv := api.NewServer(backend{m: m}, cfg)
+	s := m.st.Settings
+	var listeners []net.Listener
+	if s.APISocket != "" {
+		l, err := api.ListenUnix(s.APISocket)
+		if err != nil {
+			return fmt.Errorf("manager: API socket: %w", err)
+		}
+		listeners = append(listeners, l)
+	}
+	if s.APIAddr != "" {
+		l, err := m.listenAPITCP(s.APIAddr)
+		if err != nil {
+			for _, l := range listeners {
+				l.Close()
+			}
+			return err
+		}
+		listeners = append(listeners, l)
+	}
+	for _, l := range listeners {
+		go func() {
+			if err := srv.Serve(ctx, l); err != nil && ctx.Err() == nil {
+				m.log.Error("API server stopped", "addr", l.Addr(), "err", err)
+			}
+		}()
+	}
+	return nil
+}
+
+func (m *Manager) listenAPITCP(addr string) (net.Listener, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("--api-addr %q: %w", addr, err)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("manager: API address: %w", err)
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return l, nil
+	}
+	cfg, err := m.creds.ServerTLS(ca.WithRevocation(m.isRevoked), ca.WithLogger(m.log))
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	verify := cfg.VerifyConnection
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		if err := verify(cs); err != nil {
+			return err
+		}
+		id, err := ca.PeerIdentity(cs)
+		if err != nil {
+			return err
+		}
+		if id.Role != state.RoleManager {
+			err := fmt.Errorf("node %s holds a %s certificate: the control API needs a manager certificate", id.NodeID, id.Role)
+			m.log.Warn("refused API client", "err", err)
+			return err
+		}
+		return m.checkStillManager(id.NodeID)
+	}
+	cfg.NextProtos = []string{"h2", "http/1.1"}
+	return tls.NewListener(l, cfg), nil
+}
+
+// errNoLogs is returned until the dispatcher's log broker is wired.
+var errNoLogs = errors.New("service logs are not available on this manager")
+
+func (m *Manager) subscribeLogs(ctx context.Context, sel api.LogSelector, opts api.LogOptions) (<-chan api.LogMessage, error) {
+	return nil, errNoLogs
+}
