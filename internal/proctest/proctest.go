@@ -1,0 +1,325 @@
+// Package proctest runs real manager and worker processes on loopback for
+// multi-process tests, end-to-end tests, benchmarks and the robustness
+// suite: it builds the binaries once, starts nodes with their own data dirs
+// and ports, and kills, stops, pauses and restarts them.
+package proctest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/client"
+)
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// repoRoot finds the module root from this file's location.
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// Binaries builds cmd/manager and cmd/worker once per test process and
+// returns the directory holding them.
+func Binaries(tb testing.TB) string {
+	tb.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "shoal-bin-")
+		if buildErr != nil {
+			return
+		}
+		for _, b := range []string{"manager", "worker"} {
+			if _, err := os.Stat(filepath.Join(repoRoot(), "cmd", b, "main.go")); err != nil {
+				continue
+			}
+			cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, b), "./cmd/"+b)
+			cmd.Dir = repoRoot()
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("building %s: %v\n%s", b, err, out)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		tb.Fatal(buildErr)
+	}
+	return binDir
+}
+
+// FreePort returns a free TCP port on 127.0.0.1.
+func FreePort(tb testing.TB) int {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Cluster is a set of node processes under one temp dir.
+type Cluster struct {
+	tb    testing.TB
+	bin   string
+	dir   string
+	mu    sync.Mutex
+	Nodes []*Node
+	// ExtraArgs are added to every manager's command line.
+	ExtraArgs []string
+}
+
+// New returns an empty cluster; its processes are killed when the test
+// ends, and their logs are printed if it failed.
+func New(tb testing.TB) *Cluster {
+	c := &Cluster{tb: tb, bin: Binaries(tb), dir: tb.TempDir()}
+	tb.Cleanup(c.cleanup)
+	return c
+}
+
+func (c *Cluster) cleanup() {
+	for _, n := range c.Nodes {
+		n.Kill()
+	}
+	if c.tb.Failed() {
+		for _, n := range c.Nodes {
+			b, _ := os.ReadFile(n.LogPath)
+			lines := strings.Split(string(b), "\n")
+			if len(lines) > 80 {
+				lines = lines[len(lines)-80:]
+			}
+			c.tb.Logf("---- last log lines of %s ----\n%s", n.Name, strings.Join(lines, "\n"))
+		}
+	}
+}
+
+// Node is one node process.
+type Node struct {
+	c       *Cluster
+	Name    string
+	Binary  string // manager or worker
+	DataDir string
+	// Addr is the cluster address (managers) or advertise address.
+	Addr    string
+	Socket  string
+	LogPath string
+	cmd     *exec.Cmd
+	done    chan struct{}
+	exitErr error
+}
+
+func (c *Cluster) newNode(name, binary string) *Node {
+	port := FreePort(c.tb)
+	n := &Node{
+		c:       c,
+		Name:    name,
+		Binary:  binary,
+		DataDir: filepath.Join(c.dir, name),
+		Addr:    fmt.Sprintf("127.0.0.1:%d", port),
+		LogPath: filepath.Join(c.dir, name+".log"),
+	}
+	n.Socket = filepath.Join(n.DataDir, "swarm.sock")
+	c.mu.Lock()
+	c.Nodes = append(c.Nodes, n)
+	c.mu.Unlock()
+	return n
+}
+
+func (n *Node) commonArgs() []string {
+	return []string{
+		"--data-dir", n.DataDir,
+		"--hostname", n.Name,
+		"--listen-addr", n.Addr,
+		"--advertise-addr", n.Addr,
+		"--gossip-addr", fmt.Sprintf("127.0.0.1:%d", FreePort(n.c.tb)),
+	}
+}
+
+// InitManager starts `manager init` for a new cluster.
+func (c *Cluster) InitManager(name string, extra ...string) *Node {
+	n := c.newNode(name, "manager")
+	n.start(append(append([]string{"init"}, n.commonArgs()...), append(c.ExtraArgs, extra...)...))
+	return n
+}
+
+// JoinManager starts `manager join` through the manager at via.
+func (c *Cluster) JoinManager(name, token string, via *Node, extra ...string) *Node {
+	n := c.newNode(name, "manager")
+	args := append([]string{"join"}, n.commonArgs()...)
+	args = append(args, "--token", token)
+	args = append(args, append(c.ExtraArgs, extra...)...)
+	n.start(append(args, via.Addr))
+	return n
+}
+
+// JoinWorker starts `worker join` through the manager at via.
+func (c *Cluster) JoinWorker(name, token string, via *Node, extra ...string) *Node {
+	n := c.newNode(name, "worker")
+	args := append([]string{"join"}, n.commonArgs()...)
+	args = append(args, "--token", token)
+	args = append(args, extra...)
+	n.start(append(args, via.Addr))
+	return n
+}
+
+func (n *Node) start(args []string) {
+	n.c.tb.Helper()
+	logf, err := os.OpenFile(n.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		n.c.tb.Fatal(err)
+	}
+	fmt.Fprintf(logf, "==== %s %s\n", n.Binary, strings.Join(args, " "))
+	cmd := exec.Command(filepath.Join(n.c.bin, n.Binary), args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		n.c.tb.Fatalf("starting %s: %v", n.Name, err)
+	}
+	n.cmd, n.done = cmd, make(chan struct{})
+	go func() {
+		n.exitErr = cmd.Wait()
+		logf.Close()
+		close(n.done)
+	}()
+}
+
+// Restart starts the node again from its data dir (`run`).
+func (n *Node) Restart(extra ...string) {
+	n.c.tb.Helper()
+	if n.Running() {
+		n.c.tb.Fatalf("%s is still running", n.Name)
+	}
+	n.start(append([]string{"run", "--data-dir", n.DataDir}, extra...))
+}
+
+// Running tells whether the process is alive.
+func (n *Node) Running() bool {
+	if n.cmd == nil {
+		return false
+	}
+	select {
+	case <-n.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// PID returns the process ID.
+func (n *Node) PID() int { return n.cmd.Process.Pid }
+
+// Kill sends SIGKILL and waits for the process to exit.
+func (n *Node) Kill() {
+	if !n.Running() {
+		return
+	}
+	_ = n.cmd.Process.Signal(syscall.SIGCONT)
+	_ = n.cmd.Process.Kill()
+	<-n.done
+}
+
+// Stop sends SIGTERM and waits up to timeout for a clean exit.
+func (n *Node) Stop(timeout time.Duration) error {
+	if !n.Running() {
+		return nil
+	}
+	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-n.done:
+		return n.exitErr
+	case <-time.After(timeout):
+		n.Kill()
+		return fmt.Errorf("%s did not stop within %v", n.Name, timeout)
+	}
+}
+
+// Pause stops the process with SIGSTOP; Resume continues it.
+func (n *Node) Pause() { _ = n.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume continues a paused process.
+func (n *Node) Resume() { _ = n.cmd.Process.Signal(syscall.SIGCONT) }
+
+// Log returns the node's log so far.
+func (n *Node) Log() string {
+	b, _ := os.ReadFile(n.LogPath)
+	return string(b)
+}
+
+// Client returns a Docker API client for a manager's socket.
+func (n *Node) Client() *client.Client {
+	n.c.tb.Helper()
+	cl, err := client.NewClientWithOpts(client.WithHost("unix://"+n.Socket), client.WithAPIVersionNegotiation())
+	if err != nil {
+		n.c.tb.Fatal(err)
+	}
+	n.c.tb.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+// WaitReady waits until a manager answers with a cluster.
+func (n *Node) WaitReady(timeout time.Duration) swarm.Swarm {
+	n.c.tb.Helper()
+	cl := n.Client()
+	var sw swarm.Swarm
+	Eventually(n.c.tb, timeout, n.Name+" serving the swarm", func() error {
+		if !n.Running() {
+			return fmt.Errorf("%s exited: %v\n%s", n.Name, n.exitErr, tail(n.Log(), 20))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		var err error
+		sw, err = cl.SwarmInspect(ctx)
+		return err
+	})
+	return sw
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Eventually retries f until it returns nil or timeout passes.
+func Eventually(tb testing.TB, timeout time.Duration, what string, f func() error) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for {
+		if err = f(); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Output runs a binary subcommand to completion and returns its output.
+func (c *Cluster) Output(binary string, args ...string) (string, error) {
+	cmd := exec.Command(filepath.Join(c.bin, binary), args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
