@@ -30,7 +30,7 @@ func TestFailoverKeepsTasksRunning(t *testing.T) {
 		break
 	}
 	dataDir := t.TempDir()
-	w.startAgent(nodeID, dataDir, []string{w.manager(follower).addr}, nil, nil)
+	ra := w.startAgent(nodeID, dataDir, []string{w.manager(follower).addr}, nil, nil)
 	_, tasks := w.addService("web", nil, nodeID, nodeID)
 
 	ready := w.waitNode(nodeID, state.NodeStateReady)
@@ -96,16 +96,27 @@ func TestFailoverKeepsTasksRunning(t *testing.T) {
 	if st := w.node(nodeID).Status.State; st != state.NodeStateReady {
 		t.Fatalf("node is %s after the failover", st)
 	}
+	// A restarted agent configured with the dead manager's address only
+	// finds the others through the list it saved.
+	ra.stop()
+	waitFor(t, waitTimeout, "the session's end", func() bool { return w.manager(leader.ID).d.Sessions() == 0 })
+	w.startAgent(nodeID, dataDir, []string{w.manager(old.ID).addr}, nil, nil)
+	waitFor(t, waitTimeout, "the restarted agent's session", func() bool {
+		return w.manager(leader.ID).d.Sessions() == 1
+	})
+	if ins, err := w.inspect(containers[tasks[1]]); err != nil || !ins.State.Running || ins.State.StartedAt != started[tasks[1]] {
+		t.Fatalf("container after the agent's restart: %v", err)
+	}
 	// A removed service's containers are removed.
 	w.propose(state.Op{Type: state.OpDeleteService, ID: w.task(tasks[0]).ServiceID})
 	waitFor(t, waitTimeout, "containers removed", func() bool { return len(w.nodeContainers(nodeID)) == 0 })
 }
 
-// TestRestartAdoptsContainers stops an agent, changes its assignments
+// TestRestartAdoptsContainersBesideAnotherAgent stops an agent, changes its assignments
 // while it is away, and starts a new one: it adopts the containers of its
 // tasks, removes those of tasks no longer assigned, and leaves another
 // node's containers on the same engine alone.
-func TestRestartAdoptsContainers(t *testing.T) {
+func TestRestartAdoptsContainersBesideAnotherAgent(t *testing.T) {
 	w := dockerWorld(t, 1)
 	a, b := newNodeID("restart"), newNodeID("neighbour")
 	w.addNode(a)

@@ -516,3 +516,28 @@ func TestLogSubscriptions(t *testing.T) {
 		t.Fatalf("publication after the end: %v", err)
 	}
 }
+
+func TestIdleSessionOutlivesWriteTimeout(t *testing.T) {
+	h := newHarness(t, 1, 100*time.Millisecond, func(c *dispatcher.Config) {
+		c.WriteTimeout = 200 * time.Millisecond
+	})
+	h.addNode("worker-a")
+	n := h.newTestNode("worker-a")
+	if err := n.open(h.addr(h.leader().ID)); err != nil {
+		t.Fatal(err)
+	}
+	n.next(protocol.MessageAssignments, waitTimeout)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go n.heartbeats(ctx)
+	// Idle for several write timeouts: the stream must stay open.
+	time.Sleep(time.Second)
+	_, tasks := h.addService("late", "worker-a")
+	upd := n.next(protocol.MessageAssignments, waitTimeout).Assignments
+	if len(upd.Tasks) != 1 || upd.Tasks[0].ID != tasks["worker-a"][0] {
+		t.Fatalf("update after an idle second: %+v", upd)
+	}
+	if st := h.node("worker-a").Status.State; st != state.NodeStateReady {
+		t.Fatalf("node is %s", st)
+	}
+}

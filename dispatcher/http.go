@@ -160,7 +160,13 @@ func (d *Dispatcher) serveSession(w http.ResponseWriter, r *http.Request, id ca.
 				return false
 			}
 		}
-		return rc.Flush() == nil
+		if rc.Flush() != nil {
+			return false
+		}
+		// An HTTP/2 stream is reset when its write deadline passes, even
+		// with nothing to write: disarm it while the session is idle.
+		_ = rc.SetWriteDeadline(time.Time{})
+		return true
 	}
 	first := protocol.Message{Type: protocol.MessageSession, Session: &protocol.SessionInfo{ID: s.id, HeartbeatPeriod: t.heartbeatPeriod()}}
 	if !write([]protocol.Message{first}) {

@@ -35,6 +35,7 @@ func TestScaleThousandSessions(t *testing.T) {
 	}
 	h := newHarness(t, 1, time.Second, func(c *dispatcher.Config) {
 		c.Logger = testLogger(t, slog.LevelWarn)
+		c.WriteTimeout = 2 * time.Second // shorter than the hold below: idle streams must survive it
 	})
 	leader := h.leader()
 	addr := h.addr(leader.ID)
@@ -167,6 +168,7 @@ func TestScaleThousandSessions(t *testing.T) {
 		c.changedAt.Store(changed.UnixNano())
 	}
 	h.propose(leader, state.Op{Type: state.OpSetTasksDesired, IDs: all, DesiredState: state.TaskStateShutdown})
+	committed := time.Since(changed)
 	waitFor(t, time.Minute, "every node's update", func() bool {
 		for _, c := range clients {
 			if c.shutdownAt.Load() == 0 {
@@ -184,7 +186,8 @@ func TestScaleThousandSessions(t *testing.T) {
 	t.Logf("%d sessions: all opened (TLS + session) in %v, all READY in the store after %v", nodes, opened.Round(time.Millisecond), allReady.Round(time.Millisecond))
 	t.Logf("steady state, %d heartbeats/s: process CPU %.1f%% of one core over %v (dispatcher, Raft and all clients in one process)",
 		nodes, 100*cpu.Seconds()/steady.Seconds(), steady.Round(time.Millisecond))
-	t.Logf("one write changing %d tasks reached the last node after %v; %d Raft writes by the dispatcher in all", nodes, slowest.Round(time.Millisecond), h.writes.Load())
+	t.Logf("one write changing %d tasks (committed in %v) reached the last node after %v; %d Raft writes by the dispatcher in all",
+		nodes, committed.Round(time.Millisecond), slowest.Round(time.Millisecond), h.writes.Load())
 	if got := h.manager(leader.ID).d.Sessions(); got != nodes {
 		t.Fatalf("dispatcher has %d sessions, want %d", got, nodes)
 	}

@@ -330,6 +330,9 @@ func (t *term) register(s *session) error {
 
 	if old != nil {
 		old.end("replaced by a new session")
+		// The old session may have died with log subscriptions the node
+		// never saw: end its parts; follow subscriptions go to the new one.
+		t.broker.nodeGone(s.nodeID, "node "+s.nodeID+" reconnected")
 	}
 	t.batch.addNode(state.NodeStatusUpdate{ID: s.nodeID, Status: st, Description: s.desc})
 	t.broker.sessionOpened(s, full)
