@@ -47,7 +47,7 @@ func (f *fakeExecutor) Controller(t *state.Task) (exec.Controller, error) {
 }
 
 func (f *fakeExecutor) Containers(context.Context) ([]exec.Container, error) { return nil, nil }
-func (f *fakeExecutor) RemoveContainer(context.Context, string) error       { return nil }
+func (f *fakeExecutor) RemoveContainer(context.Context, string) error        { return nil }
 
 func (f *fakeExecutor) stopCh(id string) chan struct{} {
 	f.mu.Lock()
