@@ -102,6 +102,7 @@ func newWorld(t *testing.T, n int) *world {
 		}})
 	}
 	w.propose(ops...)
+	w.c.WaitConverged(waitTimeout) // followers know the managers' addresses too
 	_ = leader
 	return w
 }

@@ -113,6 +113,7 @@ func newHarness(t *testing.T, n int, period time.Duration, configure func(*dispa
 		}})
 	}
 	h.propose(leader, ops...)
+	h.c.WaitConverged(waitTimeout) // followers know the managers' addresses too
 	h.waitServing(leader)
 	return h
 }

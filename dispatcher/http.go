@@ -138,6 +138,8 @@ func (d *Dispatcher) serveSession(w http.ResponseWriter, r *http.Request, id ca.
 			writeError(w, http.StatusForbidden, "node "+id.NodeID+": "+err.Error())
 		case errors.Is(err, ErrNotLeader):
 			d.notLeader(w)
+		default:
+			writeError(w, http.StatusServiceUnavailable, err.Error())
 		}
 		return
 	}

@@ -292,6 +292,12 @@ func (t *term) registerSession(ctx context.Context, s *session) error {
 	case err := <-reply:
 		return err
 	case <-ctx.Done():
+		// The node went away while the run goroutine registered it.
+		go func() {
+			if <-reply == nil {
+				t.unregister(s, true)
+			}
+		}()
 		return ctx.Err()
 	}
 }
