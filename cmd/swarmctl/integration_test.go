@@ -18,16 +18,6 @@ import (
 	"github.com/shoal-dev/shoal/cmd/swarmctl/internal/command"
 )
 
-// managerServesAPI tells whether cmd/manager links the Docker API server:
-// until the manager wires it, there is nothing to drive.
-func managerServesAPI(t *testing.T) bool {
-	out, err := exec.Command("go", "list", "-deps", "github.com/shoal-dev/shoal/cmd/manager").Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	return bytes.Contains(out, []byte("github.com/shoal-dev/shoal/api\n"))
-}
-
 // startManager builds cmd/manager, runs `manager init` in a temporary data
 // dir without an agent, and returns its API socket and cluster address
 // once the API answers.
@@ -98,9 +88,6 @@ func startManager(t *testing.T) (sock, addr string) {
 func TestIntegration(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a manager process")
-	}
-	if !managerServesAPI(t) {
-		t.Skip("cmd/manager does not serve the Docker API yet (package manager does not wire package api)")
 	}
 	sock, addr := startManager(t)
 	driveManager(t, sock, addr, "itest-manager", true)
@@ -242,7 +229,31 @@ func driveManager(t *testing.T, sock, addr, host string, orchestrated bool) {
 		t.Errorf("replicas after the interrupted scale %d", n)
 	}
 
-	// Errors come from the manager, verbatim.
+	// Logs of tasks that never ran: nothing. A manager without a log
+	// source says so, and the message comes through as it is.
+	if out, err := execute(t, env, nil, "service", "logs", "--tail", "5", "web"); err != nil {
+		msg := command.UserMessage(err, env[command.EnvHost])
+		if strings.Contains(msg, "Error response from daemon") {
+			t.Errorf("service logs: %q carries the client's prefix", msg)
+		}
+		t.Logf("service logs: %s", msg)
+	} else if out != "" {
+		t.Errorf("service logs: %q", out)
+	}
+
+	// Errors come from the manager, verbatim: a write at a stale version.
+	hosts = &command.HostOptions{Host: "unix://" + sock}
+	c, err := hosts.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	stale := inspect("web")
+	ok("service", "update", "-d", "--env-add", "C=3", "web")
+	_, err = c.ServiceUpdate(context.Background(), stale.ID, stale.Version, stale.Spec, swarm.ServiceUpdateOptions{})
+	if msg := command.UserMessage(err, hosts.Host); msg != "update out of sequence" {
+		t.Errorf("stale update: %q, want the manager's message", msg)
+	}
 	if msg := fails("service", "create", "-d", "--name", "web", "nginx"); !strings.Contains(msg, "web") {
 		t.Errorf("duplicate name: %q", msg)
 	}
