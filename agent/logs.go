@@ -26,9 +26,10 @@ type logStream struct {
 	enc   *json.Encoder
 	pw    *io.PipeWriter
 
-	mu      sync.Mutex
-	started map[string]bool // task IDs being read
-	readers sync.WaitGroup
+	mu        sync.Mutex
+	started   map[string]bool // task IDs being read
+	readers   sync.WaitGroup
+	published chan struct{} // closed when the publication request returned
 }
 
 // serveLogs starts or (Close) stops serving a subscription.
@@ -46,9 +47,11 @@ func (a *Agent) serveLogs(ctx context.Context, client *protocol.Client, sub prot
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	pr, pw := io.Pipe()
-	ls := &logStream{a: a, sub: sub, ctx: ctx, cancel: cancel, enc: json.NewEncoder(pw), pw: pw, started: map[string]bool{}}
+	ls := &logStream{a: a, sub: sub, ctx: ctx, cancel: cancel, enc: json.NewEncoder(pw), pw: pw,
+		started: map[string]bool{}, published: make(chan struct{})}
 	a.logs[sub.ID] = ls
 	go func() {
+		defer close(ls.published)
 		err := client.PublishLogs(ctx, sub.ID, pr)
 		_ = pr.CloseWithError(errors.New("publication ended"))
 		if err != nil && ctx.Err() == nil {
@@ -104,6 +107,11 @@ func (ls *logStream) run() {
 		ls.emit(protocol.LogPublication{Done: true})
 	}
 	_ = ls.pw.Close()
+	// Let the request finish sending before the deferred cancel.
+	select {
+	case <-ls.published:
+	case <-ls.ctx.Done():
+	}
 }
 
 // start reads one task's logs, once per subscription.

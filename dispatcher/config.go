@@ -83,6 +83,14 @@ type Config struct {
 	// before agents are slowed down.
 	LogBuffer int
 
+	// ManagerClient, if set, is an HTTP/2 client presenting this
+	// manager's certificate (protocol.NewTransport with its
+	// ca.ClientTLSConfig). SubscribeLogs on a manager that does not lead
+	// then forwards the subscription to the leader with it, so the API can
+	// serve `docker service logs` on any manager. Nil: SubscribeLogs
+	// answers ErrNotLeader away from the leader.
+	ManagerClient *http.Client
+
 	// Logger receives the dispatcher's logs, with component=dispatcher and
 	// node and session IDs as fields.
 	Logger *slog.Logger

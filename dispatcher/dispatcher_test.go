@@ -541,3 +541,38 @@ func TestIdleSessionOutlivesWriteTimeout(t *testing.T) {
 		t.Fatalf("node is %s", st)
 	}
 }
+
+func TestLogsThroughAFollower(t *testing.T) {
+	h := newHarness(t, 3, time.Second, nil)
+	h.addNode("worker-a")
+	svc, tasks := h.addService("web", "worker-a")
+	a := h.newTestNode("worker-a")
+	if err := a.open(h.addr(h.leader().ID)); err != nil {
+		t.Fatal(err)
+	}
+	var follower *manager
+	for _, m := range h.c.Followers() {
+		follower = h.manager(m.ID)
+	}
+	ch, err := follower.d.SubscribeLogs(context.Background(), dispatcher.LogSelector{ServiceIDs: []string{svc}}, dispatcher.LogOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := a.next(protocol.MessageLogs, waitTimeout).Logs
+	body := `{"messages":[{"context":{"task_id":"` + tasks["worker-a"][0] + `"},"stream":"stdout","text":"hello"}]}` + "\n" + `{"done":true}` + "\n"
+	if err := a.client.PublishLogs(context.Background(), sub.ID, strings.NewReader(body)); err != nil {
+		t.Fatal(err)
+	}
+	var got []dispatcher.LogMessage
+	for m := range ch {
+		got = append(got, m)
+	}
+	if len(got) != 1 || got[0].Text != "hello" || got[0].Context.NodeID != "worker-a" {
+		t.Fatalf("through a follower: %+v", got)
+	}
+	// Only managers may subscribe on the leader's behalf.
+	_, err = protocol.SubscribeLogs(context.Background(), a.client.HTTP, h.addr(h.leader().ID), protocol.LogsRequest{})
+	if protocol.StatusCode(err) != http.StatusForbidden {
+		t.Fatalf("a worker forwarding a subscription: %v, want 403", err)
+	}
+}

@@ -12,6 +12,7 @@
 //	cfg := dispatcher.DefaultConfig()
 //	cfg.Identify = dispatcher.PeerIdentity // the verified client certificate
 //	cfg.Leader = raftNode.Leader
+//	cfg.ManagerClient = managerHTTPClient // this manager's certificate: SubscribeLogs on followers
 //	cfg.Logger = logger
 //	d := dispatcher.New(raftNode.Store(), raftNode, cfg)
 //	clusterMux.Handle(protocol.PathPrefix, d.Handler()) // "/dispatcher/v1/", prefix kept
@@ -59,6 +60,11 @@
 //	GET  tasks          200 {tasks}: the node's assignments, read once
 //	POST logs/{sub}     body: a stream of LogPublication lines, the node's
 //	                    part of log subscription {sub}; 204 at its end
+//
+// and, for managers only (certificate role manager), not under nodes/:
+//
+//	POST /dispatcher/v1/logs   body {selector, options}; 200: a stream of
+//	                           LogMessage lines until the subscription ends
 //
 // Status codes: 400 malformed body; 401 no (valid) client certificate;
 // 403 a path, session or task of another node, or a node not in the
@@ -130,5 +136,8 @@
 // Follow the channel closes once every involved node has finished; with
 // Follow, lines keep coming (also from matching tasks that start later,
 // and from nodes that reconnect) until the subscriber's context ends.
-// SubscribeLogs works on the leader only (ErrNotLeader elsewhere).
+// On a manager that does not lead, SubscribeLogs forwards the subscription
+// to the leader (POST /dispatcher/v1/logs, with Config.ManagerClient), so
+// the API can call it on any manager; without a ManagerClient it returns
+// ErrNotLeader there.
 package dispatcher

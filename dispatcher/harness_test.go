@@ -150,6 +150,12 @@ func (h *harness) startManager(m *rafttest.Member, configure func(*dispatcher.Co
 	cfg.Identify = dispatcher.PeerIdentity
 	cfg.Leader = node.Leader
 	cfg.Logger = testLogger(t, slog.LevelInfo).With("manager", m.ID)
+	mgrCert := h.cert(m.ID, state.RoleManager)
+	clientTLS, err := ca.ClientTLSConfig(&mgrCert, h.root, ca.WithLogger(testLogger(t, slog.LevelError)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ManagerClient = &http.Client{Transport: protocol.NewTransport(func() (*tls.Config, error) { return clientTLS, nil }, 5*time.Second)}
 	if configure != nil {
 		configure(&cfg)
 	}
@@ -160,7 +166,7 @@ func (h *harness) startManager(m *rafttest.Member, configure func(*dispatcher.Co
 		}
 	})
 
-	serverTLS, err := ca.ServerTLSConfig(h.cert(m.ID, state.RoleManager), h.root, ca.WithLogger(testLogger(t, slog.LevelError)))
+	serverTLS, err := ca.ServerTLSConfig(mgrCert, h.root, ca.WithLogger(testLogger(t, slog.LevelError)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,6 +41,7 @@ func (d *Dispatcher) Handler() http.Handler {
 	mux.HandleFunc("POST "+p+"status", d.auth(d.serveStatus))
 	mux.HandleFunc("GET "+p+"tasks", d.auth(d.serveTasks))
 	mux.HandleFunc("POST "+p+"logs/{subscription}", d.auth(d.servePublish))
+	mux.HandleFunc("POST "+protocol.LogsSubscribePath, d.serveSubscribe)
 	mux.HandleFunc(protocol.PathPrefix, func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such dispatcher endpoint: "+r.Method+" "+r.URL.Path)
 	})
@@ -80,7 +81,20 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 // notLeader answers a request this manager cannot serve: 421 with the
 // leader's cluster address, or 503 while no leader is known.
 func (d *Dispatcher) notLeader(w http.ResponseWriter) {
-	var id, addr string
+	id, addr := d.leaderAddr()
+	if addr == "" {
+		writeError(w, http.StatusServiceUnavailable, "no leader: an election is in progress; retry")
+		return
+	}
+	writeJSON(w, http.StatusMisdirectedRequest, protocol.ErrorResponse{
+		Message:    "this manager is not the leader: open the session with the leader",
+		LeaderID:   id,
+		LeaderAddr: addr,
+	})
+}
+
+// leaderAddr returns the leader's ID and cluster address, if known.
+func (d *Dispatcher) leaderAddr() (id, addr string) {
 	if d.cfg.Leader != nil {
 		id, addr = d.cfg.Leader()
 	}
@@ -92,15 +106,7 @@ func (d *Dispatcher) notLeader(w http.ResponseWriter) {
 			return nil
 		})
 	}
-	if addr == "" {
-		writeError(w, http.StatusServiceUnavailable, "no leader: an election is in progress; retry")
-		return
-	}
-	writeJSON(w, http.StatusMisdirectedRequest, protocol.ErrorResponse{
-		Message:    "this manager is not the leader: open the session with the leader",
-		LeaderID:   id,
-		LeaderAddr: addr,
-	})
+	return id, addr
 }
 
 func decodeBody(r *http.Request, limit int64, v any) error {

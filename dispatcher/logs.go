@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/shoal-dev/shoal/ca"
 	"github.com/shoal-dev/shoal/dispatcher/protocol"
@@ -26,12 +27,103 @@ import (
 // The caller must drain the channel until it is closed or cancel ctx: a
 // subscriber that does not read slows the agents down, never the
 // dispatcher. It returns ErrNotLeader when the dispatcher is not running.
+//
+// Away from the leader, with Config.ManagerClient set, the subscription is
+// forwarded to the leader; if the leader's stream breaks, a message with
+// Err set says so before the channel closes.
 func (d *Dispatcher) SubscribeLogs(ctx context.Context, sel LogSelector, opts LogOptions) (<-chan LogMessage, error) {
-	t := d.currentTerm()
-	if t == nil {
+	if t := d.currentTerm(); t != nil {
+		return t.broker.subscribe(ctx, sel, opts)
+	}
+	if d.cfg.ManagerClient == nil {
 		return nil, ErrNotLeader
 	}
-	return t.broker.subscribe(ctx, sel, opts)
+	_, addr := d.leaderAddr()
+	if addr == "" {
+		return nil, ErrNotLeader
+	}
+	body, err := protocol.SubscribeLogs(ctx, d.cfg.ManagerClient, addr, protocol.LogsRequest{Selector: sel, Options: opts})
+	if err != nil {
+		if protocol.StatusCode(err) == http.StatusMisdirectedRequest || protocol.StatusCode(err) == http.StatusServiceUnavailable {
+			return nil, fmt.Errorf("%w: forwarding to %s: %w", ErrNotLeader, addr, err)
+		}
+		return nil, fmt.Errorf("dispatcher: forwarding logs to the leader at %s: %w", addr, err)
+	}
+	ch := make(chan LogMessage, d.cfg.LogBuffer)
+	go func() {
+		defer close(ch)
+		defer body.Close()
+		dec := json.NewDecoder(body)
+		for {
+			var m LogMessage
+			if err := dec.Decode(&m); err != nil {
+				if !errors.Is(err, io.EOF) && ctx.Err() == nil {
+					select {
+					case ch <- LogMessage{Err: "log stream from the leader broke: " + err.Error()}:
+					case <-ctx.Done():
+					}
+				}
+				return
+			}
+			select {
+			case ch <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return ch, nil
+}
+
+// serveSubscribe serves a log subscription a manager forwards.
+func (d *Dispatcher) serveSubscribe(w http.ResponseWriter, r *http.Request) {
+	if d.cfg.Identify == nil {
+		writeError(w, http.StatusInternalServerError, "dispatcher: no identify function configured")
+		return
+	}
+	id, err := d.cfg.Identify(r)
+	if err != nil {
+		writeError(w, http.StatusUnauthorized, "a node certificate of this cluster is required: "+err.Error())
+		return
+	}
+	if id.Role != state.RoleManager {
+		writeError(w, http.StatusForbidden, "node "+id.NodeID+" is not a manager")
+		return
+	}
+	var req protocol.LogsRequest
+	if err := decodeBody(r, maxSessionRequest, &req); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	t := d.currentTerm()
+	if t == nil {
+		d.notLeader(w)
+		return
+	}
+	ch, err := t.broker.subscribe(r.Context(), req.Selector, req.Options)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	w.Header().Set("Content-Type", protocol.ContentTypeStream)
+	w.WriteHeader(http.StatusOK)
+	_ = rc.Flush()
+	enc := json.NewEncoder(w)
+	for m := range ch {
+		_ = rc.SetWriteDeadline(time.Now().Add(d.cfg.WriteTimeout))
+		if enc.Encode(&m) != nil {
+			break
+		}
+		// Send what is there; wait for more only when nothing is.
+		if len(ch) == 0 && rc.Flush() != nil {
+			break
+		}
+		_ = rc.SetWriteDeadline(time.Time{})
+	}
+	for range ch { // the subscription ends with the request's context
+	}
 }
 
 // broker routes log subscriptions to agents and their lines back.

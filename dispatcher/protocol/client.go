@@ -207,3 +207,28 @@ func (c *Client) PublishLogs(ctx context.Context, subID string, body io.Reader) 
 	req.Header.Set("Content-Type", ContentTypeStream)
 	return c.do(req, nil)
 }
+
+// SubscribeLogs forwards a log subscription to the leader at addr (the
+// caller must hold a manager certificate) and returns the stream of
+// LogMessage lines; the stream ends when the subscription does.
+func SubscribeLogs(ctx context.Context, hc *http.Client, addr string, r LogsRequest) (io.ReadCloser, error) {
+	body, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+addr+LogsSubscribePath, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", ContentTypeStream)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkResponse(resp); err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
+	return resp.Body, nil
+}

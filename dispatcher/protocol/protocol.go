@@ -27,6 +27,16 @@ func LogsPath(nodeID, subID string) string {
 	return nodePath(nodeID) + "/logs/" + url.PathEscape(subID)
 }
 
+// LogsSubscribePath is where a manager that does not lead forwards a log
+// subscription to the leader (managers only).
+const LogsSubscribePath = PathPrefix + "logs"
+
+// LogsRequest is the body of a forwarded log subscription.
+type LogsRequest struct {
+	Selector LogSelector `json:"selector"`
+	Options  LogOptions  `json:"options"`
+}
+
 func nodePath(nodeID string) string { return PathPrefix + "nodes/" + url.PathEscape(nodeID) }
 
 // ContentTypeStream is the content type of the session stream and of log
