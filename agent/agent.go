@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"math/rand/v2"
+	"net/http"
 	"sync"
 	"time"
 
@@ -134,7 +135,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() { defer bg.Done(); a.cleanupLoop(ctx) }()
 
 	backoff := a.cfg.BackoffInitial
-	redirects, lastFailed := 0, ""
+	redirects, lastFailed, elections := 0, "", 0
 	for ctx.Err() == nil {
 		addr := a.managers.next()
 		established, err := a.session(ctx, addr)
@@ -150,19 +151,33 @@ func (a *Agent) Run(ctx context.Context) error {
 			continue
 		}
 		redirects = 0
-		lastFailed = addr
+		// An election ends within seconds; answers saying one is under
+		// way for longer (managers without quorum) get the full backoff.
+		if electing(err) {
+			elections++
+		} else {
+			elections = 0
+		}
+		election := elections > 0 && elections <= 20
 		if established {
-			backoff = a.cfg.BackoffInitial
-			lastFailed = ""
+			backoff, lastFailed, elections = a.cfg.BackoffInitial, "", 0
+		} else if !election {
+			lastFailed = addr
 		}
 		wait := jitter(backoff)
+		if election {
+			// A live manager that knows no (live) leader yet: an
+			// election is under way and ends within about a second. Ask
+			// again soon rather than backing off for seconds.
+			wait = jitter(2 * a.cfg.BackoffInitial)
+		}
 		a.log.Warn("no session with a manager; trying another", "manager", addr, "err", err, "retry_in", wait.Round(time.Millisecond))
 		a.managers.advance()
 		select {
 		case <-ctx.Done():
 		case <-time.After(wait):
 		}
-		if !established {
+		if !established && !election {
 			backoff = min(2*backoff, a.cfg.BackoffMax)
 		}
 	}
@@ -171,6 +186,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	bg.Wait()
 	a.log.Info("agent stopped; containers left running")
 	return nil
+}
+
+// electing tells whether a manager answered that it knows no leader, or
+// only one that cannot be reached: a 503, or a 421 not followed.
+func electing(err error) bool {
+	switch protocol.StatusCode(err) {
+	case http.StatusServiceUnavailable, http.StatusMisdirectedRequest:
+		return true
+	}
+	return false
 }
 
 // jitter spreads a wait by ±20 %.
