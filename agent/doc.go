@@ -25,8 +25,11 @@
 //
 // Run opens a session with a manager of its list, starting at a random
 // one. A manager that is not the leader answers 421 with the leader's
-// address, which is tried at once. Other failures move on to the next
-// manager after a backoff (100 ms doubling to 8 s, ±20 % jitter). The list
+// address, which is tried at once. While an election is under way (a 503,
+// or a 421 naming the leader that just failed) the agent asks the next
+// manager every ~200 ms, so it reaches a new leader well under a second
+// after the election. Other failures move on to the next manager after a
+// backoff (100 ms doubling to 8 s, ±20 % jitter). The list
 // is the managers the last session named (saved in DataDir/managers.json,
 // so a restarted agent reaches managers other than the one it joined
 // through) followed by Config.Managers. A session ends when its stream

@@ -48,9 +48,10 @@ type Config struct {
 
 	// LeaderChangeGrace is how long each node has to open a session with
 	// a new leader before it is marked DOWN. 6 s: the election (about
-	// 1 s with state/raft's defaults) plus agents retrying with backoff
-	// (100 ms doubling: attempts at 0.1, 0.3, 0.7, 1.5, 3.1 s) and a
-	// redirect, with room to spare. Swarm waits 30 s.
+	// 1 s with state/raft's defaults), agents asking every ~200 ms while
+	// it runs and then following a redirect (under 1 s in the tests),
+	// with room for agents that were backing off from an earlier failure
+	// and for a thousand TLS handshakes at once. Swarm waits 30 s.
 	LeaderChangeGrace time.Duration
 
 	// StatusBatchInterval is how long task and node status updates are
