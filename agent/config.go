@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/agent/exec"
+	"github.com/shoal-dev/shoal/dispatcher/protocol"
 )
 
 // Config configures an Agent. Start from DefaultConfig.
@@ -40,6 +41,12 @@ type Config struct {
 	Hostname string
 	// Labels are added to the engine labels of the node's description.
 	Labels map[string]string
+
+	// OnNode, if set, is called with what the cluster says about the node
+	// (role, spec) each time a session tells it: at the start of every
+	// session and after every change. The node's daemon uses it to follow
+	// promotions. It runs on the session's goroutine and must not block.
+	OnNode func(protocol.NodeInfo)
 
 	// Logger receives the agent's logs, with component=agent and node,
 	// task and session IDs as fields.

@@ -77,6 +77,9 @@ func (a *Agent) session(ctx context.Context, addr string) (established bool, err
 			a.nodeMu.Lock()
 			a.node = msg.Node
 			a.nodeMu.Unlock()
+			if a.cfg.OnNode != nil && msg.Node != nil {
+				a.cfg.OnNode(*msg.Node)
+			}
 		case protocol.MessageAssignments:
 			if msg.Assignments == nil {
 				continue

@@ -12,6 +12,8 @@ import (
 
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/ca"
+	"github.com/shoal-dev/shoal/dispatcher"
+	"github.com/shoal-dev/shoal/dispatcher/protocol"
 	"github.com/shoal-dev/shoal/state"
 )
 
@@ -147,9 +149,49 @@ func (m *Manager) listenAPITCP(addr string) (net.Listener, error) {
 	return tls.NewListener(l, cfg), nil
 }
 
-// errNoLogs is returned until the dispatcher's log broker is wired.
-var errNoLogs = errors.New("service logs are not available on this manager")
-
+// subscribeLogs adapts the dispatcher's log broker, which reaches the
+// agents running the tasks (through the leader), to the API's log types.
 func (m *Manager) subscribeLogs(ctx context.Context, sel api.LogSelector, opts api.LogOptions) (<-chan api.LogMessage, error) {
-	return nil, errNoLogs
+	dopts := dispatcher.LogOptions{Follow: opts.Follow, Since: opts.Since, Timestamps: true}
+	switch {
+	case opts.Tail == api.TailAll:
+		dopts.Tail = 0
+	case opts.Tail == 0:
+		dopts.Tail = protocol.TailNone
+	default:
+		dopts.Tail = opts.Tail
+	}
+	in, err := m.disp.SubscribeLogs(ctx, dispatcher.LogSelector{ServiceIDs: sel.ServiceIDs, TaskIDs: sel.TaskIDs}, dopts)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan api.LogMessage, 64)
+	go func() {
+		defer close(out)
+		for msg := range in {
+			am := api.LogMessage{
+				Context:   api.LogContext{NodeID: msg.Context.NodeID, ServiceID: msg.Context.ServiceID, TaskID: msg.Context.TaskID},
+				Timestamp: msg.Timestamp,
+				Stream:    api.LogStdout,
+				Data:      []byte(msg.Text),
+			}
+			if msg.Stream == "stderr" {
+				am.Stream = api.LogStderr
+			}
+			if msg.Err != "" {
+				am.Err = errors.New(msg.Err)
+			}
+			if (am.Stream == api.LogStdout && !opts.Stdout) || (am.Stream == api.LogStderr && !opts.Stderr) {
+				if am.Err == nil {
+					continue
+				}
+			}
+			select {
+			case out <- am:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -30,6 +31,7 @@ func (m *Manager) clusterHandler() http.Handler {
 	mux.Handle("/ca/v1/", caSrv)
 	mux.Handle(raft.PathPrefix, m.requireManager(m.raft.Handler()))
 	mux.Handle("POST "+pathRaftJoin, m.requireManager(http.HandlerFunc(m.serveRaftJoin)))
+	mux.Handle("/dispatcher/v1/", m.disp.Handler())
 	return mux
 }
 
@@ -92,6 +94,10 @@ func (m *Manager) serveRaftJoin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m.log.Info("added manager to Raft", "manager", req.ID, "addr", req.Addr)
+	if err := m.recordManagerAddr(r.Context(), req.ID, req.Addr); err != nil {
+		writeJSONError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -153,5 +159,33 @@ func (m *Manager) joinRaft(ctx context.Context) {
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// recordManagerAddr stores a manager's cluster address in its node, for a
+// promoted worker whose node has none yet.
+func (m *Manager) recordManagerAddr(ctx context.Context, id, addr string) error {
+	for attempt := 0; ; attempt++ {
+		var n *state.Node
+		_ = m.store.View(func(tx state.ReadTx) error { n = tx.GetNode(id); return nil })
+		if n == nil {
+			return fmt.Errorf("node %s not found", id)
+		}
+		if n.ManagerStatus != nil && n.ManagerStatus.Addr == addr {
+			return nil
+		}
+		upd := n.Copy()
+		if upd.ManagerStatus == nil {
+			upd.ManagerStatus = &state.ManagerStatus{}
+		}
+		upd.ManagerStatus.Addr = addr
+		res, err := m.raft.Propose(ctx, state.NewCommand(state.Op{Type: state.OpUpdateNode, Node: upd, Version: n.Version.Index}))
+		if err == nil {
+			err = res.Err()
+		}
+		if errors.Is(err, state.ErrSequence) && attempt < 5 {
+			continue
+		}
+		return err
 	}
 }

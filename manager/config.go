@@ -36,6 +36,9 @@ type Config struct {
 	// DockerHost is the Docker daemon the local agent uses; empty means
 	// the environment (DOCKER_HOST) or the default socket.
 	DockerHost string
+	// Credentials, if set, are the node's credentials, shared with its
+	// agent and renewed by the node's daemon. Nil loads them from DataDir.
+	Credentials *node.Credentials
 	// UnlockKey unwraps the Raft data key of a locked manager (autolock).
 	UnlockKey *encryption.UnlockKey
 	// ShutdownTimeout bounds a clean shutdown.

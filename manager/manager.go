@@ -17,6 +17,7 @@ import (
 	hraft "github.com/hashicorp/raft"
 
 	"github.com/shoal-dev/shoal/ca"
+	"github.com/shoal-dev/shoal/dispatcher"
 	"github.com/shoal-dev/shoal/encryption"
 	"github.com/shoal-dev/shoal/node"
 	"github.com/shoal-dev/shoal/orchestrator"
@@ -51,6 +52,7 @@ type Manager struct {
 	http    *http.Server
 	orch    *orchestrator.Orchestrator
 	sched   *scheduler.Scheduler
+	disp    *dispatcher.Dispatcher
 	metrics *metrics
 
 	// ready is closed once the manager serves.
@@ -247,9 +249,12 @@ func open(cfg Config, st *node.State) (*Manager, error) {
 		cfg.Logger = slog.Default()
 	}
 	log := cfg.Logger.With("node", st.NodeID)
-	creds, err := node.LoadCredentials(cfg.DataDir, log)
-	if err != nil {
-		return nil, err
+	creds := cfg.Credentials
+	if creds == nil {
+		var err error
+		if creds, err = node.LoadCredentials(cfg.DataDir, log); err != nil {
+			return nil, err
+		}
 	}
 	if id := creds.Identity(); id.NodeID != st.NodeID || id.ClusterID != st.ClusterID {
 		return nil, fmt.Errorf("manager: the certificate in %s is for node %s of cluster %s, not node %s of cluster %s",
@@ -267,6 +272,16 @@ func open(cfg Config, st *node.State) (*Manager, error) {
 	m.metrics = newMetrics(func() *raft.Node { return m.raft })
 	return m, nil
 }
+
+// ErrDemoted is returned by Run when this node was demoted to a worker and
+// its manager components stopped. The node's daemon goes on as a worker.
+var ErrDemoted = errors.New("manager: this node was demoted to a worker")
+
+// Credentials returns the node's credentials.
+func (m *Manager) Credentials() *node.Credentials { return m.creds }
+
+// Settings returns the node's settings.
+func (m *Manager) Settings() node.Settings { return m.st.Settings }
 
 // NodeID returns this manager's node ID.
 func (m *Manager) NodeID() string { return m.st.NodeID }
@@ -351,10 +366,49 @@ func (m *Manager) Run(ctx context.Context) error {
 	m.log.Info("manager started", "cluster_addr", s.AdvertiseAddr, "listen", s.ListenAddr)
 	close(m.ready)
 
-	<-ctx.Done()
+	demoted := m.watchDemotion(ctx)
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case <-demoted:
+		m.log.Info("this node was demoted: stopping its manager components")
+		runErr = ErrDemoted
+	}
 	wg.Wait()
 	stopAPI()
-	return m.shutdown()
+	if err := m.shutdown(); err != nil && runErr == nil {
+		runErr = err
+	}
+	return runErr
+}
+
+// watchDemotion returns a channel closed once the store says this node is
+// a worker and it is no longer a Raft voter.
+func (m *Manager) watchDemotion(ctx context.Context) <-chan struct{} {
+	ch := make(chan struct{})
+	self := func(e state.Event) bool { return e.Object.Kind() == state.KindNode && e.Object.GetID() == m.st.NodeID }
+	go func() {
+		w := m.store.Watch(state.WithFilter(self))
+		defer func() { w.Close() }()
+		for {
+			var n *state.Node
+			_ = m.store.View(func(tx state.ReadTx) error { n = tx.GetNode(m.st.NodeID); return nil })
+			if n != nil && n.Role == state.RoleWorker {
+				close(ch)
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-w.Ready():
+				if _, err := w.Drain(); err != nil {
+					w.Close()
+					w = m.store.Watch(state.WithFilter(self))
+				}
+			}
+		}
+	}()
+	return ch
 }
 
 func (m *Manager) registerLeaderHooks() {
@@ -367,6 +421,19 @@ func (m *Manager) registerLeaderHooks() {
 	m.raft.OnLeader(func(ctx context.Context) {
 		if err := m.sched.Run(ctx); err != nil && ctx.Err() == nil {
 			m.log.Error("scheduler stopped", "err", err)
+		}
+	})
+	dcfg := dispatcher.DefaultConfig()
+	dcfg.Identify = dispatcher.PeerIdentity
+	dcfg.Leader = m.raft.Leader
+	dcfg.Logger = m.log
+	if tlsCfg, err := m.creds.ClientTLS(); err == nil {
+		dcfg.ManagerClient = newHTTPClient(tlsCfg)
+	}
+	m.disp = dispatcher.New(m.store, m.raft, dcfg)
+	m.raft.OnLeader(func(ctx context.Context) {
+		if err := m.disp.Run(ctx); err != nil && ctx.Err() == nil {
+			m.log.Error("dispatcher stopped", "err", err)
 		}
 	})
 	m.raft.OnLeader(m.bootstrapCluster)
@@ -503,6 +570,9 @@ func newHTTPClient(cfg *tls.Config) *http.Client {
 func (m *Manager) shutdown() error {
 	m.log.Info("shutting down")
 	var errs []error
+	if m.disp != nil {
+		m.disp.Stop()
+	}
 	if m.raft != nil {
 		if err := m.raft.Shutdown(); err != nil {
 			errs = append(errs, err)

@@ -69,15 +69,15 @@ func (r *roleManager) reconcile(ctx context.Context) bool {
 	})
 	done := true
 	for _, n := range nodes {
-		if n.Spec.DesiredRole == "" || n.Spec.DesiredRole == n.Role {
+		if n.Spec.DesiredRole == "" || (n.Spec.DesiredRole == n.Role && !r.stillVoter(n)) {
 			continue
 		}
 		var err error
 		switch n.Spec.DesiredRole {
-		case state.RoleManager:
-			err = r.promote(ctx, n)
 		case state.RoleWorker:
 			err = r.demote(ctx, n)
+		case state.RoleManager:
+			err = r.promote(ctx, n)
 		}
 		if err != nil {
 			done = false
@@ -104,17 +104,54 @@ func (r *roleManager) demote(ctx context.Context, n *state.Node) error {
 		r.m.log.Info("this manager is being demoted: handing leadership over")
 		return r.m.raft.TransferLeadership()
 	}
+	// First the node learns it is a worker, while it still receives the
+	// log: it stops its manager components. Then it leaves the Raft
+	// configuration, which commits without it.
+	if n.Role == state.RoleManager {
+		upd := n.Copy()
+		upd.Role = state.RoleWorker
+		if err := r.write(ctx, upd, n.Version.Index); err != nil {
+			return err
+		}
+		if n.ManagerStatus != nil && n.ManagerStatus.Addr != "" {
+			r.waitApplied(ctx, n.ManagerStatus.Addr, r.m.store.Index())
+		}
+	}
 	if err := r.m.raft.RemoveServer(ctx, n.ID); err != nil && !errors.Is(err, raft.ErrUnknownOutcome) {
 		return err
 	}
-	upd := n.Copy()
-	upd.Role = state.RoleWorker
-	upd.ManagerStatus = nil
-	if err := r.write(ctx, upd, n.Version.Index); err != nil {
-		return err
+	var cur *state.Node
+	_ = r.m.store.View(func(tx state.ReadTx) error { cur = tx.GetNode(n.ID); return nil })
+	if cur != nil && cur.ManagerStatus != nil {
+		upd := cur.Copy()
+		upd.ManagerStatus = nil
+		if err := r.write(ctx, upd, cur.Version.Index); err != nil {
+			return err
+		}
 	}
 	r.m.log.Info("manager demoted", "node", n.ID)
 	return nil
+}
+
+// waitApplied waits, for a few seconds at most, until the manager at addr
+// has applied index idx, so that it sees its demotion before it is cut off
+// from the log.
+func (r *roleManager) waitApplied(ctx context.Context, addr string, idx uint64) {
+	tlsCfg, err := r.m.creds.ClientTLS()
+	if err != nil {
+		return
+	}
+	f := &raft.HTTPForwarder{Client: newHTTPClient(tlsCfg)}
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		st, err := f.Status(pctx, addr)
+		cancel()
+		if err == nil && st.Index >= idx {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func (r *roleManager) write(ctx context.Context, n *state.Node, version uint64) error {
@@ -123,4 +160,22 @@ func (r *roleManager) write(ctx context.Context, n *state.Node, version uint64) 
 		err = res.Err()
 	}
 	return err
+}
+
+// stillVoter tells whether a demoted node is still in the Raft
+// configuration (its removal is the second step of a demotion).
+func (r *roleManager) stillVoter(n *state.Node) bool {
+	if n.Role != state.RoleWorker {
+		return false
+	}
+	members, err := r.m.raft.Members()
+	if err != nil {
+		return false
+	}
+	for _, mem := range members {
+		if mem.ID == n.ID {
+			return true
+		}
+	}
+	return false
 }

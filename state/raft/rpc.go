@@ -113,7 +113,7 @@ func (n *Node) Handler() http.Handler {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("GET "+pathPing, func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"id": n.cfg.NodeID})
+		writeJSON(w, http.StatusOK, PingResponse{ID: n.cfg.NodeID, Index: n.store.Index()})
 	})
 	return mux
 }
@@ -200,7 +200,20 @@ func (f *HTTPForwarder) ChangeMembership(ctx context.Context, addr string, req M
 	return f.do(ctx, addr, http.MethodPost, pathMembership, body, nil)
 }
 
+// PingResponse answers a ping: the manager's ID and its store index.
+type PingResponse struct {
+	ID    string `json:"id"`
+	Index uint64 `json:"index"`
+}
+
 // Ping implements Forwarder.
 func (f *HTTPForwarder) Ping(ctx context.Context, addr string) error {
 	return f.do(ctx, addr, http.MethodGet, pathPing, nil, nil)
+}
+
+// Status asks the manager at addr for its ID and store index.
+func (f *HTTPForwarder) Status(ctx context.Context, addr string) (PingResponse, error) {
+	var out PingResponse
+	err := f.do(ctx, addr, http.MethodGet, pathPing, nil, &out)
+	return out, err
 }
