@@ -27,9 +27,9 @@ import (
 	"github.com/shoal-dev/shoal/transport"
 )
 
-// dekFile holds the data key that encrypts this manager's Raft log and
+// DEKFile holds the data key that encrypts this manager's Raft log and
 // snapshots, in clear or wrapped with the cluster's unlock key (autolock).
-const dekFile = "raft-dek.pem"
+const DEKFile = "raft-dek.pem"
 
 // bootstrapFile holds the cluster object `manager init` made until it is
 // committed to Raft. It contains the root CA key: mode 0600, deleted once
@@ -127,7 +127,7 @@ func Init(cfg Config) (*Manager, error) {
 	if err := os.WriteFile(filepath.Join(cfg.DataDir, bootstrapFile), b, 0o600); err != nil {
 		return nil, fmt.Errorf("manager: saving the new cluster: %w", err)
 	}
-	if err := encryption.SaveDEK(filepath.Join(cfg.DataDir, dekFile), encryption.GenerateDEK(), nil); err != nil {
+	if err := encryption.SaveDEK(filepath.Join(cfg.DataDir, DEKFile), encryption.GenerateDEK(), nil); err != nil {
 		return nil, err
 	}
 	st := &node.State{NodeID: nodeID, ClusterID: clusterID, Role: state.RoleManager, Settings: settings, Bootstrap: true}
@@ -165,7 +165,7 @@ func Join(ctx context.Context, cfg Config, token, remote string) (*Manager, erro
 	if err := ca.SaveNodeCredentials(cfg.DataDir, []byte(res.Certificate), res.KeyPEM, []byte(res.RootCA)); err != nil {
 		return nil, err
 	}
-	if err := encryption.SaveDEK(filepath.Join(cfg.DataDir, dekFile), encryption.GenerateDEK(), nil); err != nil {
+	if err := encryption.SaveDEK(filepath.Join(cfg.DataDir, DEKFile), encryption.GenerateDEK(), nil); err != nil {
 		return nil, err
 	}
 	st := &node.State{
@@ -211,7 +211,7 @@ func Open(cfg Config) (*Manager, error) {
 	if st.Role != state.RoleManager {
 		return nil, fmt.Errorf("data dir %s holds a %s node: start it with `worker run`", cfg.DataDir, st.Role)
 	}
-	st.Settings = overlay(st.Settings, cfg.Settings)
+	st.Settings = Overlay(st.Settings, cfg.Settings)
 	if err := st.Save(cfg.DataDir); err != nil {
 		return nil, err
 	}
@@ -219,7 +219,8 @@ func Open(cfg Config) (*Manager, error) {
 	return open(cfg, st)
 }
 
-func overlay(base, over node.Settings) node.Settings {
+// Overlay returns base with the non-empty settings of over.
+func Overlay(base, over node.Settings) node.Settings {
 	if over.Hostname != "" {
 		base.Hostname = over.Hostname
 	}
@@ -260,7 +261,7 @@ func open(cfg Config, st *node.State) (*Manager, error) {
 		return nil, fmt.Errorf("manager: the certificate in %s is for node %s of cluster %s, not node %s of cluster %s",
 			cfg.DataDir, id.NodeID, id.ClusterID, st.NodeID, st.ClusterID)
 	}
-	dek, err := encryption.LoadDEK(filepath.Join(cfg.DataDir, dekFile), cfg.UnlockKey)
+	dek, err := encryption.LoadDEK(filepath.Join(cfg.DataDir, DEKFile), cfg.UnlockKey)
 	if errors.Is(err, encryption.ErrLocked) {
 		return nil, fmt.Errorf("manager %s is locked (autolock is on): start it with `manager unlock --data-dir %s` and the unlock key (swarmctl cluster unlock-key)", st.NodeID, cfg.DataDir)
 	}
@@ -607,8 +608,8 @@ func ForceNewCluster(cfg Config) (*Manager, error) {
 	}
 	m := &Manager{cfg: cfg, st: st}
 	rcfg := cfg.Raft
-	rcfg.NodeID, rcfg.Addr, rcfg.DataDir = st.NodeID, overlay(st.Settings, cfg.Settings).AdvertiseAddr, m.raftDir()
-	dek, err := encryption.LoadDEK(filepath.Join(cfg.DataDir, dekFile), cfg.UnlockKey)
+	rcfg.NodeID, rcfg.Addr, rcfg.DataDir = st.NodeID, Overlay(st.Settings, cfg.Settings).AdvertiseAddr, m.raftDir()
+	dek, err := encryption.LoadDEK(filepath.Join(cfg.DataDir, DEKFile), cfg.UnlockKey)
 	if err != nil {
 		return nil, fmt.Errorf("manager: loading the Raft data key: %w", err)
 	}

@@ -3,11 +3,12 @@ package main
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/shoal-dev/shoal/manager"
+	"github.com/shoal-dev/shoal/daemon"
+	"github.com/shoal-dev/shoal/internal/nodecmd"
 )
 
 func newInitCommand() *cobra.Command {
-	var o options
+	var o nodecmd.Options
 	var forceNewCluster bool
 	cmd := &cobra.Command{
 		Use:   "init --data-dir DIR [flags]",
@@ -17,23 +18,23 @@ foreground. With --force-new-cluster, recover a cluster that lost its quorum
 for good: the manager in DIR becomes the only manager, keeping the state.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := o.config()
+			cfg, err := o.Config()
 			if err != nil {
 				return err
 			}
-			var m *manager.Manager
+			var d *daemon.Daemon
 			if forceNewCluster {
-				m, err = manager.ForceNewCluster(cfg)
+				d, err = daemon.ForceNewCluster(cfg)
 			} else {
-				m, err = manager.Init(cfg)
+				d, err = daemon.InitManager(cfg)
 			}
 			if err != nil {
 				return err
 			}
-			return serve(m)
+			return nodecmd.Serve(d)
 		},
 	}
-	o.addFlags(cmd, true)
+	o.AddFlags(cmd, nodecmd.Flags{Addrs: true, API: true, Raft: true})
 	cmd.Flags().BoolVar(&forceNewCluster, "force-new-cluster", false, "make the manager in DIR the only manager of its cluster (after a permanent loss of quorum)")
 	return cmd
 }

@@ -5,29 +5,30 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/shoal-dev/shoal/manager"
+	"github.com/shoal-dev/shoal/daemon"
+	"github.com/shoal-dev/shoal/internal/nodecmd"
 )
 
 func newJoinCommand() *cobra.Command {
-	var o options
+	var o nodecmd.Options
 	var token string
 	cmd := &cobra.Command{
 		Use:   "join --data-dir DIR --token TOKEN [flags] MANAGER_ADDR",
 		Short: "Join a cluster as a manager, and run",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := o.config()
+			cfg, err := o.Config()
 			if err != nil {
 				return err
 			}
-			m, err := manager.Join(context.Background(), cfg, token, args[0])
+			d, err := daemon.JoinManager(context.Background(), cfg, token, args[0])
 			if err != nil {
 				return err
 			}
-			return serve(m)
+			return nodecmd.Serve(d)
 		},
 	}
-	o.addFlags(cmd, true)
+	o.AddFlags(cmd, nodecmd.Flags{Addrs: true, API: true, Raft: true})
 	cmd.Flags().StringVar(&token, "token", "", "manager join token (swarmctl cluster join-token manager)")
 	_ = cmd.MarkFlagRequired("token")
 	return cmd

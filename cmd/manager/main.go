@@ -9,10 +9,19 @@ package main
 import (
 	"fmt"
 	"os"
+
+	"github.com/spf13/cobra"
 )
 
 func main() {
-	if err := newRootCommand().Execute(); err != nil {
+	root := &cobra.Command{
+		Use:           "manager",
+		Short:         "Run a swarm manager",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newInitCommand(), newJoinCommand(), newRunCommand())
+	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "manager:", err)
 		os.Exit(1)
 	}

@@ -3,27 +3,28 @@ package main
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/shoal-dev/shoal/manager"
+	"github.com/shoal-dev/shoal/daemon"
+	"github.com/shoal-dev/shoal/internal/nodecmd"
 )
 
 func newRunCommand() *cobra.Command {
-	var o options
+	var o nodecmd.Options
 	cmd := &cobra.Command{
 		Use:   "run --data-dir DIR",
-		Short: "Restart a manager from its data dir, with the settings given at init or join",
+		Short: "Restart a node from its data dir, with the settings given at init or join",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := o.config()
+			cfg, err := o.Config()
 			if err != nil {
 				return err
 			}
-			m, err := manager.Open(cfg)
+			d, err := daemon.Open(cfg)
 			if err != nil {
 				return err
 			}
-			return serve(m)
+			return nodecmd.Serve(d)
 		},
 	}
-	o.addFlags(cmd, true)
+	o.AddFlags(cmd, nodecmd.Flags{Addrs: true, API: true, Raft: true})
 	return cmd
 }

@@ -1,4 +1,6 @@
-package main
+// Package nodecmd holds what the manager and worker commands share: their
+// flags, logging setup, and running a node daemon until a signal.
+package nodecmd
 
 import (
 	"context"
@@ -12,13 +14,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shoal-dev/shoal/daemon"
 	"github.com/shoal-dev/shoal/manager"
 	"github.com/shoal-dev/shoal/node"
 	"github.com/shoal-dev/shoal/state/raft"
 )
 
-// options are the flags shared by init, join and run.
-type options struct {
+// Options are the flags shared by init, join and run.
+type Options struct {
 	dataDir  string
 	settings node.Settings
 	labels   []string
@@ -28,22 +31,25 @@ type options struct {
 	heartbeatTimeout time.Duration
 	electionTimeout  time.Duration
 
+	dockerHost string
+
 	logLevel  string
 	logFormat string
 }
 
-func newRootCommand() *cobra.Command {
-	root := &cobra.Command{
-		Use:           "manager",
-		Short:         "Run a swarm manager",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
-	root.AddCommand(newInitCommand(), newJoinCommand(), newRunCommand())
-	return root
+// Flags says which flags a command takes.
+type Flags struct {
+	// Addrs adds the address, hostname and label flags (init, join, run).
+	Addrs bool
+	// API adds the API socket and address flags (managers).
+	API bool
+	// Raft adds the Raft tuning flags and --no-agent (managers).
+	Raft bool
 }
 
-func (o *options) addFlags(cmd *cobra.Command, withAddrs bool) {
+// AddFlags registers the flags on cmd.
+func (o *Options) AddFlags(cmd *cobra.Command, which Flags) {
+	withAddrs := which.Addrs
 	f := cmd.Flags()
 	f.StringVar(&o.dataDir, "data-dir", "", "directory holding the node's state (required)")
 	_ = cmd.MarkFlagRequired("data-dir")
@@ -52,19 +58,24 @@ func (o *options) addFlags(cmd *cobra.Command, withAddrs bool) {
 		f.StringVar(&o.settings.ListenAddr, "listen-addr", "", "cluster port to listen on (default 0.0.0.0:2377)")
 		f.StringVar(&o.settings.AdvertiseAddr, "advertise-addr", "", "cluster address other nodes reach this one at (default: first non-loopback IP, listen port)")
 		f.StringVar(&o.settings.GossipAddr, "gossip-addr", "", "gossip address (default: advertise IP, port 7946)")
-		f.StringVar(&o.settings.APISocket, "api-socket", "", "Docker Engine API unix socket (default DATA_DIR/swarm.sock)")
-		f.StringVar(&o.settings.APIAddr, "api-addr", "", "also serve the API on this TCP address (plain HTTP on loopback only; mutual TLS otherwise)")
 		f.StringArrayVar(&o.labels, "label", nil, "engine label KEY=VALUE for placement constraints (repeatable)")
 	}
-	f.BoolVar(&o.noAgent, "no-agent", false, "do not run tasks on this manager")
-	f.StringVar(&o.raftProfile, "raft-profile", "lan", "Raft timeouts: lan (failover ~1 s) or wan (fewer false elections on slow links, failover ~4 s)")
+	if which.API {
+		f.StringVar(&o.settings.APISocket, "api-socket", "", "Docker Engine API unix socket (default DATA_DIR/swarm.sock)")
+		f.StringVar(&o.settings.APIAddr, "api-addr", "", "also serve the API on this TCP address (plain HTTP on loopback only; mutual TLS otherwise)")
+	}
+	if which.Raft {
+		f.BoolVar(&o.noAgent, "no-agent", false, "do not run tasks on this manager")
+	}
+	f.StringVar(&o.raftProfile, "raft-profile", "lan", "Raft timeouts once this node is a manager: lan (failover ~1 s) or wan (fewer false elections on slow links, failover ~4 s)")
 	f.DurationVar(&o.heartbeatTimeout, "raft-heartbeat-timeout", 0, "override: time without a leader before an election")
 	f.DurationVar(&o.electionTimeout, "raft-election-timeout", 0, "override: time a candidate waits for votes")
+	f.StringVar(&o.dockerHost, "docker-host", "", "Docker daemon the node runs tasks on (default: DOCKER_HOST or the local socket)")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.logFormat, "log-format", "text", "text or json")
 }
 
-func (o *options) logger() (*slog.Logger, error) {
+func (o *Options) logger() (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: %w", o.logLevel, err)
@@ -94,8 +105,8 @@ func parseLabels(kvs []string) (map[string]string, error) {
 	return out, nil
 }
 
-// config builds the manager configuration from the flags.
-func (o *options) config() (manager.Config, error) {
+// Config builds the node configuration from the flags.
+func (o *Options) Config() (manager.Config, error) {
 	log, err := o.logger()
 	if err != nil {
 		return manager.Config{}, err
@@ -104,6 +115,7 @@ func (o *options) config() (manager.Config, error) {
 	cfg := manager.DefaultConfig(o.dataDir)
 	cfg.Logger = log
 	cfg.NoAgent = o.noAgent
+	cfg.DockerHost = o.dockerHost
 	cfg.Settings = o.settings
 	if cfg.Settings.Labels, err = parseLabels(o.labels); err != nil {
 		return cfg, err
@@ -128,9 +140,10 @@ func (o *options) config() (manager.Config, error) {
 	return cfg, cfg.Validate()
 }
 
-// serve runs m until SIGINT or SIGTERM, then shuts it down cleanly.
-func serve(m *manager.Manager) error {
+// Serve runs d until SIGINT or SIGTERM, then shuts it down cleanly:
+// running containers are left alone, a leader hands leadership over.
+func Serve(d *daemon.Daemon) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return m.Run(ctx)
+	return d.Run(ctx)
 }

@@ -1,0 +1,82 @@
+// Command worker runs a swarm worker: it joins a cluster with a worker
+// token, pulls the tasks assigned to it from the managers and runs them as
+// containers on the local Docker daemon.
+//
+//	worker join --data-dir DIR --token T MANAGER_ADDR   join a cluster as a worker
+//	worker run  --data-dir DIR                          restart from the data dir
+//
+// A worker that is promoted becomes a manager in place; `worker run` and
+// `manager run` both restart a node in the role it has.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shoal-dev/shoal/daemon"
+	"github.com/shoal-dev/shoal/internal/nodecmd"
+)
+
+func main() {
+	root := &cobra.Command{
+		Use:           "worker",
+		Short:         "Run a swarm worker",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newJoinCommand(), newRunCommand())
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(1)
+	}
+}
+
+func newJoinCommand() *cobra.Command {
+	var o nodecmd.Options
+	var token string
+	cmd := &cobra.Command{
+		Use:   "join --data-dir DIR --token TOKEN [flags] MANAGER_ADDR",
+		Short: "Join a cluster as a worker, and run",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := o.Config()
+			if err != nil {
+				return err
+			}
+			d, err := daemon.JoinWorker(context.Background(), cfg, token, args[0])
+			if err != nil {
+				return err
+			}
+			return nodecmd.Serve(d)
+		},
+	}
+	o.AddFlags(cmd, nodecmd.Flags{Addrs: true})
+	cmd.Flags().StringVar(&token, "token", "", "worker join token (swarmctl cluster join-token worker)")
+	_ = cmd.MarkFlagRequired("token")
+	return cmd
+}
+
+func newRunCommand() *cobra.Command {
+	var o nodecmd.Options
+	cmd := &cobra.Command{
+		Use:   "run --data-dir DIR",
+		Short: "Restart a node from its data dir, with the settings given at join",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := o.Config()
+			if err != nil {
+				return err
+			}
+			d, err := daemon.Open(cfg)
+			if err != nil {
+				return err
+			}
+			return nodecmd.Serve(d)
+		},
+	}
+	o.AddFlags(cmd, nodecmd.Flags{Addrs: true})
+	return cmd
+}
