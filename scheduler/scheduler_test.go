@@ -53,6 +53,21 @@ func (p *countingProposer) Propose(ctx context.Context, cmd *state.Command) (sta
 	return res, err
 }
 
+// wait returns the assignment counts of the commands that committed, once
+// there is one: the store shows a write before Propose returns it to the
+// scheduler.
+func (p *countingProposer) wait() []int {
+	for deadline := time.Now().Add(waitTimeout); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		p.mu.Lock()
+		cmds := append([]int(nil), p.assignments...)
+		p.mu.Unlock()
+		if len(cmds) > 0 {
+			return cmds
+		}
+	}
+	return nil
+}
+
 func newWorld(t *testing.T, managers int) *world {
 	t.Helper()
 	w := &world{scheds: map[string]*Scheduler{}, props: map[string]*countingProposer{}}
@@ -245,7 +260,7 @@ func TestSchedulerNewLeaderPlacesWhatTheOldOneLeft(t *testing.T) {
 	if leader == old {
 		t.Fatal("no leader change")
 	}
-	if n := len(w.proposer(leader).assignments); n == 0 {
+	if cmds := w.proposer(leader).wait(); len(cmds) == 0 {
 		t.Fatal("the new leader's scheduler wrote nothing")
 	}
 	for _, b := range before {
@@ -276,16 +291,7 @@ func TestSchedulerPassIsOneRaftWrite(t *testing.T) {
 	if m := perNode(got); len(m) != 5 || m["n1"] != tasks/5 {
 		t.Fatalf("placements %v", m)
 	}
-	// The store shows the write before Propose returns to the scheduler.
-	p := w.proposer(w.c.Leader(waitTimeout))
-	var cmds []int
-	for deadline := time.Now().Add(waitTimeout); len(cmds) == 0 && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
-		p.mu.Lock()
-		cmds = append(cmds[:0], p.assignments...)
-		p.mu.Unlock()
-	}
-	if len(cmds) != 1 || cmds[0] != tasks {
+	if cmds := w.proposer(w.c.Leader(waitTimeout)).wait(); len(cmds) != 1 || cmds[0] != tasks {
 		t.Fatalf("scheduler commands held %v assignments, want one of %d", cmds, tasks)
 	}
 }
