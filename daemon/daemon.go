@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -247,6 +248,15 @@ func (d *Daemon) newAgent() (*agent.Agent, error) {
 	cli, err := client.NewClientWithOpts(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	// DOCKER_HOST set to a manager's API socket (to use the docker CLI
+	// against the cluster) would make the agent run tasks on the cluster
+	// instead of on an engine. Refuse that rather than fail obscurely.
+	vctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	v, verr := cli.ServerVersion(vctx)
+	cancel()
+	if verr == nil && strings.HasPrefix(v.Platform.Name, "shoal") {
+		return nil, fmt.Errorf("the Docker endpoint %s is a shoal manager's API, not a Docker Engine: unset DOCKER_HOST or pass --docker-host", cli.DaemonHost())
 	}
 	s := d.cfg.Settings
 	exe, err := dockerexec.New(cli, d.st.NodeID, dockerexec.WithHostname(s.Hostname), dockerexec.WithLogger(d.log))
