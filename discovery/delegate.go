@@ -33,7 +33,13 @@ func (d *delegate) NodeMeta(limit int) []byte {
 	return b
 }
 
-func (d *delegate) NotifyMsg([]byte)                           {}
+// NotifyMsg receives the leaving notices of other members.
+func (d *delegate) NotifyMsg(b []byte) {
+	if len(b) > 1 && b[0] == leavingMsg {
+		d.g.markLeaving(string(b[1:]))
+	}
+}
+
 func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
 func (d *delegate) LocalState(join bool) []byte                { return nil }
 func (d *delegate) MergeRemoteState(buf []byte, join bool)     {}
@@ -112,8 +118,8 @@ func (g *Gossip) update(n *memberlist.Node, t EventType) {
 	}
 	meta, err := DecodeMeta(n.Meta)
 	if err != nil {
-		// NotifyAlive let it in, so it was valid; only a leave can
-		// carry what a newer node sent. Keep what is known.
+		// Rare: NotifyAlive refuses invalid metadata. Keep what is
+		// known of the member.
 		meta = Meta{NodeID: id}
 	}
 	now := time.Now()
@@ -123,9 +129,9 @@ func (g *Gossip) update(n *memberlist.Node, t EventType) {
 		r = &memberRecord{Member: Member{Local: local}}
 		g.members[id] = r
 	}
-	if err == nil {
-		r.Meta = meta
-	} else if r.NodeID == "" {
+	// A leaving notice may have come before the leaving flag.
+	leaving := r.Leaving || meta.Leaving
+	if err == nil || r.NodeID == "" {
 		r.Meta = meta
 	}
 	r.Addr = formatAddr(n.Addr, n.Port)
@@ -134,7 +140,8 @@ func (g *Gossip) update(n *memberlist.Node, t EventType) {
 	case EventJoin, EventUpdate:
 		r.State = StateAlive
 	case EventLeave:
-		if r.Leaving || meta.Leaving {
+		if leaving {
+			r.Leaving = true
 			r.State = StateLeft
 		} else {
 			r.State = StateFailed

@@ -30,8 +30,9 @@
 // # What memberlist does not give, and how this package adds it
 //
 //   - Leave or failure: memberlist reports both through NotifyLeave. Leave
-//     first sets a leaving flag in the node's metadata and waits for it to
-//     spread, so the others report EventLeave, not EventFailed.
+//     first sets a leaving flag in the node's metadata, spreads it, and
+//     tells every member directly over TCP, so the others report EventLeave,
+//     not EventFailed.
 //   - Suspect state: memberlist keeps it private. A member is shown suspect
 //     when this node's own probe of it failed (memberlist logs that, and the
 //     log bridge watches for it) until a later probe succeeds, the member

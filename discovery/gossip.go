@@ -5,7 +5,9 @@ import (
 	"log"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -176,10 +178,15 @@ func (g *Gossip) Leave(timeout time.Duration) error {
 	g.mu.Lock()
 	g.meta.Leaving = true
 	g.mu.Unlock()
-	// Spread the leaving flag first and wait until it is fully broadcast:
-	// the leave message that follows supersedes it in the queues.
-	if err := g.ml.UpdateNode(timeout / 2); err != nil {
-		g.log.Warn("leaving flag not fully broadcast; others may report a failure", "err", err)
+	// Spread the leaving flag first: the leave message that follows
+	// supersedes it in the gossip queues, so a member that got the leave
+	// first would report a failure. The broadcast reaches most members;
+	// a direct message over TCP reaches the rest before the leave.
+	if err := g.ml.UpdateNode(timeout / 3); err != nil {
+		g.log.Warn("leaving flag not fully broadcast", "err", err)
+	}
+	if missed := g.notifyLeaving(start.Add(timeout * 2 / 3)); missed > 0 {
+		g.log.Warn("leaving notice not delivered; those members may report a failure", "members", missed)
 	}
 	remaining := max(timeout-time.Since(start), time.Millisecond)
 	if err := g.ml.Leave(remaining); err != nil {
@@ -187,6 +194,65 @@ func (g *Gossip) Leave(timeout time.Duration) error {
 	}
 	g.log.Info("left gossip")
 	return nil
+}
+
+// leavingMsg is the user message that tells a member the sender leaves:
+// the type byte, then the sender's node ID.
+const leavingMsg byte = 1
+
+// notifyLeaving tells every alive member directly, over TCP and in
+// parallel, that this node leaves, and waits for the messages to be sent
+// until deadline. It returns how many were not.
+func (g *Gossip) notifyLeaving(deadline time.Time) int {
+	var targets []*memberlist.Node
+	g.mu.Lock()
+	for id, r := range g.members {
+		if r.Local || r.State != StateAlive && r.State != StateSuspect {
+			continue
+		}
+		host, port, err := net.SplitHostPort(r.Addr)
+		p, perr := strconv.ParseUint(port, 10, 16)
+		if err != nil || perr != nil {
+			continue
+		}
+		targets = append(targets, &memberlist.Node{Name: id, Addr: net.ParseIP(host), Port: uint16(p)})
+	}
+	g.mu.Unlock()
+	msg := append([]byte{leavingMsg}, g.cfg.NodeID...)
+	var sent atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 16)
+		for _, n := range targets {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				if err := g.ml.SendReliable(n, msg); err != nil {
+					g.log.Debug("leaving notice failed", "member", n.Name, "err", err)
+					return
+				}
+				sent.Add(1)
+			})
+		}
+		wg.Wait()
+	}()
+	// Sends still under way at the deadline finish in the background.
+	select {
+	case <-done:
+	case <-time.After(time.Until(deadline)):
+	}
+	return len(targets) - int(sent.Load())
+}
+
+// markLeaving records that member id announced its leave.
+func (g *Gossip) markLeaving(id string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if r, ok := g.members[id]; ok && !r.Local {
+		r.Leaving = true
+	}
 }
 
 // Shutdown stops gossip at once, without telling the others: they will

@@ -72,33 +72,42 @@ func TestJoinSpreadsMembershipAndMetadata(t *testing.T) {
 func TestGracefulLeaveIsNotAFailure(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, DefaultLocalConfig())
-	ids := []string{"m1", "w1", "w2", "w3"}
+	ids := []string{"m1", "m2", "w1", "w2", "w3", "w4", "w5", "w6"}
 	nodes := c.mustStart(ids...)
 	c.waitFor(5*time.Second, "all alive", func() bool { return allSee(nodes, StateAlive, ids...) })
 
-	leaver := c.node("w3")
-	if err := leaver.g.Leave(2 * time.Second); err != nil {
-		t.Fatalf("Leave: %v", err)
+	// Members leave one after the other; each time, every member still
+	// running must report a leave, never a failure.
+	leavers := []string{"w6", "w3", "m2"}
+	rest := slices.Clone(nodes)
+	for _, id := range leavers {
+		leaver := c.node(id)
+		rest = slices.DeleteFunc(rest, func(n *node) bool { return n == leaver })
+		if err := leaver.g.Leave(2 * time.Second); err != nil {
+			t.Fatalf("Leave: %v", err)
+		}
+		if err := leaver.g.Shutdown(); err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+		c.waitFor(5*time.Second, "the others to see "+id+" left", func() bool { return allSee(rest, StateLeft, id) })
+		c.waitEvents(rest, EventLeave, id, 1)
 	}
-	if err := leaver.g.Shutdown(); err != nil {
-		t.Fatalf("Shutdown: %v", err)
-	}
-	rest := nodes[:3]
-	c.waitFor(5*time.Second, "the others to see w3 left", func() bool { return allSee(rest, StateLeft, "w3") })
-	c.waitEvents(rest, EventLeave, "w3", 1)
 	// Stay a while: a left member must not turn into a failed one.
 	time.Sleep(5 * c.profile.ProbeInterval)
 	for _, n := range rest {
-		if got := n.rec.count(EventLeave, "w3"); got != 1 {
-			t.Errorf("%s got %d leave events for w3, want 1: %s", n.g.cfg.NodeID, got, n.rec)
+		for _, id := range leavers {
+			if got := n.rec.count(EventLeave, id); got != 1 {
+				t.Errorf("%s got %d leave events for %s, want 1: %s", n.g.cfg.NodeID, got, id, n.rec)
+			}
+			if s := states(n)[id]; s != StateLeft {
+				t.Errorf("%s sees %s %v, want left", n.g.cfg.NodeID, id, s)
+			}
 		}
 		if got := n.rec.count(EventFailed, ""); got != 0 {
 			t.Errorf("%s got failure events: %s", n.g.cfg.NodeID, n.rec)
 		}
-		if s := states(n)["w3"]; s != StateLeft {
-			t.Errorf("%s sees w3 %v, want left", n.g.cfg.NodeID, s)
-		}
 	}
+	leaver := c.node("w6")
 	if err := leaver.g.Leave(time.Second); !errors.Is(err, ErrShutdown) {
 		t.Errorf("Leave after Shutdown = %v, want ErrShutdown", err)
 	}
