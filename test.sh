@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs the whole test suite, as CI does:
+#   1. go vet and gofmt;
+#   2. every package's tests: unit tests, in-process Raft/gossip clusters,
+#      real Docker containers (executor, agent), real processes on loopback
+#      (e2e, swarmctl) and the stock docker CLI against a manager (api);
+#   3. the race detector on the concurrency-heavy packages;
+#   4. brief fuzzing of the parsers that face the network.
+#
+#   ./test.sh          everything
+#   ./test.sh quick    steps 1 and 2 only
+#
+# Needs Go 1.26 and a running Docker daemon; nothing is pulled from a
+# registry (test images are built locally FROM scratch).
+set -euo pipefail
+cd "$(dirname "$0")"
+mode=${1:-all}
+
+step() { printf '\n=== %s\n' "$*"; }
+start=$(date +%s)
+
+step "go vet, gofmt"
+go vet ./...
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change: $unformatted"
+	exit 1
+fi
+
+step "tests (unit, in-process clusters, Docker, multi-process, docker CLI)"
+go test -count=1 -timeout 20m ./...
+
+if [ "$mode" != quick ]; then
+	step "race detector on the concurrency-heavy packages"
+	go test -count=1 -race -timeout 20m \
+		./state/... ./transport/ ./manager/ ./orchestrator/ ./scheduler/ \
+		./dispatcher/... ./agent/ ./discovery/ ./api/ ./ca/ ./encryption/
+
+	step "fuzzing the join token and CSR parsers (10 s each)"
+	go test -run='^$' -fuzz='^FuzzParseJoinToken$' -fuzztime=10s ./ca/
+	go test -run='^$' -fuzz='^FuzzIssueNodeCertificate$' -fuzztime=10s ./ca/
+fi
+
+printf '\nall tests passed in %ss\n' $(($(date +%s) - start))
