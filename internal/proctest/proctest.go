@@ -23,6 +23,20 @@ import (
 	"github.com/docker/docker/client"
 )
 
+// TB is the part of TB the harness uses, so that bench programs
+// can drive clusters too (see Runner).
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Logf(format string, args ...any)
+	Cleanup(func())
+	TempDir() string
+	Failed() bool
+}
+
+var _ TB = (testing.TB)(nil)
+
 var (
 	buildOnce sync.Once
 	binDir    string
@@ -37,7 +51,7 @@ func repoRoot() string {
 
 // Binaries builds cmd/manager and cmd/worker once per test process and
 // returns the directory holding them.
-func Binaries(tb testing.TB) string {
+func Binaries(tb TB) string {
 	tb.Helper()
 	buildOnce.Do(func() {
 		binDir, buildErr = os.MkdirTemp("", "shoal-bin-")
@@ -64,7 +78,7 @@ func Binaries(tb testing.TB) string {
 }
 
 // FreePort returns a free TCP port on 127.0.0.1.
-func FreePort(tb testing.TB) int {
+func FreePort(tb TB) int {
 	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -76,7 +90,7 @@ func FreePort(tb testing.TB) int {
 
 // Cluster is a set of node processes under one temp dir.
 type Cluster struct {
-	tb    testing.TB
+	tb    TB
 	bin   string
 	dir   string
 	mu    sync.Mutex
@@ -87,7 +101,7 @@ type Cluster struct {
 
 // New returns an empty cluster; its processes are killed when the test
 // ends, and their logs are printed if it failed.
-func New(tb testing.TB) *Cluster {
+func New(tb TB) *Cluster {
 	c := &Cluster{tb: tb, bin: Binaries(tb), dir: tb.TempDir()}
 	tb.Cleanup(c.cleanup)
 	return c
@@ -300,7 +314,7 @@ func tail(s string, n int) string {
 }
 
 // Eventually retries f until it returns nil or timeout passes.
-func Eventually(tb testing.TB, timeout time.Duration, what string, f func() error) {
+func Eventually(tb TB, timeout time.Duration, what string, f func() error) {
 	tb.Helper()
 	deadline := time.Now().Add(timeout)
 	var err error
@@ -322,4 +336,78 @@ func (c *Cluster) Output(binary string, args ...string) (string, error) {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	return out.String(), err
+}
+
+// Runner is a TB for programs: Fatal logs and exits, Cleanup functions run
+// on Close (and before a fatal exit).
+type Runner struct {
+	mu       sync.Mutex
+	cleanups []func()
+	failed   bool
+	dirs     []string
+}
+
+var _ TB = (*Runner)(nil)
+
+// Helper implements TB.
+func (r *Runner) Helper() {}
+
+// Logf implements TB.
+func (r *Runner) Logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, format+"\n", args...)
+}
+
+// Fatal implements TB.
+func (r *Runner) Fatal(args ...any) { r.Fatalf("%s", fmt.Sprint(args...)) }
+
+// Fatalf implements TB: it runs the cleanups and exits.
+func (r *Runner) Fatalf(format string, args ...any) {
+	r.mu.Lock()
+	r.failed = true
+	r.mu.Unlock()
+	r.Logf("FATAL: "+format, args...)
+	r.Close()
+	os.Exit(1)
+}
+
+// Cleanup implements TB.
+func (r *Runner) Cleanup(f func()) {
+	r.mu.Lock()
+	r.cleanups = append(r.cleanups, f)
+	r.mu.Unlock()
+}
+
+// TempDir implements TB.
+func (r *Runner) TempDir() string {
+	d, err := os.MkdirTemp("", "shoal-bench-")
+	if err != nil {
+		r.Fatal(err)
+	}
+	r.mu.Lock()
+	r.dirs = append(r.dirs, d)
+	r.mu.Unlock()
+	return d
+}
+
+// Failed implements TB.
+func (r *Runner) Failed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failed
+}
+
+// Close runs the cleanups, last registered first, and removes temp dirs.
+func (r *Runner) Close() {
+	r.mu.Lock()
+	cs := r.cleanups
+	r.cleanups = nil
+	dirs := r.dirs
+	r.dirs = nil
+	r.mu.Unlock()
+	for i := len(cs) - 1; i >= 0; i-- {
+		cs[i]()
+	}
+	for _, d := range dirs {
+		_ = os.RemoveAll(d)
+	}
 }
