@@ -180,6 +180,17 @@ func open(cfg manager.Config, st *node.State) (*Daemon, error) {
 // NodeID returns the node's ID.
 func (d *Daemon) NodeID() string { return d.st.NodeID }
 
+// UnlockKey returns the unlock key made by an init with autolock, to show
+// the user once; empty otherwise.
+func (d *Daemon) UnlockKey() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.mgr == nil {
+		return ""
+	}
+	return d.mgr.UnlockKey()
+}
+
 // Role returns the node's current role.
 func (d *Daemon) Role() state.NodeRole {
 	d.mu.Lock()

@@ -39,6 +39,9 @@ type Config struct {
 	// Credentials, if set, are the node's credentials, shared with its
 	// agent and renewed by the node's daemon. Nil loads them from DataDir.
 	Credentials *node.Credentials
+	// AutoLock, at init, turns autolock on: the managers' Raft data keys
+	// are wrapped with an unlock key that must be given on restart.
+	AutoLock bool
 	// UnlockKey unwraps the Raft data key of a locked manager (autolock).
 	UnlockKey *encryption.UnlockKey
 	// ShutdownTimeout bounds a clean shutdown.

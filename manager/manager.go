@@ -55,6 +55,9 @@ type Manager struct {
 	disp    *dispatcher.Dispatcher
 	metrics *metrics
 
+	// unlockKey is the key made by init --autolock.
+	unlockKey string
+
 	// ready is closed once the manager serves.
 	ready chan struct{}
 }
@@ -110,6 +113,9 @@ func Init(cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.AutoLock {
+		spec.Encryption.AutoLockManagers = true
+	}
 	cluster := &state.Cluster{
 		ID:   clusterID,
 		Spec: spec,
@@ -120,6 +126,9 @@ func Init(cfg Config) (*Manager, error) {
 			JoinTokens:   state.JoinTokens{Worker: workerTok.String(), Manager: managerTok.String()},
 		},
 	}
+	if cfg.AutoLock {
+		cluster.UnlockKey = encryption.GenerateUnlockKey().String()
+	}
 	b, err := json.Marshal(cluster)
 	if err != nil {
 		return nil, err
@@ -127,7 +136,11 @@ func Init(cfg Config) (*Manager, error) {
 	if err := os.WriteFile(filepath.Join(cfg.DataDir, bootstrapFile), b, 0o600); err != nil {
 		return nil, fmt.Errorf("manager: saving the new cluster: %w", err)
 	}
-	if err := encryption.SaveDEK(filepath.Join(cfg.DataDir, DEKFile), encryption.GenerateDEK(), nil); err != nil {
+	var unlock *encryption.UnlockKey
+	if cluster.UnlockKey != "" {
+		unlock, _ = encryption.ParseUnlockKey(cluster.UnlockKey)
+	}
+	if err := encryption.SaveDEK(filepath.Join(cfg.DataDir, DEKFile), encryption.GenerateDEK(), unlock); err != nil {
 		return nil, err
 	}
 	st := &node.State{NodeID: nodeID, ClusterID: clusterID, Role: state.RoleManager, Settings: settings, Bootstrap: true}
@@ -135,8 +148,18 @@ func Init(cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	cfg.Settings = settings
-	return open(cfg, st)
+	cfg.UnlockKey = unlock
+	m, err := open(cfg, st)
+	if err != nil {
+		return nil, err
+	}
+	m.unlockKey = cluster.UnlockKey
+	return m, nil
 }
+
+// UnlockKey returns the unlock key `manager init --autolock` made, to show
+// the user once; empty otherwise.
+func (m *Manager) UnlockKey() string { return m.unlockKey }
 
 // Join joins the cluster of the manager at remote as a new manager, with
 // a manager join token. Call Run to start it; it becomes a Raft voter then.
@@ -353,6 +376,7 @@ func (m *Manager) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	go m.keepDEKWrapped(ctx)
 	apiCtx, stopAPI := context.WithCancel(context.Background())
 	defer stopAPI()
 	if err := m.serveAPI(apiCtx); err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/ca"
+	"github.com/shoal-dev/shoal/encryption"
 	"github.com/shoal-dev/shoal/manager"
 	"github.com/shoal-dev/shoal/node"
 	"github.com/shoal-dev/shoal/state"
@@ -222,4 +223,90 @@ func TestRestartFromDataDir(t *testing.T) {
 	if c := cluster(m2); c == nil || c.ID != id {
 		t.Fatalf("cluster after restart: %+v", c)
 	}
+}
+
+func TestAutolock(t *testing.T) {
+	cfg := testConfig(t, "m1")
+	cfg.AutoLock = true
+	m1, err := manager.Init(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := m1.UnlockKey()
+	if !strings.HasPrefix(key, "SWMKEY-1-") {
+		t.Fatalf("unlock key %q", key)
+	}
+	stop := running(t, m1)
+	waitFor(t, "the cluster object", 10*time.Second, func() bool { return cluster(m1) != nil })
+	if c := cluster(m1); c.UnlockKey != key || !c.Spec.Encryption.AutoLockManagers {
+		t.Fatalf("cluster autolock state: %v %q", c.Spec.Encryption.AutoLockManagers, c.UnlockKey)
+	}
+	// Rotate the unlock key as the API does.
+	newKey := encryption.GenerateUnlockKey().String()
+	c := cluster(m1).Copy()
+	c.UnlockKey = newKey
+	res, err := m1.Raft().Propose(context.Background(), state.NewCommand(state.Op{Type: state.OpUpdateCluster, Cluster: c, Version: c.Version.Index}))
+	if err == nil {
+		err = res.Err()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	nk, _ := encryption.ParseUnlockKey(newKey)
+	waitFor(t, "the data key rewrapped with the new unlock key", 10*time.Second, func() bool {
+		_, err := encryption.LoadDEK(filepath.Join(cfg.DataDir, manager.DEKFile), nk)
+		return err == nil
+	})
+	stop()
+
+	reopen := func(k string) error {
+		rc := manager.Config{DataDir: cfg.DataDir, Raft: cfg.Raft, NoAgent: true, Logger: cfg.Logger}
+		if k != "" {
+			uk, err := encryption.ParseUnlockKey(k)
+			if err != nil {
+				return err
+			}
+			rc.UnlockKey = uk
+		}
+		_, err := manager.Open(rc)
+		return err
+	}
+	if err := reopen(""); err == nil || !strings.Contains(err.Error(), "locked") {
+		t.Fatalf("open without the key: %v", err)
+	}
+	if err := reopen(key); err == nil {
+		t.Fatal("the rotated-out unlock key still opens the manager")
+	}
+	if err := reopen(newKey); err != nil {
+		t.Fatalf("open with the new key: %v", err)
+	}
+}
+
+func TestRotatedTokenIsRefused(t *testing.T) {
+	m1, err := manager.Init(testConfig(t, "m1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	running(t, m1)
+	waitFor(t, "the cluster object", 10*time.Second, func() bool { return cluster(m1) != nil })
+	old := cluster(m1).RootCA.JoinTokens.Manager
+	c := cluster(m1).Copy()
+	root, _ := ca.NewRootCA(c.RootCA.CACert, nil)
+	tok, _ := ca.GenerateJoinToken(root)
+	c.RootCA.JoinTokens.Manager = tok.String()
+	res, err := m1.Raft().Propose(context.Background(), state.NewCommand(state.Op{Type: state.OpUpdateCluster, Cluster: c, Version: c.Version.Index}))
+	if err == nil {
+		err = res.Err()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := manager.Join(context.Background(), testConfig(t, "m2"), old, m1.Addr()); err == nil || !strings.Contains(err.Error(), "not valid") {
+		t.Fatalf("join with a rotated-out token: %v", err)
+	}
+	m3, err := manager.Join(context.Background(), testConfig(t, "m3"), tok.String(), m1.Addr())
+	if err != nil {
+		t.Fatalf("join with the new token: %v", err)
+	}
+	running(t, m3)
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/shoal-dev/shoal/daemon"
@@ -9,7 +11,7 @@ import (
 
 func newInitCommand() *cobra.Command {
 	var o nodecmd.Options
-	var forceNewCluster bool
+	var forceNewCluster, autolock bool
 	cmd := &cobra.Command{
 		Use:   "init --data-dir DIR [flags]",
 		Short: "Create a new cluster with this node as its first manager, and run it",
@@ -22,6 +24,7 @@ for good: the manager in DIR becomes the only manager, keeping the state.`,
 			if err != nil {
 				return err
 			}
+			cfg.AutoLock = autolock
 			var d *daemon.Daemon
 			if forceNewCluster {
 				d, err = daemon.ForceNewCluster(cfg)
@@ -31,10 +34,14 @@ for good: the manager in DIR becomes the only manager, keeping the state.`,
 			if err != nil {
 				return err
 			}
+			if key := d.UnlockKey(); key != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "Autolock is on. To restart this manager, run `manager unlock --data-dir %s`\nand give this unlock key (store it safely, it is not shown again):\n\n    %s\n\n", cfg.DataDir, key)
+			}
 			return nodecmd.Serve(d)
 		},
 	}
 	o.AddFlags(cmd, nodecmd.Flags{Addrs: true, API: true, Raft: true})
+	cmd.Flags().BoolVar(&autolock, "autolock", false, "protect the managers' Raft data keys with an unlock key, required on restart (manager unlock)")
 	cmd.Flags().BoolVar(&forceNewCluster, "force-new-cluster", false, "make the manager in DIR the only manager of its cluster (after a permanent loss of quorum)")
 	return cmd
 }

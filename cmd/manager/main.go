@@ -20,7 +20,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newInitCommand(), newJoinCommand(), newRunCommand())
+	root.AddCommand(newInitCommand(), newJoinCommand(), newRunCommand(), newUnlockCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "manager:", err)
 		os.Exit(1)
