@@ -75,8 +75,26 @@ func (w *writeTx) get(kind Kind, id string) Object {
 }
 
 func (w *writeTx) insert(o Object, old Object) {
+	w.put(o, old, true)
+}
+
+// insertStatus writes a change to fields the managers maintain (a node's
+// observed status, a service's UpdateStatus): it keeps the object's
+// version, so that a user's read-modify-write of the spec does not fail
+// with "update out of sequence" because a heartbeat or an update step
+// happened meanwhile. The operations that take user input preserve these
+// fields (see updateNode), so nothing is lost either way.
+func (w *writeTx) insertStatus(o Object, old Object) {
+	w.put(o, old, false)
+}
+
+func (w *writeTx) put(o Object, old Object, bump bool) {
 	m := o.GetMeta()
-	m.Version.Index = w.index
+	if bump || old == nil {
+		m.Version.Index = w.index
+	} else {
+		m.Version = old.GetMeta().Version
+	}
 	m.UpdatedAt = w.now
 	if old == nil {
 		m.CreatedAt = w.now
@@ -205,7 +223,12 @@ func (w *writeTx) updateNode(op *Op) OpResult {
 	if err := checkVersion(old, op.Version); err != nil {
 		return fail(err)
 	}
-	w.insert(op.Node.Copy(), old)
+	// The observed fields belong to OpNodeStatus, which does not bump the
+	// version: keep the stored ones rather than the proposer's copy.
+	n := op.Node.Copy()
+	n.Status = old.(*Node).Status
+	n.Description = old.(*Node).Description
+	w.insert(n, old)
 	return OpResult{}
 }
 
@@ -259,7 +282,7 @@ func (w *writeTx) nodeStatus(op *Op) OpResult {
 		if u.Description != nil {
 			n.Description = *u.Description
 		}
-		w.insert(n, old)
+		w.insertStatus(n, old)
 		r.Applied++
 	}
 	return r
@@ -387,7 +410,7 @@ func (w *writeTx) serviceUpdateStatus(op *Op) OpResult {
 	} else {
 		n.UpdateStatus = nil
 	}
-	w.insert(n, s)
+	w.insertStatus(n, s)
 	return OpResult{Applied: 1}
 }
 

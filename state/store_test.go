@@ -406,3 +406,32 @@ func TestTaskStateNames(t *testing.T) {
 		t.Errorf("id %q", id)
 	}
 }
+
+// TestStatusWritesKeepTheVersion checks that a user's read-modify-write is
+// not refused because managers changed observed fields meanwhile, and that
+// it does not overwrite them.
+func TestStatusWritesKeepTheVersion(t *testing.T) {
+	a := newApplier(t)
+	a.mustApply(Op{Type: OpCreateNode, Node: &Node{ID: "n1", Spec: NodeSpec{Availability: AvailabilityActive}}},
+		Op{Type: OpCreateService, Service: testService("s1", "web", 1)})
+	var n *Node
+	_ = a.s.View(func(tx ReadTx) error { n = tx.GetNode("n1"); return nil })
+	read := n.Version.Index
+	a.mustApply(Op{Type: OpNodeStatus, NodeStatuses: []NodeStatusUpdate{{ID: "n1", Status: NodeStatus{State: NodeStateReady}}}})
+	drain := n.Copy()
+	drain.Spec.Availability = AvailabilityDrain
+	a.mustApply(Op{Type: OpUpdateNode, Node: drain, Version: read})
+	_ = a.s.View(func(tx ReadTx) error { n = tx.GetNode("n1"); return nil })
+	if n.Status.State != NodeStateReady || n.Spec.Availability != AvailabilityDrain {
+		t.Fatalf("node after status then spec writes: %+v", n)
+	}
+
+	s := a.service("s1")
+	a.mustApply(Op{Type: OpServiceUpdateStatus, ID: "s1", SpecVersion: s.SpecVersion.Index, UpdateStatus: &UpdateStatus{State: UpdateStateCompleted}})
+	if got := a.service("s1"); got.Version != s.Version || got.UpdateStatus == nil {
+		t.Fatalf("update status write changed the version or did not apply: %+v", got)
+	}
+	scaled := s.Copy()
+	scaled.Spec.Mode.Replicated.Replicas = 4
+	a.mustApply(Op{Type: OpUpdateService, Service: scaled, Version: s.Version.Index})
+}

@@ -19,6 +19,7 @@ type Client interface {
 	client.NodeAPIClient
 	SwarmInspect(ctx context.Context) (swarm.Swarm, error)
 	SwarmUpdate(ctx context.Context, version swarm.Version, spec swarm.Spec, flags swarm.UpdateFlags) error
+	SwarmGetUnlockKey(ctx context.Context) (swarm.UnlockKeyResponse, error)
 	Info(ctx context.Context) (system.Info, error)
 	Close() error
 }

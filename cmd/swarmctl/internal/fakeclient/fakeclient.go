@@ -56,6 +56,8 @@ type Client struct {
 	Nodes      []swarm.Node
 	Swarm      swarm.Swarm
 	SystemInfo system.Info
+	// UnlockKey is what SwarmGetUnlockKey returns; empty means autolock is off.
+	UnlockKey string
 	// Logs is the raw (multiplexed) body of every logs request.
 	Logs []byte
 	// Writes records the writes, in order.
@@ -338,7 +340,7 @@ func (c *Client) SwarmUpdate(_ context.Context, version swarm.Version, spec swar
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.Writes = append(c.Writes, Write{Op: "swarm update", Version: version.Index, SwarmSpec: spec,
-		Options: fmt.Sprintf("rotateWorkerToken=%v rotateManagerToken=%v", f.RotateWorkerToken, f.RotateManagerToken)})
+		Options: fmt.Sprintf("rotateWorkerToken=%v rotateManagerToken=%v rotateManagerUnlockKey=%v", f.RotateWorkerToken, f.RotateManagerToken, f.RotateManagerUnlockKey)})
 	if c.Swarm.Version.Index != version.Index {
 		return errdefs.Conflict(errors.New("update out of sequence"))
 	}
@@ -351,6 +353,17 @@ func (c *Client) SwarmUpdate(_ context.Context, version swarm.Version, spec swar
 		c.Swarm.JoinTokens.Manager += "-rotated"
 	}
 	return nil
+}
+
+// SwarmGetUnlockKey returns UnlockKey, or a not-found error when it is
+// empty (autolock off), as the manager answers.
+func (c *Client) SwarmGetUnlockKey(context.Context) (swarm.UnlockKeyResponse, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.UnlockKey == "" {
+		return swarm.UnlockKeyResponse{}, errdefs.NotFound(errors.New("no unlock key is set"))
+	}
+	return swarm.UnlockKeyResponse{UnlockKey: c.UnlockKey}, nil
 }
 
 // Info returns SystemInfo.
