@@ -26,6 +26,8 @@ import (
 // The API refuses demotions that would leave too few managers for a quorum.
 type roleManager struct {
 	m *Manager
+	// warned is the manager count last warned about.
+	warned int
 }
 
 func (r *roleManager) run(ctx context.Context) {
@@ -67,6 +69,7 @@ func (r *roleManager) reconcile(ctx context.Context) bool {
 		nodes, err = tx.FindNodes(state.All)
 		return err
 	})
+	r.warnEven(nodes)
 	done := true
 	for _, n := range nodes {
 		if n.Spec.DesiredRole == "" || (n.Spec.DesiredRole == n.Role && !r.stillVoter(n)) {
@@ -178,4 +181,22 @@ func (r *roleManager) stillVoter(n *state.Node) bool {
 		}
 	}
 	return false
+}
+
+// warnEven warns when the number of managers is even: an even number
+// tolerates no more failures than the odd number below it, and a partition
+// into halves leaves no side with a quorum.
+func (r *roleManager) warnEven(nodes []*state.Node) {
+	managers := 0
+	for _, n := range nodes {
+		if n.Role == state.RoleManager {
+			managers++
+		}
+	}
+	if managers%2 == 1 || managers == r.warned {
+		return
+	}
+	r.warned = managers
+	r.m.log.Warn("the cluster has an even number of managers: it tolerates no more failures than one manager fewer; run 1, 3 or 5 managers",
+		"managers", managers, "tolerated_failures", (managers-1)/2)
 }
