@@ -150,3 +150,38 @@ func errorMessage(status string, body []byte) string {
 	}
 	return "manager answered " + status
 }
+
+// Rejoin renews the expired certificate of a node through the manager at
+// addr with a join token, keeping the node's ID and key. The manager's CA
+// is checked against the token as in Join.
+func Rejoin(ctx context.Context, addr, token string, certPEM, keyPEM []byte) ([]byte, error) {
+	tok, err := ParseJoinToken(token)
+	if err != nil {
+		return nil, err
+	}
+	rootPEM, err := fetchRoot(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	root, err := FetchAndVerifyRoot(rootPEM, tok)
+	if err != nil {
+		return nil, fmt.Errorf("rejoining through %s: %w", addr, err)
+	}
+	key, err := ParseKeyPEM(keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	csr, err := NewCSR(key)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := ClientTLSConfig(nil, root)
+	if err != nil {
+		return nil, err
+	}
+	var resp RenewResponse
+	if err := post(ctx, cfg, addr, PathRejoin, RejoinRequest{Token: token, Certificate: string(certPEM), CSR: string(csr)}, &resp); err != nil {
+		return nil, fmt.Errorf("rejoining through %s: %w", addr, err)
+	}
+	return []byte(resp.Certificate), nil
+}

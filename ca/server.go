@@ -2,6 +2,7 @@ package ca
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -18,9 +19,10 @@ import (
 
 // Paths of the CA endpoints on the cluster port.
 const (
-	PathRoot  = "/ca/v1/root"
-	PathJoin  = "/ca/v1/join"
-	PathRenew = "/ca/v1/renew"
+	PathRoot   = "/ca/v1/root"
+	PathJoin   = "/ca/v1/join"
+	PathRenew  = "/ca/v1/renew"
+	PathRejoin = "/ca/v1/rejoin"
 )
 
 // JoinRequest is what a joining node sends with its token.
@@ -60,6 +62,16 @@ type JoinResponse struct {
 // RenewRequest asks for a new certificate for the caller's node.
 type RenewRequest struct {
 	CSR string `json:"csr"`
+}
+
+// RejoinRequest renews the certificate of a node that was offline past its
+// certificate's expiry: the join token authorises it, the expired
+// certificate names the node, and the CSR, made with the same key, proves
+// the caller holds that certificate's key.
+type RejoinRequest struct {
+	Token       string `json:"token"`
+	Certificate string `json:"certificate"`
+	CSR         string `json:"csr"`
 }
 
 // RenewResponse carries a renewed certificate.
@@ -104,6 +116,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET "+PathRoot, s.root)
 	mux.HandleFunc("POST "+PathJoin, s.join)
 	mux.HandleFunc("POST "+PathRenew, s.renew)
+	mux.HandleFunc("POST "+PathRejoin, s.rejoin)
 	return mux
 }
 
@@ -296,6 +309,111 @@ func (s *Server) renew(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, RenewResponse{Certificate: string(certPEM), Role: role})
 		return
 	}
+}
+
+// rejoin issues a new certificate to a node whose certificate expired
+// while it was offline, so it is not bricked (a Swarm complaint): the node
+// keeps its ID and role.
+func (s *Server) rejoin(w http.ResponseWriter, r *http.Request) {
+	var req RejoinRequest
+	if err := decode(r, &req); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	ctx := r.Context()
+	if err := s.backend.ReadBarrier(ctx); err != nil {
+		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("cannot rejoin now: %v", err))
+		return
+	}
+	c := s.cluster()
+	if c == nil {
+		writeError(w, http.StatusServiceUnavailable, "this manager has no cluster state yet")
+		return
+	}
+	root, err := NewRootCA(c.RootCA.CACert, c.RootCA.CAKey)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "the cluster CA is unusable")
+		return
+	}
+	refuse := func(code int, err error) {
+		s.log.Warn("refused rejoin", "remote", r.RemoteAddr, "err", err)
+		writeError(w, code, err.Error())
+	}
+	granted, err := CheckJoinToken(req.Token, root, c.RootCA.JoinTokens)
+	if err != nil {
+		refuse(http.StatusUnauthorized, err)
+		return
+	}
+	old, err := parseCertPEM([]byte(req.Certificate))
+	if err != nil {
+		refuse(http.StatusBadRequest, err)
+		return
+	}
+	// The certificate must be one this CA issued; only its age is forgiven.
+	if err := old.CheckSignatureFrom(root.Cert()); err != nil {
+		refuse(http.StatusUnauthorized, fmt.Errorf("ca: the certificate was not issued by this cluster: %w", err))
+		return
+	}
+	id, err := ParseIdentity(old)
+	if err != nil || id.ClusterID != c.ID {
+		refuse(http.StatusUnauthorized, fmt.Errorf("ca: the certificate belongs to another cluster"))
+		return
+	}
+	csr, err := ParseCSR([]byte(req.CSR))
+	if err != nil {
+		refuse(http.StatusBadRequest, err)
+		return
+	}
+	if !publicKeysEqual(csr.PublicKey, old.PublicKey) {
+		refuse(http.StatusUnauthorized, fmt.Errorf("ca: the CSR is not signed with the certificate's key"))
+		return
+	}
+	for _, rm := range c.RemovedNodes {
+		if rm.ID == id.NodeID {
+			refuse(http.StatusForbidden, fmt.Errorf("node %s has been removed from the cluster: join it anew", id.NodeID))
+			return
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		var n *state.Node
+		_ = s.store.View(func(tx state.ReadTx) error { n = tx.GetNode(id.NodeID); return nil })
+		if n == nil {
+			refuse(http.StatusForbidden, fmt.Errorf("node %s is not a member of the cluster: join it anew", id.NodeID))
+			return
+		}
+		if n.Role == state.RoleManager && granted != state.RoleManager {
+			refuse(http.StatusForbidden, fmt.Errorf("ca: node %s is a manager: rejoin with the manager join token", id.NodeID))
+			return
+		}
+		certPEM, err := root.IssueNodeCertificate([]byte(req.CSR), n.ID, n.Role, c.ID, c.Spec.CAConfig.NodeCertExpiry)
+		if err != nil {
+			refuse(http.StatusBadRequest, err)
+			return
+		}
+		leaf, _ := parseCertPEM(certPEM)
+		upd := n.Copy()
+		upd.Certificate = certInfo(leaf, n.Role, certPEM)
+		res, err := s.backend.Propose(ctx, state.NewCommand(state.Op{Type: state.OpUpdateNode, Node: upd, Version: n.Version.Index}))
+		if err == nil {
+			err = res.Err()
+		}
+		if errors.Is(err, state.ErrSequence) && attempt < 5 {
+			continue
+		}
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("recording the certificate: %v", err))
+			return
+		}
+		s.log.Info("node rejoined with a token after its certificate expired", "node", n.ID, "role", n.Role, "remote", r.RemoteAddr)
+		writeJSON(w, http.StatusOK, RenewResponse{Certificate: string(certPEM), Role: n.Role})
+		return
+	}
+}
+
+func publicKeysEqual(a, b any) bool {
+	type equaler interface{ Equal(crypto.PublicKey) bool }
+	ea, ok := a.(equaler)
+	return ok && ea.Equal(b)
 }
 
 const maxRequestBody = 64 << 10

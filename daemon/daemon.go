@@ -156,6 +156,18 @@ func open(cfg manager.Config, st *node.State) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	if leaf := creds.Current().Leaf; time.Now().After(leaf.NotAfter) {
+		if cfg.RejoinToken == "" {
+			return nil, fmt.Errorf("the certificate of node %s expired on %s while it was offline: restart it with --token <join token> to renew it",
+				st.NodeID, leaf.NotAfter.Format(time.RFC3339))
+		}
+		if err := rejoin(cfg, st); err != nil {
+			return nil, err
+		}
+		if creds, err = node.LoadCredentials(cfg.DataDir, cfg.Logger); err != nil {
+			return nil, err
+		}
+	}
 	if st.Role == state.RoleManager {
 		cfg.Credentials = creds
 		m, err := manager.Open(cfg)
@@ -442,4 +454,41 @@ func (d *Daemon) becomeManager(ctx context.Context) error {
 	err := d.st.Save(d.cfg.DataDir)
 	d.mu.Unlock()
 	return err
+}
+
+// rejoin renews an expired certificate with a join token through the
+// managers the node knows.
+func rejoin(cfg manager.Config, st *node.State) error {
+	dir := filepath.Join(cfg.DataDir, ca.CertificatesDir)
+	certPEM, err := os.ReadFile(filepath.Join(dir, ca.NodeCertFile))
+	if err != nil {
+		return err
+	}
+	keyPEM, err := os.ReadFile(filepath.Join(dir, ca.NodeKeyFile))
+	if err != nil {
+		return err
+	}
+	rootPEM, err := os.ReadFile(filepath.Join(dir, ca.RootCertFile))
+	if err != nil {
+		return err
+	}
+	addrs := append([]string{}, st.Managers...)
+	if st.Role == state.RoleManager {
+		addrs = append(addrs, st.Settings.AdvertiseAddr)
+	}
+	var errs []error
+	for _, a := range addrs {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		newCert, err := ca.Rejoin(ctx, a, cfg.RejoinToken, certPEM, keyPEM)
+		cancel()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		return ca.SaveNodeCredentials(cfg.DataDir, newCert, keyPEM, rootPEM)
+	}
+	if len(errs) == 0 {
+		return errors.New("no manager known to renew the certificate with")
+	}
+	return fmt.Errorf("renewing the expired certificate: %w", errors.Join(errs...))
 }

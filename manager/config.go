@@ -39,6 +39,9 @@ type Config struct {
 	// Credentials, if set, are the node's credentials, shared with its
 	// agent and renewed by the node's daemon. Nil loads them from DataDir.
 	Credentials *node.Credentials
+	// RejoinToken, at `run`, renews the node's certificate with a join
+	// token if it expired while the node was offline (see ca.Rejoin).
+	RejoinToken string
 	// AutoLock, at init, turns autolock on: the managers' Raft data keys
 	// are wrapped with an unlock key that must be given on restart.
 	AutoLock bool

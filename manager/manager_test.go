@@ -2,6 +2,9 @@ package manager_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"log/slog"
 	"net"
 	"os"
@@ -309,4 +312,89 @@ func TestRotatedTokenIsRefused(t *testing.T) {
 		t.Fatalf("join with the new token: %v", err)
 	}
 	running(t, m3)
+}
+
+// expiredCert re-signs a node certificate with validity in the past, as if
+// the node had been offline past its expiry.
+func expiredCert(t *testing.T, c *state.Cluster, certPEM []byte) []byte {
+	t.Helper()
+	block, _ := pem.Decode(certPEM)
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, _ := pem.Decode(c.RootCA.CACert)
+	rootCert, _ := x509.ParseCertificate(rb.Bytes)
+	kb, _ := pem.Decode(c.RootCA.CAKey)
+	rootKey, err := x509.ParseECPrivateKey(kb.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := *leaf
+	tmpl.NotBefore = time.Now().Add(-100 * 24 * time.Hour)
+	tmpl.NotAfter = time.Now().Add(-24 * time.Hour)
+	der, err := x509.CreateCertificate(rand.Reader, &tmpl, rootCert, leaf.PublicKey, rootKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+func TestRejoinAfterExpiry(t *testing.T) {
+	m1, err := manager.Init(testConfig(t, "m1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	running(t, m1)
+	waitFor(t, "the cluster object", 10*time.Second, func() bool { return cluster(m1) != nil })
+	c := cluster(m1)
+	ctx := context.Background()
+	joined, err := ca.Join(ctx, m1.Addr(), ca.JoinRequest{Token: c.RootCA.JoinTokens.Worker, Hostname: "w1", Role: state.RoleWorker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired := expiredCert(t, c, []byte(joined.Certificate))
+
+	otherKey, _ := ca.GenerateKey()
+	otherKeyPEM, _ := ca.MarshalKeyPEM(otherKey)
+	cases := []struct {
+		name   string
+		token  string
+		cert   []byte
+		key    []byte
+		refuse string
+	}{
+		{"wrong token", c.RootCA.JoinTokens.Worker[:len(c.RootCA.JoinTokens.Worker)-3] + "zzz", expired, joined.KeyPEM, "not valid"},
+		{"key of another node", c.RootCA.JoinTokens.Worker, expired, otherKeyPEM, "not signed with the certificate's key"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ca.Rejoin(ctx, m1.Addr(), tc.token, tc.cert, tc.key)
+			if err == nil || !strings.Contains(err.Error(), tc.refuse) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.refuse)
+			}
+		})
+	}
+
+	renewed, err := ca.Rejoin(ctx, m1.Addr(), c.RootCA.JoinTokens.Worker, expired, joined.KeyPEM)
+	if err != nil {
+		t.Fatalf("rejoin: %v", err)
+	}
+	block, _ := pem.Decode(renewed)
+	leaf, _ := x509.ParseCertificate(block.Bytes)
+	if leaf.Subject.CommonName != joined.NodeID || time.Now().After(leaf.NotAfter) {
+		t.Fatalf("renewed certificate: CN %s, not after %v", leaf.Subject.CommonName, leaf.NotAfter)
+	}
+
+	// A removed node cannot come back this way.
+	res, err := m1.Raft().Propose(ctx, state.NewCommand(state.Op{Type: state.OpDeleteNode, ID: joined.NodeID}))
+	if err == nil {
+		err = res.Err()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ca.Rejoin(ctx, m1.Addr(), c.RootCA.JoinTokens.Worker, expired, joined.KeyPEM); err == nil || !strings.Contains(err.Error(), "removed") {
+		t.Fatalf("rejoin of a removed node: %v", err)
+	}
 }

@@ -25,6 +25,6 @@ func newRunCommand() *cobra.Command {
 			return nodecmd.Serve(d)
 		},
 	}
-	o.AddFlags(cmd, nodecmd.Flags{Addrs: true, API: true, Raft: true})
+	o.AddFlags(cmd, nodecmd.Flags{Addrs: true, API: true, Raft: true, Rejoin: true})
 	return cmd
 }

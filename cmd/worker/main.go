@@ -77,6 +77,6 @@ func newRunCommand() *cobra.Command {
 			return nodecmd.Serve(d)
 		},
 	}
-	o.AddFlags(cmd, nodecmd.Flags{Addrs: true})
+	o.AddFlags(cmd, nodecmd.Flags{Addrs: true, Rejoin: true})
 	return cmd
 }

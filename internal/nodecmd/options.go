@@ -31,7 +31,8 @@ type Options struct {
 	heartbeatTimeout time.Duration
 	electionTimeout  time.Duration
 
-	dockerHost string
+	dockerHost  string
+	rejoinToken string
 
 	logLevel  string
 	logFormat string
@@ -45,6 +46,8 @@ type Flags struct {
 	API bool
 	// Raft adds the Raft tuning flags and --no-agent (managers).
 	Raft bool
+	// Rejoin adds --token to renew an expired certificate (run).
+	Rejoin bool
 }
 
 // AddFlags registers the flags on cmd.
@@ -70,6 +73,9 @@ func (o *Options) AddFlags(cmd *cobra.Command, which Flags) {
 	f.StringVar(&o.raftProfile, "raft-profile", "lan", "Raft timeouts once this node is a manager: lan (failover ~1 s) or wan (fewer false elections on slow links, failover ~4 s)")
 	f.DurationVar(&o.heartbeatTimeout, "raft-heartbeat-timeout", 0, "override: time without a leader before an election")
 	f.DurationVar(&o.electionTimeout, "raft-election-timeout", 0, "override: time a candidate waits for votes")
+	if which.Rejoin {
+		f.StringVar(&o.rejoinToken, "token", "", "join token to renew the node's certificate if it expired while the node was offline")
+	}
 	f.StringVar(&o.dockerHost, "docker-host", "", "Docker daemon the node runs tasks on (default: DOCKER_HOST or the local socket)")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.logFormat, "log-format", "text", "text or json")
@@ -116,6 +122,7 @@ func (o *Options) Config() (manager.Config, error) {
 	cfg.Logger = log
 	cfg.NoAgent = o.noAgent
 	cfg.DockerHost = o.dockerHost
+	cfg.RejoinToken = o.rejoinToken
 	cfg.Settings = o.settings
 	if cfg.Settings.Labels, err = parseLabels(o.labels); err != nil {
 		return cfg, err
