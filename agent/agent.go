@@ -171,7 +171,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			// again soon rather than backing off for seconds.
 			wait = jitter(2 * a.cfg.BackoffInitial)
 		}
-		a.log.Warn("no session with a manager; trying another", "manager", addr, "err", err, "retry_in", wait.Round(time.Millisecond))
+		a.log.Warn("no session with a manager; trying another", "manager", addr, "err", ca.ExplainTLSError(err), "retry_in", wait.Round(time.Millisecond))
 		a.managers.advance()
 		select {
 		case <-ctx.Done():

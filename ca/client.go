@@ -130,7 +130,7 @@ func post(ctx context.Context, cfg *tls.Config, addr, path string, in, out any) 
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := cl.Do(req)
 	if err != nil {
-		return err
+		return ExplainTLSError(err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))

@@ -1,6 +1,10 @@
 package ca
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
 
 // Errors returned by this package. Callers match them with errors.Is; the
 // returned errors wrap them with details (lengths, names, the cause), never
@@ -59,3 +63,20 @@ var (
 	ErrCredentialsNotFound = errors.New("ca: node credentials not found")
 	ErrCredentialsInvalid  = errors.New("ca: node credentials are invalid")
 )
+
+// ExplainTLSError adds what a refused certificate most likely means to a
+// client-side error, since a TLS alert carries no message: the manager
+// refused this node's certificate because the node was removed from the
+// cluster, or the certificate is expired or from another cluster.
+func ExplainTLSError(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "tls: bad certificate"), strings.Contains(msg, "tls: certificate required"),
+		strings.Contains(msg, "tls: expired certificate"), strings.Contains(msg, "tls: unknown certificate authority"):
+		return fmt.Errorf("%w (the manager refused this node's certificate: the node was removed from the cluster (node rm), its certificate expired (restart with --token), or it belongs to another cluster)", err)
+	}
+	return err
+}

@@ -3,10 +3,13 @@ package manager_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -397,4 +400,122 @@ func TestRejoinAfterExpiry(t *testing.T) {
 	if _, err := ca.Rejoin(ctx, m1.Addr(), c.RootCA.JoinTokens.Worker, expired, joined.KeyPEM); err == nil || !strings.Contains(err.Error(), "removed") {
 		t.Fatalf("rejoin of a removed node: %v", err)
 	}
+}
+
+// nodeTLS turns a join result into a client TLS configuration.
+func nodeTLS(t *testing.T, res *ca.JoinResult) *tls.Config {
+	t.Helper()
+	cert, err := tls.X509KeyPair([]byte(res.Certificate), res.KeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := ca.NewRootCA([]byte(res.RootCA), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ca.ClientTLSConfig(&cert, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func TestRemovedNodeIsRefused(t *testing.T) {
+	m1, err := manager.Init(testConfig(t, "m1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	running(t, m1)
+	waitFor(t, "the cluster object", 10*time.Second, func() bool { return cluster(m1) != nil })
+	c := cluster(m1)
+	ctx := context.Background()
+	w, err := ca.Join(ctx, m1.Addr(), ca.JoinRequest{Token: c.RootCA.JoinTokens.Worker, Hostname: "w1", Role: state.RoleWorker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := nodeTLS(t, w)
+	if _, _, _, err := ca.Renew(ctx, cfg, m1.Addr()); err != nil {
+		t.Fatalf("renewal before removal: %v", err)
+	}
+	res, err := m1.Raft().Propose(ctx, state.NewCommand(state.Op{Type: state.OpDeleteNode, ID: w.NodeID}))
+	if err == nil {
+		err = res.Err()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, _, err = ca.Renew(ctx, nodeTLS(t, w), m1.Addr())
+	if err == nil {
+		t.Fatal("a removed node renewed its certificate")
+	}
+	t.Logf("removed node refused: %v", err)
+}
+
+func TestWorkerCertificateCannotUseTheAPIOverTCP(t *testing.T) {
+	host := nonLoopbackIP(t)
+	cfg := testConfig(t, "m1")
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Skipf("cannot listen on %s: %v", host, err)
+	}
+	cfg.Settings.APIAddr = l.Addr().String()
+	l.Close()
+	m1, err := manager.Init(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	running(t, m1)
+	waitFor(t, "the cluster object", 10*time.Second, func() bool { return cluster(m1) != nil })
+	c := cluster(m1)
+	ctx := context.Background()
+	get := func(tc *tls.Config) error {
+		cl := &http.Client{Transport: &http.Transport{TLSClientConfig: tc}, Timeout: 5 * time.Second}
+		resp, err := cl.Get("https://" + cfg.Settings.APIAddr + "/v1.41/services")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %s", resp.Status)
+		}
+		return nil
+	}
+	w, err := ca.Join(ctx, m1.Addr(), ca.JoinRequest{Token: c.RootCA.JoinTokens.Worker, Hostname: "w1", Role: state.RoleWorker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := get(nodeTLS(t, w)); err == nil {
+		t.Fatal("a worker certificate reached the control API")
+	}
+	root, _ := ca.NewRootCA(c.RootCA.CACert, nil)
+	noCert, _ := ca.ClientTLSConfig(nil, root)
+	if err := get(noCert); err == nil {
+		t.Fatal("a client without a certificate reached the control API over TCP")
+	}
+	mgr := m1.Credentials().Current()
+	mcfg, _ := ca.ClientTLSConfig(&mgr.Certificate, root)
+	if err := get(mcfg); err != nil {
+		t.Fatalf("a manager certificate was refused: %v", err)
+	}
+	// Plain HTTP on a non-loopback address is refused too.
+	if resp, err := http.Get("http://" + cfg.Settings.APIAddr + "/v1.41/services"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Fatal("plain HTTP reached the control API on a non-loopback address")
+		}
+	}
+}
+
+func nonLoopbackIP(t *testing.T) string {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Skip(err)
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() && !ipn.IP.IsLinkLocalUnicast() {
+			return ipn.IP.String()
+		}
+	}
+	t.Skip("this machine has no non-loopback IPv4 address")
+	return ""
 }
