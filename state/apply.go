@@ -60,10 +60,12 @@ func (s *Store) Apply(entries ...Entry) []Results {
 
 // writeTx applies operations inside one memdb write transaction.
 type writeTx struct {
-	txn    *memdb.Txn
-	index  uint64
-	now    time.Time
-	events []Event
+	// importing keeps the creation times of imported objects.
+	importing bool
+	txn       *memdb.Txn
+	index     uint64
+	now       time.Time
+	events    []Event
 }
 
 func (w *writeTx) get(kind Kind, id string) Object {
@@ -97,7 +99,9 @@ func (w *writeTx) put(o Object, old Object, bump bool) {
 	}
 	m.UpdatedAt = w.now
 	if old == nil {
-		m.CreatedAt = w.now
+		if !w.importing || m.CreatedAt.IsZero() {
+			m.CreatedAt = w.now
+		}
 	} else {
 		m.CreatedAt = old.GetMeta().CreatedAt
 	}
@@ -163,6 +167,8 @@ func (w *writeTx) apply(op *Op) OpResult {
 		return w.taskStatus(op)
 	case OpDeleteTasks:
 		return w.deleteTasks(op)
+	case OpImport:
+		return w.importObjects(op)
 	}
 	return fail(errorf(ErrInvalid, "unknown operation %q", op.Type))
 }
@@ -588,4 +594,41 @@ func TaskUpToDate(t *Task, s *Service) bool {
 		return true
 	}
 	return specEqual(&t.Spec, &s.Spec.Task) && reflect.DeepEqual(t.Endpoint, s.Spec.Endpoint)
+}
+
+func (w *writeTx) importObjects(op *Op) OpResult {
+	w.importing = true
+	defer func() { w.importing = false }()
+	if op.Cluster != nil {
+		for _, k := range []Kind{KindCluster, KindNode, KindService, KindTask} {
+			if it, _ := w.txn.Get(string(k), indexID); it != nil && it.Next() != nil {
+				return fail(errorf(ErrExists, "import: the store is not empty (it holds %ss)", k))
+			}
+		}
+		w.insert(op.Cluster.Copy(), nil)
+	}
+	var r OpResult
+	if op.Import == nil {
+		return r
+	}
+	for _, n := range op.Import.Nodes {
+		if n != nil && n.ID != "" && w.get(KindNode, n.ID) == nil {
+			w.insert(n.Copy(), nil)
+			r.Applied++
+		}
+	}
+	for _, s := range op.Import.Services {
+		if s == nil || s.ID == "" || w.get(KindService, s.ID) != nil || w.serviceByName(s.Spec.Name) != nil {
+			continue
+		}
+		w.insert(s.Copy(), nil)
+		r.Applied++
+	}
+	for _, t := range op.Import.Tasks {
+		if t != nil && t.ID != "" && w.get(KindTask, t.ID) == nil {
+			w.insert(t.Copy(), nil)
+			r.Applied++
+		}
+	}
+	return r
 }

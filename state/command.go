@@ -69,6 +69,12 @@ const (
 	// ignored.
 	OpTaskStatus  OpType = "task_status"  // ID (node), TaskStatuses
 	OpDeleteTasks OpType = "delete_tasks" // IDs
+
+	// OpImport inserts objects as they are (a backup being restored into
+	// a new cluster), with new versions; an object whose ID exists is
+	// skipped. With Cluster set it requires an empty store, so a backup is
+	// never merged into a live cluster.
+	OpImport OpType = "import" // Cluster, Import
 )
 
 // Op is one operation. Only the fields its type names are used.
@@ -96,6 +102,14 @@ type Op struct {
 	Pending      []PendingReason    `json:"pending,omitempty"`
 	TaskStatuses []TaskStatusUpdate `json:"task_statuses,omitempty"`
 	UpdateStatus *UpdateStatus      `json:"update_status,omitempty"`
+	Import       *ImportSet         `json:"import,omitempty"`
+}
+
+// ImportSet holds the objects of an OpImport.
+type ImportSet struct {
+	Nodes    []*Node    `json:"nodes,omitempty"`
+	Services []*Service `json:"services,omitempty"`
+	Tasks    []*Task    `json:"tasks,omitempty"`
 }
 
 // NodeStatusUpdate sets a node's observed fields.

@@ -435,3 +435,32 @@ func TestStatusWritesKeepTheVersion(t *testing.T) {
 	scaled.Spec.Mode.Replicated.Replicas = 4
 	a.mustApply(Op{Type: OpUpdateService, Service: scaled, Version: s.Version.Index})
 }
+
+func TestImportIntoEmptyStoreOnly(t *testing.T) {
+	src := newApplier(t)
+	src.mustApply(Op{Type: OpCreateCluster, Cluster: &Cluster{ID: "c1", Spec: DefaultClusterSpec()}},
+		Op{Type: OpCreateNode, Node: &Node{ID: "n1"}},
+		Op{Type: OpCreateService, Service: testService("s1", "web", 1)})
+	src.mustApply(Op{Type: OpCreateTasks, ID: "s1", SpecVersion: 1, NewTasks: []NewTask{{ID: "t1", Slot: 1}}})
+	var c *Cluster
+	var set ImportSet
+	_ = src.s.View(func(tx ReadTx) error {
+		c = tx.Cluster()
+		set.Nodes, _ = tx.FindNodes(All)
+		set.Services, _ = tx.FindServices(All)
+		set.Tasks, _ = tx.FindTasks(All)
+		return nil
+	})
+	dst := newApplier(t)
+	dst.index = 100
+	res := dst.apply(Op{Type: OpImport, Cluster: c, Import: &set})
+	if res.Err() != nil || res[0].Applied != 3 {
+		t.Fatalf("import: %+v", res)
+	}
+	if tk := dst.task("t1"); tk == nil || tk.Version.Index != 101 || !TaskUpToDate(tk, dst.service("s1")) || tk.CreatedAt != src.task("t1").CreatedAt {
+		t.Fatalf("imported task: %+v", tk)
+	}
+	if err := dst.apply(Op{Type: OpImport, Cluster: c, Import: &set}).Err(); !errors.Is(err, ErrExists) {
+		t.Fatalf("second import into a live store: %v", err)
+	}
+}
