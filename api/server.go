@@ -117,6 +117,7 @@ func (s *Server) routes() {
 	s.handle("DELETE /nodes/{id}", manager, s.removeNode)
 
 	s.handle("GET /distribution/{ref...}", manager, s.distribution)
+	s.stream("GET "+PathBackup, s.backup)
 
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, notFound("page not found: %s %s", r.Method, r.URL.Path))

@@ -42,6 +42,10 @@ type Config struct {
 	// RejoinToken, at `run`, renews the node's certificate with a join
 	// token if it expired while the node was offline (see ca.Rejoin).
 	RejoinToken string
+	// RestoreFrom, at init, starts the new cluster from a backup made by
+	// `swarmctl cluster backup`: same cluster ID, CA, tokens, nodes,
+	// services and tasks, with this node as its only manager.
+	RestoreFrom string
 	// AutoLock, at init, turns autolock on: the managers' Raft data keys
 	// are wrapped with an unlock key that must be given on restart.
 	AutoLock bool

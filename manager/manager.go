@@ -76,20 +76,22 @@ func Init(cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	root, err := ca.CreateRootCA()
-	if err != nil {
+	var cluster *state.Cluster
+	var root *ca.RootCA
+	if cfg.RestoreFrom != "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, err
+		}
+		if cluster, root, err = readBackup(cfg.RestoreFrom); err != nil {
+			return nil, err
+		}
+		if err := copyFile(cfg.RestoreFrom, filepath.Join(cfg.DataDir, restoreFile)); err != nil {
+			return nil, err
+		}
+	} else if cluster, root, err = newCluster(cfg.AutoLock); err != nil {
 		return nil, err
 	}
-	workerTok, err := ca.GenerateJoinToken(root)
-	if err != nil {
-		return nil, err
-	}
-	managerTok, err := ca.GenerateJoinToken(root)
-	if err != nil {
-		return nil, err
-	}
-	nodeID, clusterID := state.NewID(), state.NewID()
-	spec := state.DefaultClusterSpec()
+	nodeID, clusterID := state.NewID(), cluster.ID
 	key, err := ca.GenerateKey()
 	if err != nil {
 		return nil, err
@@ -98,7 +100,7 @@ func Init(cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	certPEM, err := root.IssueNodeCertificate(csr, nodeID, state.RoleManager, clusterID, spec.CAConfig.NodeCertExpiry)
+	certPEM, err := root.IssueNodeCertificate(csr, nodeID, state.RoleManager, clusterID, cluster.Spec.CAConfig.NodeCertExpiry)
 	if err != nil {
 		return nil, err
 	}
@@ -108,26 +110,6 @@ func Init(cfg Config) (*Manager, error) {
 	}
 	if err := ca.SaveNodeCredentials(cfg.DataDir, certPEM, keyPEM, root.CertPEM()); err != nil {
 		return nil, err
-	}
-	rootKey, err := root.KeyPEM()
-	if err != nil {
-		return nil, err
-	}
-	if cfg.AutoLock {
-		spec.Encryption.AutoLockManagers = true
-	}
-	cluster := &state.Cluster{
-		ID:   clusterID,
-		Spec: spec,
-		RootCA: state.RootCA{
-			CACert:       root.CertPEM(),
-			CAKey:        rootKey,
-			CACertDigest: root.DigestHex(),
-			JoinTokens:   state.JoinTokens{Worker: workerTok.String(), Manager: managerTok.String()},
-		},
-	}
-	if cfg.AutoLock {
-		cluster.UnlockKey = encryption.GenerateUnlockKey().String()
 	}
 	b, err := json.Marshal(cluster)
 	if err != nil {
@@ -155,6 +137,43 @@ func Init(cfg Config) (*Manager, error) {
 	}
 	m.unlockKey = cluster.UnlockKey
 	return m, nil
+}
+
+// newCluster makes the cluster object of a new cluster: a root CA, join
+// tokens, default settings, and an unlock key with autolock.
+func newCluster(autolock bool) (*state.Cluster, *ca.RootCA, error) {
+	root, err := ca.CreateRootCA()
+	if err != nil {
+		return nil, nil, err
+	}
+	workerTok, err := ca.GenerateJoinToken(root)
+	if err != nil {
+		return nil, nil, err
+	}
+	managerTok, err := ca.GenerateJoinToken(root)
+	if err != nil {
+		return nil, nil, err
+	}
+	rootKey, err := root.KeyPEM()
+	if err != nil {
+		return nil, nil, err
+	}
+	spec := state.DefaultClusterSpec()
+	spec.Encryption.AutoLockManagers = autolock
+	c := &state.Cluster{
+		ID:   state.NewID(),
+		Spec: spec,
+		RootCA: state.RootCA{
+			CACert:       root.CertPEM(),
+			CAKey:        rootKey,
+			CACertDigest: root.DigestHex(),
+			JoinTokens:   state.JoinTokens{Worker: workerTok.String(), Manager: managerTok.String()},
+		},
+	}
+	if autolock {
+		c.UnlockKey = encryption.GenerateUnlockKey().String()
+	}
+	return c, root, nil
 }
 
 // UnlockKey returns the unlock key `manager init --autolock` made, to show
@@ -511,10 +530,16 @@ func (m *Manager) bootstrapCluster(ctx context.Context) {
 		var exists bool
 		_ = m.store.View(func(tx state.ReadTx) error { exists = tx.Cluster() != nil; return nil })
 		if !exists {
-			res, err := m.raft.Propose(ctx, state.NewCommand(
-				state.Op{Type: state.OpCreateCluster, Cluster: &c},
-				state.Op{Type: state.OpCreateNode, Node: self},
-			))
+			var res state.Results
+			var err error
+			if _, serr := os.Stat(filepath.Join(m.cfg.DataDir, restoreFile)); serr == nil {
+				err = m.importBackup(ctx, self)
+			} else {
+				res, err = m.raft.Propose(ctx, state.NewCommand(
+					state.Op{Type: state.OpCreateCluster, Cluster: &c},
+					state.Op{Type: state.OpCreateNode, Node: self},
+				))
+			}
 			if err == nil {
 				err = res.Err()
 			}
@@ -537,6 +562,7 @@ func (m *Manager) bootstrapCluster(ctx context.Context) {
 			return
 		}
 		_ = os.Remove(path)
+		_ = os.Remove(filepath.Join(m.cfg.DataDir, restoreFile))
 		return
 	}
 }

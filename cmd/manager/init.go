@@ -12,6 +12,7 @@ import (
 func newInitCommand() *cobra.Command {
 	var o nodecmd.Options
 	var forceNewCluster, autolock bool
+	var restore string
 	cmd := &cobra.Command{
 		Use:   "init --data-dir DIR [flags]",
 		Short: "Create a new cluster with this node as its first manager, and run it",
@@ -25,6 +26,7 @@ for good: the manager in DIR becomes the only manager, keeping the state.`,
 				return err
 			}
 			cfg.AutoLock = autolock
+			cfg.RestoreFrom = restore
 			var d *daemon.Daemon
 			if forceNewCluster {
 				d, err = daemon.ForceNewCluster(cfg)
@@ -41,6 +43,7 @@ for good: the manager in DIR becomes the only manager, keeping the state.`,
 		},
 	}
 	o.AddFlags(cmd, nodecmd.Flags{Addrs: true, API: true, Raft: true})
+	cmd.Flags().StringVar(&restore, "restore", "", "start the new cluster from a backup (swarmctl cluster backup FILE), with this node as its only manager")
 	cmd.Flags().BoolVar(&autolock, "autolock", false, "protect the managers' Raft data keys with an unlock key, required on restart (manager unlock)")
 	cmd.Flags().BoolVar(&forceNewCluster, "force-new-cluster", false, "make the manager in DIR the only manager of its cluster (after a permanent loss of quorum)")
 	return cmd

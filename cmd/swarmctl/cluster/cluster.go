@@ -18,6 +18,6 @@ func NewCommand(env *command.Env) *cobra.Command {
 			return cmd.Help()
 		},
 	}
-	cmd.AddCommand(newInspectCommand(env), newJoinTokenCommand(env), newUnlockKeyCommand(env), newUpdateCommand(env))
+	cmd.AddCommand(newInspectCommand(env), newJoinTokenCommand(env), newUnlockKeyCommand(env), newUpdateCommand(env), newBackupCommand(env))
 	return cmd
 }
