@@ -95,7 +95,7 @@ func TestRotate(t *testing.T) {
 		t.Errorf("printed %q, want the new token only", out)
 	}
 	w := fc.LastWrite()
-	if w.Op != "swarm update" || w.Version != fixtures.Swarm().Version.Index || w.Options != "rotateWorkerToken=true rotateManagerToken=false" {
+	if w.Op != "swarm update" || w.Version != fixtures.Swarm().Version.Index || w.Options != "rotateWorkerToken=true rotateManagerToken=false rotateManagerUnlockKey=false" {
 		t.Errorf("sent %+v", w)
 	}
 	// The whole spec goes back unchanged.
