@@ -1,0 +1,105 @@
+package robustness
+
+import (
+	"fmt"
+	"math/rand"
+	"sort"
+	"strings"
+	"time"
+)
+
+// faultKind is one kind of failure the suite injects.
+type faultKind string
+
+// Faults. Each is undone ("healed") after its hold time; one runs at a
+// time, so the cluster always has a chance to recover in between.
+const (
+	// Kill the leader or a follower as a crash would (in-process: its
+	// links and connections drop at once, then the node stops; multi-
+	// process: kill -9), and start it again from its data dir on heal.
+	faultKillLeader   faultKind = "kill-leader"
+	faultKillFollower faultKind = "kill-follower"
+	// Kill two managers of five: the rest keep a quorum.
+	faultKillMinority faultKind = "kill-minority"
+	// Restart a manager cleanly (SIGTERM, or Shutdown with its links up: a
+	// leader hands over first) and start it again at once.
+	faultRestart faultKind = "restart"
+	// Cut the leader, with a minority of followers, from the majority.
+	faultPartitionLeader faultKind = "partition-leader"
+	// Cut one follower from every other manager.
+	faultPartitionFollower faultKind = "partition-follower"
+	// Cut any one manager (leader or not) from every other.
+	faultIsolate faultKind = "isolate"
+	// Stall a manager: in-process its links are cut and every request to
+	// or from it waits; multi-process SIGSTOP, then SIGCONT.
+	faultPause faultKind = "pause"
+	// Cut every link: no quorum anywhere.
+	faultQuorumLoss faultKind = "quorum-loss"
+	// Five managers: two halves that only one manager in the middle
+	// reaches.
+	faultBridge faultKind = "bridge"
+	// Multi-process: kill -9 a worker's agent, restart it on heal.
+	faultKillWorker faultKind = "kill-worker"
+	// Multi-process: docker kill the containers running under a worker.
+	faultKillContainers faultKind = "kill-containers"
+)
+
+// fault is one step of a schedule.
+type fault struct {
+	Kind faultKind     `json:"kind"`
+	At   time.Duration `json:"at"`   // after the load started
+	Hold time.Duration `json:"hold"` // before it is healed
+	// Pick chooses among the candidate targets when the fault runs (the
+	// leader is only known then).
+	Pick int `json:"pick"`
+}
+
+func (f fault) String() string {
+	return fmt.Sprintf("%7.3fs %-18s hold %5.3fs pick %d", f.At.Seconds(), f.Kind, f.Hold.Seconds(), f.Pick)
+}
+
+// planFaults draws a schedule over duration from rng.
+func planFaults(rng *rand.Rand, kinds []faultKind, duration time.Duration) []fault {
+	var plan []fault
+	at := 500*time.Millisecond + time.Duration(rng.Int63n(int64(time.Second)))
+	for at < duration-time.Second {
+		f := fault{Kind: kinds[rng.Intn(len(kinds))], At: at, Pick: rng.Intn(1 << 16)}
+		switch f.Kind {
+		case faultRestart, faultKillContainers:
+			f.Hold = 0
+		case faultQuorumLoss:
+			f.Hold = 300*time.Millisecond + time.Duration(rng.Int63n(int64(1200*time.Millisecond)))
+		default:
+			f.Hold = 300*time.Millisecond + time.Duration(rng.Int63n(int64(2700*time.Millisecond)))
+		}
+		plan = append(plan, f)
+		at += f.Hold + 300*time.Millisecond + time.Duration(rng.Int63n(int64(1500*time.Millisecond)))
+	}
+	return plan
+}
+
+// faultCounts counts faults by kind.
+type faultCounts map[faultKind]int
+
+func (c faultCounts) add(o faultCounts) {
+	for k, n := range o {
+		c[k] += n
+	}
+}
+
+func (c faultCounts) total() int {
+	n := 0
+	for _, v := range c {
+		n += v
+	}
+	return n
+}
+
+func (c faultCounts) String() string {
+	var parts []string
+	for k, n := range c {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, n))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,220 @@
+package robustness
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"syscall"
+)
+
+// httpNet carries the in-process cluster's HTTP traffic, the clients' API
+// calls and the writes and read indexes managers forward to the leader,
+// with the failures of a real network and of real processes:
+//
+//   - a stopped (killed) member refuses connections: a dial error, which
+//     callers rightly take as "not sent";
+//   - killing a member resets the connections it is serving: callers get a
+//     read error and cannot know whether their request took effect;
+//   - a cut link between two managers refuses their forwarded requests;
+//   - a paused member's requests, in and out, wait until it resumes (or
+//     the caller gives up), as with a process under SIGSTOP.
+//
+// Every member has one httptest server serving both its API and its
+// /raft/v1/ forwarding endpoints; URLs name members by address, and the
+// transport routes them.
+type httpNet struct {
+	mu    sync.Mutex
+	eps   map[string]*endpoint
+	cut   map[[2]string]bool
+	inner http.RoundTripper
+}
+
+type endpoint struct {
+	srv    *httptest.Server
+	down   bool
+	killed chan struct{} // closed when the member is killed
+	paused chan struct{} // non-nil while paused; closed on resume
+}
+
+func newHTTPNet() *httpNet {
+	return &httpNet{eps: map[string]*endpoint{}, cut: map[[2]string]bool{},
+		inner: &http.Transport{MaxIdleConnsPerHost: 16, DisableCompression: true}}
+}
+
+// serve registers the server of the member at addr; it starts down.
+func (n *httpNet) serve(addr string, h http.Handler) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.eps[addr] = &endpoint{srv: httptest.NewServer(h), down: true, killed: make(chan struct{})}
+}
+
+func (n *httpNet) close() {
+	n.mu.Lock()
+	eps := n.eps
+	n.mu.Unlock()
+	for _, ep := range eps {
+		ep.srv.CloseClientConnections()
+		ep.srv.Close()
+	}
+	if t, ok := n.inner.(*http.Transport); ok {
+		t.CloseIdleConnections()
+	}
+}
+
+// up makes the member at addr reachable.
+func (n *httpNet) up(addr string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	ep := n.eps[addr]
+	ep.down = false
+	ep.killed = make(chan struct{})
+}
+
+// kill makes the member at addr unreachable and resets the requests it
+// is serving.
+func (n *httpNet) kill(addr string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	ep := n.eps[addr]
+	if !ep.down {
+		ep.down = true
+		close(ep.killed)
+	}
+}
+
+func (n *httpNet) pause(addr string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if ep := n.eps[addr]; ep.paused == nil {
+		ep.paused = make(chan struct{})
+	}
+}
+
+func (n *httpNet) resume(addr string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if ep := n.eps[addr]; ep.paused != nil {
+		close(ep.paused)
+		ep.paused = nil
+	}
+}
+
+func (n *httpNet) setCut(a, b string, cut bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if cut {
+		n.cut[pairOf(a, b)] = true
+	} else {
+		delete(n.cut, pairOf(a, b))
+	}
+}
+
+func (n *httpNet) healAll() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.cut = map[[2]string]bool{}
+}
+
+func pairOf(a, b string) [2]string {
+	if a > b {
+		a, b = b, a
+	}
+	return [2]string{a, b}
+}
+
+// client returns an HTTP client whose requests come from the member at
+// from ("" for an outside client, which reaches every live member).
+func (n *httpNet) client(from string) *http.Client {
+	return &http.Client{Transport: &netTransport{n: n, from: from}}
+}
+
+type netTransport struct {
+	n    *httpNet
+	from string
+}
+
+func refused(addr string) error {
+	return &net.OpError{Op: "dial", Net: "tcp", Addr: fakeAddr(addr), Err: syscall.ECONNREFUSED}
+}
+
+type fakeAddr string
+
+func (a fakeAddr) Network() string { return "tcp" }
+func (a fakeAddr) String() string  { return string(a) }
+
+func (t *netTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	to := req.URL.Host
+	// A paused sender or receiver holds the request.
+	for {
+		t.n.mu.Lock()
+		var wait chan struct{}
+		if ep := t.n.eps[to]; ep != nil && ep.paused != nil {
+			wait = ep.paused
+		} else if ep := t.n.eps[t.from]; ep != nil && ep.paused != nil {
+			wait = ep.paused
+		}
+		t.n.mu.Unlock()
+		if wait == nil {
+			break
+		}
+		select {
+		case <-wait:
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
+		}
+	}
+	t.n.mu.Lock()
+	ep := t.n.eps[to]
+	if ep == nil || ep.down || (t.from != "" && t.n.cut[pairOf(t.from, to)]) {
+		t.n.mu.Unlock()
+		return nil, refused(to)
+	}
+	if src := t.n.eps[t.from]; t.from != "" && (src == nil || src.down) {
+		t.n.mu.Unlock()
+		return nil, refused(to)
+	}
+	killed, srvURL := ep.killed, ep.srv.URL
+	t.n.mu.Unlock()
+
+	ctx, cancel := context.WithCancel(req.Context())
+	out := req.Clone(ctx)
+	u := *req.URL
+	u.Scheme, u.Host = "http", srvURL[len("http://"):]
+	out.URL = &u
+	out.Host = to
+	type result struct {
+		resp *http.Response
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := t.n.inner.RoundTrip(out)
+		done <- result{resp, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			cancel()
+			return nil, r.err
+		}
+		r.resp.Body = &cancelBody{ReadCloser: r.resp.Body, cancel: cancel}
+		return r.resp, nil
+	case <-killed:
+		cancel()
+		return nil, &net.OpError{Op: "read", Net: "tcp", Addr: fakeAddr(to), Err: syscall.ECONNRESET}
+	}
+}
+
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
