@@ -84,6 +84,18 @@ type Config struct {
 	// before agents are slowed down.
 	LogBuffer int
 
+	// Alive, if set, tells whether gossip sees a node alive (or only
+	// suspected). A node whose heartbeats stop while Alive says true is held
+	// up for at most HeartbeatHold: a stalled or briefly unreachable node is
+	// not declared down and its tasks are not restarted, while a node that
+	// really died is declared failed by gossip and confirmed at once through
+	// ConfirmDown. It must be fast and safe for concurrent use.
+	Alive func(nodeID string) bool
+	// HeartbeatHold bounds the hold above. 10 s: longer than gossip's
+	// suspicion timeout, so gossip decides first, and short enough that a
+	// node gossip wrongly keeps alive is still noticed.
+	HeartbeatHold time.Duration
+
 	// ManagerClient, if set, is an HTTP/2 client presenting this
 	// manager's certificate (protocol.NewTransport with its
 	// ca.ClientTLSConfig). SubscribeLogs on a manager that does not lead
@@ -102,6 +114,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		HeartbeatPeriod:     time.Second,
+		HeartbeatHold:       10 * time.Second,
 		GraceMultiplier:     3,
 		CloseGrace:          time.Second,
 		LeaderChangeGrace:   6 * time.Second,
@@ -120,6 +133,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.Identify == nil {
 		errs = append(errs, errors.New("identify function is nil"))
+	}
+	if c.HeartbeatHold < 0 {
+		errs = append(errs, errors.New("heartbeat hold must not be negative"))
 	}
 	if c.HeartbeatPeriod <= 0 {
 		errs = append(errs, errors.New("heartbeat period must be positive"))

@@ -150,6 +150,18 @@ func (d *Dispatcher) MarkDown(nodeID, reason string) error {
 	return t.markDown(nodeID, reason)
 }
 
+// ConfirmDown is the gossip layer's report that a node failed: the node is
+// marked DOWN at once (reason as its status message) if the heartbeat path
+// agrees, that is if the node sent no heartbeat for a period. It tells
+// whether the node is down.
+func (d *Dispatcher) ConfirmDown(nodeID, reason string) (bool, error) {
+	t := d.currentTerm()
+	if t == nil {
+		return false, ErrNotLeader
+	}
+	return t.confirmDown(nodeID, reason)
+}
+
 // Sessions returns the number of open sessions, 0 when not running.
 func (d *Dispatcher) Sessions() int {
 	t := d.currentTerm()

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -575,4 +576,43 @@ func TestLogsThroughAFollower(t *testing.T) {
 	if protocol.StatusCode(err) != http.StatusForbidden {
 		t.Fatalf("a worker forwarding a subscription: %v, want 403", err)
 	}
+}
+
+// TestGossipHoldsAndConfirms checks the gossip hooks: a node that stops
+// heartbeating while gossip sees it alive stays up (a stall, a blip), and
+// a gossip failure report marks a silent node down at once.
+func TestGossipHoldsAndConfirms(t *testing.T) {
+	var alive atomic.Bool
+	alive.Store(true)
+	h := newHarness(t, 1, 100*time.Millisecond, func(c *dispatcher.Config) {
+		c.Alive = func(string) bool { return alive.Load() }
+		c.HeartbeatHold = 5 * time.Second
+	})
+	h.addNode("worker-a")
+	n := h.newTestNode("worker-a")
+	if err := n.open(h.addr(h.leader().ID)); err != nil {
+		t.Fatal(err)
+	}
+	h.waitNodeState("worker-a", state.NodeStateReady, waitTimeout)
+	d := h.manager(h.leader().ID).d
+	// Heartbeating: a failure report is not confirmed.
+	ctx, cancel := context.WithCancel(context.Background())
+	go n.heartbeats(ctx)
+	time.Sleep(150 * time.Millisecond)
+	if down, err := d.ConfirmDown("worker-a", "gossip: node failed"); err != nil || down {
+		t.Fatalf("confirm while heartbeating: %v %v", down, err)
+	}
+	// Silent, but gossip sees it: held up well past the heartbeat grace.
+	cancel()
+	time.Sleep(time.Second)
+	if st := h.node("worker-a").Status.State; st != state.NodeStateReady {
+		t.Fatalf("a silent node gossip sees alive is %s after 1 s (grace 300ms)", st)
+	}
+	// Gossip declares it failed: down at once.
+	start := time.Now()
+	if down, err := d.ConfirmDown("worker-a", "gossip: node failed"); err != nil || !down {
+		t.Fatalf("confirm of a silent node: %v %v", down, err)
+	}
+	st := h.waitNodeState("worker-a", state.NodeStateDown, waitTimeout)
+	t.Logf("down %v after the gossip report: %q", time.Since(start).Round(time.Millisecond), st.Status.Message)
 }

@@ -62,6 +62,10 @@ type nodeEntry struct {
 	down      bool
 	engineErr string
 	addr      string
+	// lastBeat is when the node last showed life (a heartbeat, a session).
+	lastBeat time.Time
+	// holdUntil bounds how long gossip may keep a silent node up.
+	holdUntil time.Time
 }
 
 type registration struct {
@@ -329,6 +333,7 @@ func (t *term) register(s *session) error {
 		e.addr = s.addr
 	}
 	e.deadline, e.reason = time.Now().Add(t.grace()), MessageHeartbeatFailure
+	e.lastBeat, e.holdUntil = time.Now(), time.Time{}
 	t.arm(e)
 	t.sessions[s.id] = s
 	st := statusOf(e)
@@ -405,6 +410,7 @@ func (t *term) heartbeat(nodeID, sessionID, engineErr string) (time.Duration, er
 	}
 	e := t.nodes[nodeID]
 	e.deadline, e.reason = time.Now().Add(t.grace()), MessageHeartbeatFailure
+	e.lastBeat, e.holdUntil = time.Now(), time.Time{}
 	changed := e.engineErr != engineErr
 	e.engineErr = engineErr
 	st := statusOf(e)
@@ -456,12 +462,53 @@ func (t *term) expire(id string) {
 		t.mu.Unlock()
 		return
 	}
+	// A node that misses heartbeats but that gossip still sees alive is
+	// slow or briefly cut off from this manager, not dead: hold it up, for
+	// at most HeartbeatHold, and let gossip's failure detection (with its
+	// suspicion phase) or the hold's end decide. Swarm users complain that
+	// short blips restart everything.
+	if e.reason == MessageHeartbeatFailure && t.cfg.Alive != nil && t.cfg.Alive(id) {
+		now := time.Now()
+		if e.holdUntil.IsZero() {
+			e.holdUntil = now.Add(t.cfg.HeartbeatHold)
+		}
+		if now.Before(e.holdUntil) {
+			e.deadline = minTime(now.Add(t.heartbeatPeriod()), e.holdUntil)
+			e.timer.Reset(time.Until(e.deadline))
+			t.mu.Unlock()
+			return
+		}
+	}
 	overdue := -time.Until(e.deadline)
 	s := t.setDown(e, e.reason)
 	st := statusOf(e)
 	t.mu.Unlock()
 	t.log.Warn("node is down", "node", id, "reason", st.Message, "late_by", overdue.Round(time.Millisecond))
 	t.down(id, s, st)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// confirmDown marks a node DOWN if it has shown no life for a heartbeat
+// period: gossip declared it failed, and the heartbeat path agrees.
+func (t *term) confirmDown(id, reason string) (bool, error) {
+	t.mu.Lock()
+	e := t.nodes[id]
+	if e == nil || e.down {
+		t.mu.Unlock()
+		return e != nil && e.down, nil
+	}
+	if time.Since(e.lastBeat) < t.heartbeatPeriod() {
+		t.mu.Unlock()
+		return false, nil
+	}
+	t.mu.Unlock()
+	return true, t.markDown(id, reason)
 }
 
 // markDown marks a node DOWN at once.
