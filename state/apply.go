@@ -2,10 +2,9 @@ package state
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"time"
-
-	memdb "github.com/hashicorp/go-memdb"
 )
 
 // Entry is one log entry for Apply: a command or, with Cmd nil, an entry
@@ -22,11 +21,10 @@ type Entry struct {
 func (s *Store) Apply(entries ...Entry) []Results {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	db := s.db.Load()
-	txn := db.Txn(true)
-	w := &writeTx{txn: txn}
+	w := &writeTx{db: *s.db.Load(), owner: &owner{}}
 	out := make([]Results, len(entries))
 	last := s.Index()
+	w.events = make([]Event, 0, eventsHint(entries, last))
 	for i, e := range entries {
 		if e.Index <= last {
 			continue
@@ -43,13 +41,11 @@ func (s *Store) Apply(entries ...Entry) []Results {
 		out[i] = res
 	}
 	if last == s.Index() {
-		txn.Abort()
 		return out
 	}
-	if err := txn.Insert(metaTable, &storeMeta{ID: metaID, Index: last}); err != nil {
-		panic("state: writing meta: " + err.Error())
-	}
-	txn.Commit()
+	next := w.db
+	next.seal(last)
+	s.db.Store(&next)
 	s.setIndex(last)
 	b := Batch{Index: last, Events: w.events}
 	for wt := range s.watchers {
@@ -58,44 +54,100 @@ func (s *Store) Apply(entries ...Entry) []Results {
 	return out
 }
 
-// writeTx applies operations inside one memdb write transaction.
+// eventsHint returns the number of events the entries above index can
+// make at most, but for the tasks of deleted services, so that the
+// batch's events are allocated once.
+func eventsHint(entries []Entry, index uint64) int {
+	n := 0
+	for _, e := range entries {
+		if e.Index <= index || e.Cmd == nil {
+			continue
+		}
+		for i := range e.Cmd.Ops {
+			op := &e.Cmd.Ops[i]
+			n += 2 + len(op.NodeStatuses) + len(op.NewTasks) + len(op.IDs) +
+				len(op.Assignments) + len(op.Pending) + len(op.TaskStatuses)
+		}
+	}
+	return n
+}
+
+// writeTx applies operations to the next version of the store: the
+// committed tables, each made writable the first time it is written.
 type writeTx struct {
+	db db
+	// owner owns the tree nodes this transaction made; cloned tells which
+	// tables it made writable.
+	owner  *owner
+	cloned [4]bool
 	// importing keeps the creation times of imported objects.
 	importing bool
-	txn       *memdb.Txn
 	index     uint64
 	now       time.Time
 	events    []Event
 }
 
-func (w *writeTx) get(kind Kind, id string) Object {
-	o, err := w.txn.First(string(kind), indexID, id)
-	if err != nil || o == nil {
-		return nil
+// Writable tables.
+
+func (w *writeTx) clusters() *table[Cluster] {
+	if !w.cloned[0] {
+		w.db.clusters, w.cloned[0] = w.db.clusters.writable(w.owner), true
 	}
-	return o.(Object)
+	return &w.db.clusters
 }
 
-func (w *writeTx) insert(o Object, old Object) {
-	w.put(o, old, true)
+func (w *writeTx) nodes() *table[Node] {
+	if !w.cloned[1] {
+		w.db.nodes, w.cloned[1] = w.db.nodes.writable(w.owner), true
+	}
+	return &w.db.nodes
 }
 
-// insertStatus writes a change to fields the managers maintain (a node's
+func (w *writeTx) services() *table[Service] {
+	if !w.cloned[2] {
+		w.db.services, w.cloned[2] = w.db.services.writable(w.owner), true
+	}
+	return &w.db.services
+}
+
+func (w *writeTx) tasks() *table[Task] {
+	if !w.cloned[3] {
+		w.db.tasks, w.cloned[3] = w.db.tasks.writable(w.owner), true
+	}
+	return &w.db.tasks
+}
+
+// object is an Object of type T.
+type object[T any] interface {
+	*T
+	Object
+}
+
+// put stores o, which replaces old (nil for a new object), with its meta
+// set for this write, and records the event.
+func put[T any, P object[T]](w *writeTx, t *table[T], o, old P) { write(w, t, nil, o, old, true) }
+
+// putAt is put with the path a find of o's ID recorded in t.
+func putAt[T any, P object[T]](w *writeTx, t *table[T], p *path[T], o, old P) {
+	write(w, t, p, o, old, true)
+}
+
+// putStatus writes a change to fields the managers maintain (a node's
 // observed status, a service's UpdateStatus): it keeps the object's
 // version, so that a user's read-modify-write of the spec does not fail
 // with "update out of sequence" because a heartbeat or an update step
 // happened meanwhile. The operations that take user input preserve these
 // fields (see updateNode), so nothing is lost either way.
-func (w *writeTx) insertStatus(o Object, old Object) {
-	w.put(o, old, false)
+func putStatus[T any, P object[T]](w *writeTx, t *table[T], o, old P) {
+	write(w, t, nil, o, old, false)
 }
 
-func (w *writeTx) put(o Object, old Object, bump bool) {
-	m := o.GetMeta()
+func write[T any, P object[T]](w *writeTx, t *table[T], p *path[T], o, old P, bump bool) {
+	m := o.meta()
 	if bump || old == nil {
 		m.Version.Index = w.index
 	} else {
-		m.Version = old.GetMeta().Version
+		m.Version = old.meta().Version
 	}
 	m.UpdatedAt = w.now
 	if old == nil {
@@ -103,10 +155,9 @@ func (w *writeTx) put(o Object, old Object, bump bool) {
 			m.CreatedAt = w.now
 		}
 	} else {
-		m.CreatedAt = old.GetMeta().CreatedAt
+		m.CreatedAt = old.meta().CreatedAt
 	}
-	o.setMeta(m)
-	if err := w.txn.Insert(string(o.Kind()), o); err != nil {
+	if err := t.putAt(p, o.GetID(), (*T)(o), (*T)(old)); err != nil {
 		// Only schema violations fail an insert; preconditions were
 		// checked before, so this is a bug and the FSM must not go on.
 		panic("state: insert " + string(o.Kind()) + ": " + err.Error())
@@ -118,10 +169,9 @@ func (w *writeTx) put(o Object, old Object, bump bool) {
 	}
 }
 
-func (w *writeTx) delete(o Object) {
-	if err := w.txn.Delete(string(o.Kind()), o); err != nil {
-		panic("state: delete " + string(o.Kind()) + ": " + err.Error())
-	}
+// del deletes the stored object o and records the event.
+func del[T any, P object[T]](w *writeTx, t *table[T], o P) {
+	t.remove(o.GetID(), (*T)(o))
 	w.events = append(w.events, Event{Action: ActionDelete, Object: o})
 }
 
@@ -185,10 +235,10 @@ func (w *writeTx) createCluster(op *Op) OpResult {
 	if op.Cluster == nil || op.Cluster.ID == "" {
 		return fail(errorf(ErrInvalid, "create cluster: no cluster"))
 	}
-	if it, _ := w.txn.Get(string(KindCluster), indexID); it != nil && it.Next() != nil {
+	if w.db.clusters.len() > 0 {
 		return fail(errorf(ErrExists, "cluster already exists"))
 	}
-	w.insert(op.Cluster.Copy(), nil)
+	put(w, w.clusters(), op.Cluster.Copy(), nil)
 	return OpResult{}
 }
 
@@ -196,14 +246,14 @@ func (w *writeTx) updateCluster(op *Op) OpResult {
 	if op.Cluster == nil {
 		return fail(errorf(ErrInvalid, "update cluster: no cluster"))
 	}
-	old := w.get(KindCluster, op.Cluster.ID)
+	old := w.db.clusters.get(op.Cluster.ID)
 	if old == nil {
 		return fail(errorf(ErrNotFound, "cluster %s not found", op.Cluster.ID))
 	}
 	if err := checkVersion(old, op.Version); err != nil {
 		return fail(err)
 	}
-	w.insert(op.Cluster.Copy(), old)
+	put(w, w.clusters(), op.Cluster.Copy(), old)
 	return OpResult{}
 }
 
@@ -211,10 +261,10 @@ func (w *writeTx) createNode(op *Op) OpResult {
 	if op.Node == nil || op.Node.ID == "" {
 		return fail(errorf(ErrInvalid, "create node: no node"))
 	}
-	if w.get(KindNode, op.Node.ID) != nil {
+	if w.db.nodes.get(op.Node.ID) != nil {
 		return fail(errorf(ErrExists, "node %s already exists", op.Node.ID))
 	}
-	w.insert(op.Node.Copy(), nil)
+	put(w, w.nodes(), op.Node.Copy(), nil)
 	return OpResult{}
 }
 
@@ -222,7 +272,7 @@ func (w *writeTx) updateNode(op *Op) OpResult {
 	if op.Node == nil {
 		return fail(errorf(ErrInvalid, "update node: no node"))
 	}
-	old := w.get(KindNode, op.Node.ID)
+	old := w.db.nodes.get(op.Node.ID)
 	if old == nil {
 		return fail(errorf(ErrNotFound, "node %s not found", op.Node.ID))
 	}
@@ -232,27 +282,26 @@ func (w *writeTx) updateNode(op *Op) OpResult {
 	// The observed fields belong to OpNodeStatus, which does not bump the
 	// version: keep the stored ones rather than the proposer's copy.
 	n := op.Node.Copy()
-	n.Status = old.(*Node).Status
-	n.Description = old.(*Node).Description
-	w.insert(n, old)
+	n.Status = old.Status
+	n.Description = old.Description
+	put(w, w.nodes(), n, old)
 	return OpResult{}
 }
 
 func (w *writeTx) deleteNode(op *Op) OpResult {
-	o := w.get(KindNode, op.ID)
-	if o == nil {
+	n := w.db.nodes.get(op.ID)
+	if n == nil {
 		return fail(errorf(ErrNotFound, "node %s not found", op.ID))
 	}
 	if op.Version != 0 {
-		if err := checkVersion(o, op.Version); err != nil {
+		if err := checkVersion(n, op.Version); err != nil {
 			return fail(err)
 		}
 	}
-	n := o.(*Node)
-	w.delete(n)
-	if it, _ := w.txn.Get(string(KindCluster), indexID); it != nil {
-		if co := it.Next(); co != nil {
-			c := co.(*Cluster).Copy()
+	del(w, w.nodes(), n)
+	{
+		if co := w.db.clusters.first(); co != nil {
+			c := co.Copy()
 			expiry := n.Certificate.NotAfter
 			if expiry.IsZero() {
 				expiry = w.now.Add(DefaultClusterSpec().CAConfig.NodeCertExpiry)
@@ -264,7 +313,7 @@ func (w *writeTx) deleteNode(op *Op) OpResult {
 				}
 			}
 			c.RemovedNodes = append(kept, RemovedNode{ID: n.ID, Expiry: expiry})
-			w.insert(c, co.(Object))
+			put(w, w.clusters(), c, co)
 		}
 	}
 	return OpResult{}
@@ -273,11 +322,10 @@ func (w *writeTx) deleteNode(op *Op) OpResult {
 func (w *writeTx) nodeStatus(op *Op) OpResult {
 	var r OpResult
 	for _, u := range op.NodeStatuses {
-		o := w.get(KindNode, u.ID)
-		if o == nil {
+		old := w.db.nodes.get(u.ID)
+		if old == nil {
 			continue
 		}
-		old := o.(*Node)
 		changed := old.Status != u.Status ||
 			(u.Description != nil && !reflect.DeepEqual(old.Description, *u.Description))
 		if !changed {
@@ -288,7 +336,7 @@ func (w *writeTx) nodeStatus(op *Op) OpResult {
 		if u.Description != nil {
 			n.Description = *u.Description
 		}
-		w.insertStatus(n, old)
+		putStatus(w, w.nodes(), n, old)
 		r.Applied++
 	}
 	return r
@@ -296,11 +344,12 @@ func (w *writeTx) nodeStatus(op *Op) OpResult {
 
 // serviceByName returns the service named name, if any.
 func (w *writeTx) serviceByName(name string) *Service {
-	o, err := w.txn.First(string(KindService), indexName, strings.ToLower(name))
-	if err != nil || o == nil {
-		return nil
-	}
-	return o.(*Service)
+	var found *Service
+	_ = w.db.services.scan(query{index: indexName, value: strings.ToLower(name)}, func(s *Service) bool {
+		found = s
+		return false
+	})
+	return found
 }
 
 func (w *writeTx) createService(op *Op) OpResult {
@@ -308,7 +357,7 @@ func (w *writeTx) createService(op *Op) OpResult {
 	if s == nil || s.ID == "" || s.Spec.Name == "" {
 		return fail(errorf(ErrInvalid, "create service: no service, ID or name"))
 	}
-	if w.get(KindService, s.ID) != nil {
+	if w.db.services.get(s.ID) != nil {
 		return fail(errorf(ErrExists, "service %s already exists", s.ID))
 	}
 	if other := w.serviceByName(s.Spec.Name); other != nil {
@@ -316,7 +365,7 @@ func (w *writeTx) createService(op *Op) OpResult {
 	}
 	n := s.Copy()
 	n.SpecVersion = Version{Index: w.index}
-	w.insert(n, nil)
+	put(w, w.services(), n, nil)
 	return OpResult{}
 }
 
@@ -331,14 +380,13 @@ func (w *writeTx) updateService(op *Op) OpResult {
 	if s == nil {
 		return fail(errorf(ErrInvalid, "update service: no service"))
 	}
-	o := w.get(KindService, s.ID)
-	if o == nil {
+	old := w.db.services.get(s.ID)
+	if old == nil {
 		return fail(errorf(ErrNotFound, "service %s not found", s.ID))
 	}
-	if err := checkVersion(o, op.Version); err != nil {
+	if err := checkVersion(old, op.Version); err != nil {
 		return fail(err)
 	}
-	old := o.(*Service)
 	if other := w.serviceByName(s.Spec.Name); other != nil && other.ID != s.ID {
 		return fail(errorf(ErrNameConflict, "service name %s is already in use by service %s", s.Spec.Name, other.ID))
 	}
@@ -347,12 +395,12 @@ func (w *writeTx) updateService(op *Op) OpResult {
 	if taskSpecChanged(&old.Spec, &n.Spec) {
 		n.SpecVersion = Version{Index: w.index}
 	}
-	w.insert(n, old)
+	put(w, w.services(), n, old)
 	return OpResult{}
 }
 
 func (w *writeTx) deleteService(op *Op) OpResult {
-	o := w.get(KindService, op.ID)
+	o := w.db.services.get(op.ID)
 	if o == nil {
 		return fail(errorf(ErrNotFound, "service %s not found", op.ID))
 	}
@@ -361,40 +409,32 @@ func (w *writeTx) deleteService(op *Op) OpResult {
 			return fail(err)
 		}
 	}
-	w.delete(o)
-	tasks := w.tasksBy(indexServiceID, op.ID)
+	del(w, w.services(), o)
+	// Collect first: the tree must not change under its iteration.
+	var tasks []*Task
+	_ = w.db.tasks.scan(query{index: indexServiceID, value: op.ID}, func(t *Task) bool {
+		tasks = append(tasks, t)
+		return true
+	})
 	for _, t := range tasks {
 		if t.NodeID == "" {
-			w.delete(t)
+			del(w, w.tasks(), t)
 			continue
 		}
 		if t.DesiredState < TaskStateRemove {
 			n := t.Copy()
 			n.DesiredState = TaskStateRemove
-			w.insert(n, t)
+			put(w, w.tasks(), n, t)
 		}
 	}
 	return OpResult{}
 }
 
-func (w *writeTx) tasksBy(index string, args ...any) []*Task {
-	it, err := w.txn.Get(string(KindTask), index, args...)
-	if err != nil {
-		return nil
-	}
-	var out []*Task
-	for o := it.Next(); o != nil; o = it.Next() {
-		out = append(out, o.(*Task))
-	}
-	return out
-}
-
 func (w *writeTx) serviceAtSpec(id string, specVersion uint64) (*Service, *Error) {
-	o := w.get(KindService, id)
-	if o == nil {
+	s := w.db.services.get(id)
+	if s == nil {
 		return nil, errorf(ErrNotFound, "service %s not found", id)
 	}
-	s := o.(*Service)
 	if s.SpecVersion.Index != specVersion {
 		return nil, errorf(ErrConflict, "service %s spec is at version %d, not %d", id, s.SpecVersion.Index, specVersion)
 	}
@@ -416,7 +456,7 @@ func (w *writeTx) serviceUpdateStatus(op *Op) OpResult {
 	} else {
 		n.UpdateStatus = nil
 	}
-	w.insertStatus(n, s)
+	putStatus(w, w.services(), n, s)
 	return OpResult{Applied: 1}
 }
 
@@ -438,7 +478,7 @@ func (w *writeTx) rollbackService(op *Op) OpResult {
 		us := *op.UpdateStatus
 		n.UpdateStatus = &us
 	}
-	w.insert(n, s)
+	put(w, w.services(), n, s)
 	return OpResult{}
 }
 
@@ -448,8 +488,9 @@ func (w *writeTx) createTasks(op *Op) OpResult {
 		return fail(err)
 	}
 	var r OpResult
+	var p path[Task]
 	for _, nt := range op.NewTasks {
-		if nt.ID == "" || w.get(KindTask, nt.ID) != nil {
+		if nt.ID == "" || w.db.tasks.find(nt.ID, &p) != nil {
 			continue
 		}
 		t := &Task{
@@ -457,7 +498,7 @@ func (w *writeTx) createTasks(op *Op) OpResult {
 			ServiceID:    s.ID,
 			ServiceName:  s.Spec.Name,
 			Slot:         nt.Slot,
-			NodeID:       nt.NodeID,
+			NodeID:       w.nodeID(nt.NodeID),
 			Spec:         s.Spec.Task,
 			SpecVersion:  s.SpecVersion,
 			Endpoint:     s.Spec.Endpoint,
@@ -468,45 +509,56 @@ func (w *writeTx) createTasks(op *Op) OpResult {
 				Message:   "pending task scheduling",
 			},
 		}
-		w.insert(t, nil)
+		putAt(w, w.tasks(), &p, t, nil)
 		r.Applied++
 	}
 	return r
+}
+
+// nodeID returns id as the stored node's ID string if there is such a
+// node: tasks then share it, which saves memory and makes the node index's
+// comparisons of equal IDs cheap.
+func (w *writeTx) nodeID(id string) string {
+	if id == "" {
+		return id
+	}
+	if n := w.db.nodes.get(id); n != nil {
+		return n.ID
+	}
+	return id
 }
 
 func (w *writeTx) updateTask(op *Op) OpResult {
 	if op.Task == nil {
 		return fail(errorf(ErrInvalid, "update task: no task"))
 	}
-	old := w.get(KindTask, op.Task.ID)
+	old := w.db.tasks.get(op.Task.ID)
 	if old == nil {
 		return fail(errorf(ErrNotFound, "task %s not found", op.Task.ID))
 	}
 	if err := checkVersion(old, op.Version); err != nil {
 		return fail(err)
 	}
-	w.insert(op.Task.Copy(), old)
+	put(w, w.tasks(), op.Task.Copy(), old)
 	return OpResult{}
 }
 
-func (w *writeTx) task(id string) *Task {
-	o := w.get(KindTask, id)
-	if o == nil {
-		return nil
-	}
-	return o.(*Task)
-}
+func (w *writeTx) task(id string) *Task { return w.db.tasks.get(id) }
+
+// The batch operations on tasks find each task once: the path of the
+// lookup serves the write.
 
 func (w *writeTx) setTasksDesired(op *Op) OpResult {
 	var r OpResult
+	var p path[Task]
 	for _, id := range op.IDs {
-		t := w.task(id)
+		t := w.db.tasks.find(id, &p)
 		if t == nil || t.DesiredState >= op.DesiredState {
 			continue
 		}
 		n := t.Copy()
 		n.DesiredState = op.DesiredState
-		w.insert(n, t)
+		putAt(w, w.tasks(), &p, n, t)
 		r.Applied++
 	}
 	return r
@@ -514,21 +566,23 @@ func (w *writeTx) setTasksDesired(op *Op) OpResult {
 
 func (w *writeTx) assignTasks(op *Op) OpResult {
 	var r OpResult
+	var p path[Task]
 	for _, a := range op.Assignments {
-		t := w.task(a.TaskID)
+		t := w.db.tasks.find(a.TaskID, &p)
 		if t == nil || t.Status.State >= TaskStateAssigned || t.DesiredState > TaskStateRunning {
 			continue
 		}
 		if t.NodeID != "" && t.NodeID != a.NodeID {
 			continue
 		}
-		if w.get(KindNode, a.NodeID) == nil {
+		node := w.db.nodes.get(a.NodeID)
+		if node == nil {
 			continue
 		}
 		n := t.Copy()
-		n.NodeID = a.NodeID
+		n.NodeID = node.ID
 		n.Status = TaskStatus{Timestamp: w.now, State: TaskStateAssigned, Message: "scheduler assigned task to node"}
-		w.insert(n, t)
+		putAt(w, w.tasks(), &p, n, t)
 		r.Applied++
 	}
 	return r
@@ -536,15 +590,16 @@ func (w *writeTx) assignTasks(op *Op) OpResult {
 
 func (w *writeTx) taskPending(op *Op) OpResult {
 	var r OpResult
-	for _, p := range op.Pending {
-		t := w.task(p.TaskID)
-		if t == nil || t.Status.State != TaskStatePending || t.Status.Message == p.Message {
+	var p path[Task]
+	for _, pr := range op.Pending {
+		t := w.db.tasks.find(pr.TaskID, &p)
+		if t == nil || t.Status.State != TaskStatePending || t.Status.Message == pr.Message {
 			continue
 		}
 		n := t.Copy()
-		n.Status.Message = p.Message
+		n.Status.Message = pr.Message
 		n.Status.Timestamp = w.now
-		w.insert(n, t)
+		putAt(w, w.tasks(), &p, n, t)
 		r.Applied++
 	}
 	return r
@@ -552,8 +607,9 @@ func (w *writeTx) taskPending(op *Op) OpResult {
 
 func (w *writeTx) taskStatus(op *Op) OpResult {
 	var r OpResult
+	var p path[Task]
 	for _, u := range op.TaskStatuses {
-		t := w.task(u.TaskID)
+		t := w.db.tasks.find(u.TaskID, &p)
 		if t == nil || t.NodeID != op.ID || u.Status.State < t.Status.State {
 			continue
 		}
@@ -562,22 +618,32 @@ func (w *writeTx) taskStatus(op *Op) OpResult {
 		}
 		n := t.Copy()
 		n.Status = u.Status
-		w.insert(n, t)
+		putAt(w, w.tasks(), &p, n, t)
 		r.Applied++
 	}
 	return r
 }
 
+// statusEqual is reflect.DeepEqual of the compared fields, without
+// reflection: a nil and an empty Ports differ, as they do for DeepEqual.
 func statusEqual(a, b *TaskStatus) bool {
 	return a.State == b.State && a.Message == b.Message && a.Err == b.Err &&
-		reflect.DeepEqual(a.Container, b.Container) && reflect.DeepEqual(a.Ports, b.Ports)
+		containerEqual(a.Container, b.Container) &&
+		(a.Ports == nil) == (b.Ports == nil) && slices.Equal(a.Ports, b.Ports)
+}
+
+func containerEqual(a, b *ContainerStatus) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
 }
 
 func (w *writeTx) deleteTasks(op *Op) OpResult {
 	var r OpResult
 	for _, id := range op.IDs {
 		if t := w.task(id); t != nil {
-			w.delete(t)
+			del(w, w.tasks(), t)
 			r.Applied++
 		}
 	}
@@ -600,33 +666,36 @@ func (w *writeTx) importObjects(op *Op) OpResult {
 	w.importing = true
 	defer func() { w.importing = false }()
 	if op.Cluster != nil {
-		for _, k := range []Kind{KindCluster, KindNode, KindService, KindTask} {
-			if it, _ := w.txn.Get(string(k), indexID); it != nil && it.Next() != nil {
-				return fail(errorf(ErrExists, "import: the store is not empty (it holds %ss)", k))
+		for _, t := range []struct {
+			kind Kind
+			n    int
+		}{{KindCluster, w.db.clusters.len()}, {KindNode, w.db.nodes.len()}, {KindService, w.db.services.len()}, {KindTask, w.db.tasks.len()}} {
+			if t.n > 0 {
+				return fail(errorf(ErrExists, "import: the store is not empty (it holds %ss)", t.kind))
 			}
 		}
-		w.insert(op.Cluster.Copy(), nil)
+		put(w, w.clusters(), op.Cluster.Copy(), nil)
 	}
 	var r OpResult
 	if op.Import == nil {
 		return r
 	}
 	for _, n := range op.Import.Nodes {
-		if n != nil && n.ID != "" && w.get(KindNode, n.ID) == nil {
-			w.insert(n.Copy(), nil)
+		if n != nil && n.ID != "" && w.db.nodes.get(n.ID) == nil {
+			put(w, w.nodes(), n.Copy(), nil)
 			r.Applied++
 		}
 	}
 	for _, s := range op.Import.Services {
-		if s == nil || s.ID == "" || w.get(KindService, s.ID) != nil || w.serviceByName(s.Spec.Name) != nil {
+		if s == nil || s.ID == "" || w.db.services.get(s.ID) != nil || w.serviceByName(s.Spec.Name) != nil {
 			continue
 		}
-		w.insert(s.Copy(), nil)
+		put(w, w.services(), s.Copy(), nil)
 		r.Applied++
 	}
 	for _, t := range op.Import.Tasks {
-		if t != nil && t.ID != "" && w.get(KindTask, t.ID) == nil {
-			w.insert(t.Copy(), nil)
+		if t != nil && t.ID != "" && w.db.tasks.get(t.ID) == nil {
+			put(w, w.tasks(), t.Copy(), nil)
 			r.Applied++
 		}
 	}

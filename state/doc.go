@@ -6,9 +6,14 @@
 // global counter, so an update naming an older version fails with
 // ErrSequence ("update out of sequence").
 //
-// The Store is a go-memdb database with indexes by ID, ID prefix, name,
-// service, node, slot and desired state. It is written only by Apply, with
-// committed log entries, in order:
+// The Store is a set of tables of persistent B+trees (ptree.go): each kind
+// of object has a primary index by ID (and ID prefix), and secondary
+// indexes by name (clusters, services, node hostnames), node role, and a
+// task's service and node. Selecting tasks by slot or desired state scans
+// a service's tasks or all tasks. A committed version is immutable; a
+// write transaction copies the tree nodes it changes, once each, so a
+// write of 100k tasks costs a few microseconds per task. It is written
+// only by Apply, with committed log entries, in order:
 //
 //	proposer (API, orchestrator, scheduler, dispatcher)
 //	    -> Command{Ops} -> Raft log (state/raft) -> FSM -> Store.Apply

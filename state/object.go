@@ -15,7 +15,7 @@ type Object interface {
 	GetMeta() Meta
 	Kind() Kind
 	copyObject() Object
-	setMeta(Meta)
+	meta() *Meta
 }
 
 // Kind names an object type.
@@ -45,22 +45,22 @@ func (c *Cluster) GetMeta() Meta { return c.Meta }
 // Kind returns KindCluster.
 func (c *Cluster) Kind() Kind           { return KindCluster }
 func (c *Cluster) copyObject() Object   { return c.Copy() }
-func (c *Cluster) setMeta(m Meta)       { c.Meta = m }
+func (c *Cluster) meta() *Meta          { return &c.Meta }
 func (n *Node) GetID() string           { return n.ID }
 func (n *Node) GetMeta() Meta           { return n.Meta }
 func (n *Node) Kind() Kind              { return KindNode }
 func (n *Node) copyObject() Object      { return n.Copy() }
-func (n *Node) setMeta(m Meta)          { n.Meta = m }
+func (n *Node) meta() *Meta             { return &n.Meta }
 func (s *Service) GetID() string        { return s.ID }
 func (s *Service) GetMeta() Meta        { return s.Meta }
 func (s *Service) Kind() Kind           { return KindService }
 func (s *Service) copyObject() Object   { return s.Copy() }
-func (s *Service) setMeta(m Meta)       { s.Meta = m }
+func (s *Service) meta() *Meta          { return &s.Meta }
 func (t *Task) GetID() string           { return t.ID }
 func (t *Task) GetMeta() Meta           { return t.Meta }
 func (t *Task) Kind() Kind              { return KindTask }
 func (t *Task) copyObject() Object      { return t.Copy() }
-func (t *Task) setMeta(m Meta)          { t.Meta = m }
+func (t *Task) meta() *Meta             { return &t.Meta }
 func (a Annotations) copy() Annotations { a.Labels = maps.Clone(a.Labels); return a }
 
 // Copy returns a copy that may be modified.

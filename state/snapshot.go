@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-
-	memdb "github.com/hashicorp/go-memdb"
 )
 
 // snapshotFormat is the version of the snapshot encoding.
@@ -29,8 +27,7 @@ type snapshotRecord struct {
 // Snapshot is a point-in-time copy of the store that can be written out
 // while writes go on.
 type Snapshot struct {
-	txn   *memdb.Txn
-	index uint64
+	db *db
 }
 
 // Snapshot returns a consistent copy of the store's current state. It is
@@ -38,12 +35,11 @@ type Snapshot struct {
 func (s *Store) Snapshot() *Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx := newReadTx(s.db.Load().Txn(false))
-	return &Snapshot{txn: tx.txn, index: tx.index}
+	return &Snapshot{db: s.db.Load()}
 }
 
 // Index is the store index the snapshot was taken at.
-func (sn *Snapshot) Index() uint64 { return sn.index }
+func (sn *Snapshot) Index() uint64 { return sn.db.index }
 
 // WriteTo writes the snapshot as a header line followed by one JSON object
 // per line.
@@ -51,32 +47,28 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	cw := &countingWriter{w: w}
 	bw := bufio.NewWriterSize(cw, 1<<20)
 	enc := json.NewEncoder(bw)
-	if err := enc.Encode(snapshotHeader{Format: snapshotFormat, Index: sn.index}); err != nil {
+	if err := enc.Encode(snapshotHeader{Format: snapshotFormat, Index: sn.db.index}); err != nil {
 		return cw.n, err
 	}
-	for _, kind := range []Kind{KindCluster, KindNode, KindService, KindTask} {
-		it, err := sn.txn.Get(string(kind), indexID)
-		if err != nil {
-			return cw.n, err
-		}
-		for o := it.Next(); o != nil; o = it.Next() {
-			var rec snapshotRecord
-			switch v := o.(type) {
-			case *Cluster:
-				rec.Cluster = v
-			case *Node:
-				rec.Node = v
-			case *Service:
-				rec.Service = v
-			case *Task:
-				rec.Task = v
-			}
-			if err := enc.Encode(&rec); err != nil {
-				return cw.n, err
-			}
-		}
+	var err error
+	encode := func(rec *snapshotRecord) bool {
+		err = enc.Encode(rec)
+		return err == nil
 	}
-	err := bw.Flush()
+	sn.db.clusters.ids.ascend(nil, func(e *item[Cluster]) bool { return encode(&snapshotRecord{Cluster: e.obj}) })
+	if err == nil {
+		sn.db.nodes.ids.ascend(nil, func(e *item[Node]) bool { return encode(&snapshotRecord{Node: e.obj}) })
+	}
+	if err == nil {
+		sn.db.services.ids.ascend(nil, func(e *item[Service]) bool { return encode(&snapshotRecord{Service: e.obj}) })
+	}
+	if err == nil {
+		sn.db.tasks.ids.ascend(nil, func(e *item[Task]) bool { return encode(&snapshotRecord{Task: e.obj}) })
+	}
+	if err != nil {
+		return cw.n, err
+	}
+	err = bw.Flush()
 	return cw.n, err
 }
 
@@ -104,7 +96,6 @@ func (s *Store) Restore(r io.Reader) error {
 		return fmt.Errorf("state: unknown snapshot format %d", h.Format)
 	}
 	db := newDB()
-	txn := db.Txn(true)
 	specs := map[specKey]*TaskSpec{}
 	for {
 		var rec snapshotRecord
@@ -113,34 +104,27 @@ func (s *Store) Restore(r io.Reader) error {
 			break
 		}
 		if err != nil {
-			txn.Abort()
 			return fmt.Errorf("state: reading snapshot: %w", err)
 		}
-		var o any
+		var kind Kind
 		switch {
 		case rec.Cluster != nil:
-			o = rec.Cluster
+			kind, err = KindCluster, db.clusters.put(rec.Cluster.ID, rec.Cluster, db.clusters.get(rec.Cluster.ID))
 		case rec.Node != nil:
-			o = rec.Node
+			kind, err = KindNode, db.nodes.put(rec.Node.ID, rec.Node, db.nodes.get(rec.Node.ID))
 		case rec.Service != nil:
-			o = rec.Service
+			kind, err = KindService, db.services.put(rec.Service.ID, rec.Service, db.services.get(rec.Service.ID))
 		case rec.Task != nil:
 			shareSpec(specs, rec.Task)
-			o = rec.Task
+			kind, err = KindTask, db.tasks.put(rec.Task.ID, rec.Task, db.tasks.get(rec.Task.ID))
 		default:
-			txn.Abort()
 			return fmt.Errorf("state: empty snapshot record")
 		}
-		if err := txn.Insert(string(o.(Object).Kind()), o); err != nil {
-			txn.Abort()
-			return fmt.Errorf("state: restoring %s: %w", o.(Object).Kind(), err)
+		if err != nil {
+			return fmt.Errorf("state: restoring %s: %w", kind, err)
 		}
 	}
-	if err := txn.Insert(metaTable, &storeMeta{ID: metaID, Index: h.Index}); err != nil {
-		txn.Abort()
-		return err
-	}
-	txn.Commit()
+	db.seal(h.Index)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()

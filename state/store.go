@@ -6,19 +6,17 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-
-	memdb "github.com/hashicorp/go-memdb"
 )
 
-// Store is the in-memory state of the swarm: a go-memdb database whose
-// writes come only from committed Raft log entries (see Apply), with a
-// change feed. Reads see consistent snapshots and never block writes.
+// Store is the in-memory state of the swarm: tables of persistent B-trees
+// whose writes come only from committed Raft log entries (see Apply), with
+// a change feed. Reads see consistent snapshots and never block writes.
 type Store struct {
 	// mu serialises writers, restores and watcher registration, so that a
 	// watcher registered in ViewAndWatch sees exactly the changes after its
 	// view.
 	mu       sync.Mutex
-	db       atomic.Pointer[memdb.MemDB]
+	db       atomic.Pointer[db]
 	index    atomic.Uint64
 	watchers map[*Watcher]struct{}
 
@@ -33,14 +31,6 @@ func NewStore() *Store {
 	s := &Store{watchers: map[*Watcher]struct{}{}, applied: make(chan struct{})}
 	s.db.Store(newDB())
 	return s
-}
-
-func newDB() *memdb.MemDB {
-	db, err := memdb.NewMemDB(schema())
-	if err != nil {
-		panic("state: bad schema: " + err.Error())
-	}
-	return db
 }
 
 // Index returns the index of the last change applied to the store: the Raft
@@ -76,15 +66,7 @@ func (s *Store) setIndex(idx uint64) {
 // View runs fn on a consistent read-only snapshot of the store. It never
 // blocks on writers. The objects fn sees must not be modified.
 func (s *Store) View(fn func(ReadTx) error) error {
-	return fn(newReadTx(s.db.Load().Txn(false)))
-}
-
-func newReadTx(txn *memdb.Txn) *readTx {
-	tx := &readTx{txn: txn}
-	if o, err := txn.First(metaTable, indexID, metaID); err == nil && o != nil {
-		tx.index = o.(*storeMeta).Index
-	}
-	return tx
+	return fn(&readTx{db: s.db.Load()})
 }
 
 // ViewAndWatch runs fn on a snapshot and returns a watcher that receives
@@ -93,7 +75,7 @@ func (s *Store) ViewAndWatch(fn func(ReadTx) error, opts ...WatchOption) (*Watch
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if fn != nil {
-		if err := fn(newReadTx(s.db.Load().Txn(false))); err != nil {
+		if err := fn(&readTx{db: s.db.Load()}); err != nil {
 			return nil, err
 		}
 	}
@@ -134,179 +116,139 @@ type ReadTx interface {
 }
 
 type readTx struct {
-	txn   *memdb.Txn
-	index uint64
+	db *db
 }
 
-func (tx *readTx) Index() uint64 { return tx.index }
+func (tx *readTx) Index() uint64 { return tx.db.index }
 
-func (tx *readTx) get(kind Kind, id string) Object {
-	o, err := tx.txn.First(string(kind), indexID, id)
-	if err != nil || o == nil {
-		return nil
-	}
-	return o.(Object)
-}
+func (tx *readTx) Cluster() *Cluster             { return tx.db.clusters.first() }
+func (tx *readTx) GetCluster(id string) *Cluster { return tx.db.clusters.get(id) }
+func (tx *readTx) GetNode(id string) *Node       { return tx.db.nodes.get(id) }
+func (tx *readTx) GetService(id string) *Service { return tx.db.services.get(id) }
+func (tx *readTx) GetTask(id string) *Task       { return tx.db.tasks.get(id) }
 
-func (tx *readTx) Cluster() *Cluster {
-	it, err := tx.txn.Get(string(KindCluster), indexID)
-	if err != nil {
-		return nil
-	}
-	if o := it.Next(); o != nil {
-		return o.(*Cluster)
-	}
-	return nil
-}
-
-func (tx *readTx) GetCluster(id string) *Cluster {
-	o, _ := tx.get(KindCluster, id).(*Cluster)
-	return o
-}
-
-func (tx *readTx) GetNode(id string) *Node {
-	o, _ := tx.get(KindNode, id).(*Node)
-	return o
-}
-
-func (tx *readTx) GetService(id string) *Service {
-	o, _ := tx.get(KindService, id).(*Service)
-	return o
-}
-
-func (tx *readTx) GetTask(id string) *Task {
-	o, _ := tx.get(KindTask, id).(*Task)
-	return o
-}
-
-func (tx *readTx) iter(kind Kind, by By) (memdb.ResultIterator, error) {
-	index, args, err := by.query(kind)
+func find[T any](t *table[T], kind Kind, by By) ([]*T, error) {
+	q, err := by.query(kind)
 	if err != nil {
 		return nil, err
 	}
-	return tx.txn.Get(string(kind), index, args...)
+	var out []*T
+	err = t.scan(q, func(o *T) bool {
+		out = append(out, o)
+		return true
+	})
+	return out, err
 }
 
-func find[T Object](tx *readTx, kind Kind, by By) ([]T, error) {
-	it, err := tx.iter(kind, by)
-	if err != nil {
-		return nil, err
-	}
-	var out []T
-	for o := it.Next(); o != nil; o = it.Next() {
-		out = append(out, o.(T))
-	}
-	return out, nil
-}
-
-func (tx *readTx) FindNodes(by By) ([]*Node, error) { return find[*Node](tx, KindNode, by) }
+func (tx *readTx) FindNodes(by By) ([]*Node, error) { return find(&tx.db.nodes, KindNode, by) }
 func (tx *readTx) FindServices(by By) ([]*Service, error) {
-	return find[*Service](tx, KindService, by)
+	return find(&tx.db.services, KindService, by)
 }
-func (tx *readTx) FindTasks(by By) ([]*Task, error) { return find[*Task](tx, KindTask, by) }
+func (tx *readTx) FindTasks(by By) ([]*Task, error) { return find(&tx.db.tasks, KindTask, by) }
 
 func (tx *readTx) ForEachTask(by By, fn func(*Task) bool) error {
-	it, err := tx.iter(KindTask, by)
+	q, err := by.query(KindTask)
 	if err != nil {
 		return err
 	}
-	for o := it.Next(); o != nil; o = it.Next() {
-		if !fn(o.(*Task)) {
-			return nil
-		}
-	}
-	return nil
+	return tx.db.tasks.scan(q, fn)
 }
 
 // By selects objects in Find calls.
 type By interface {
-	query(kind Kind) (index string, args []any, err error)
+	query(kind Kind) (query, error)
 }
 
-type byFunc func(kind Kind) (string, []any, error)
+type byFunc func(kind Kind) (query, error)
 
-func (f byFunc) query(kind Kind) (string, []any, error) { return f(kind) }
+func (f byFunc) query(kind Kind) (query, error) { return f(kind) }
 
 func unsupported(by string, kind Kind) error {
 	return fmt.Errorf("%w: cannot select %ss by %s", ErrInvalid, kind, by)
 }
 
 // All selects every object.
-var All By = byFunc(func(Kind) (string, []any, error) { return indexID, nil, nil })
+var All By = byFunc(func(Kind) (query, error) { return query{all: true}, nil })
 
 // ByIDPrefix selects objects whose ID starts with prefix.
 func ByIDPrefix(prefix string) By {
-	return byFunc(func(Kind) (string, []any, error) { return indexID + "_prefix", []any{prefix}, nil })
+	return byFunc(func(Kind) (query, error) { return query{value: prefix, prefix: true}, nil })
 }
 
 // ByName selects services, clusters or nodes (by hostname) with this name,
 // compared case-insensitively.
 func ByName(name string) By {
-	return byFunc(func(k Kind) (string, []any, error) {
+	return byFunc(func(k Kind) (query, error) {
 		if k == KindTask {
-			return "", nil, unsupported("name", k)
+			return query{}, unsupported("name", k)
 		}
-		return indexName, []any{strings.ToLower(name)}, nil
+		return query{index: indexName, value: strings.ToLower(name)}, nil
 	})
 }
 
 // ByNamePrefix selects services, clusters or nodes whose name starts with
 // prefix, compared case-insensitively.
 func ByNamePrefix(prefix string) By {
-	return byFunc(func(k Kind) (string, []any, error) {
+	return byFunc(func(k Kind) (query, error) {
 		if k == KindTask {
-			return "", nil, unsupported("name prefix", k)
+			return query{}, unsupported("name prefix", k)
 		}
-		return indexName + "_prefix", []any{strings.ToLower(prefix)}, nil
+		return query{index: indexName, value: strings.ToLower(prefix), prefix: true}, nil
 	})
 }
 
 // ByServiceID selects the tasks of a service.
 func ByServiceID(id string) By {
-	return byFunc(func(k Kind) (string, []any, error) {
+	return byFunc(func(k Kind) (query, error) {
 		if k != KindTask {
-			return "", nil, unsupported("service", k)
+			return query{}, unsupported("service", k)
 		}
-		return indexServiceID, []any{id}, nil
+		return query{index: indexServiceID, value: id}, nil
 	})
 }
 
 // ByNodeID selects the tasks assigned to a node.
 func ByNodeID(id string) By {
-	return byFunc(func(k Kind) (string, []any, error) {
+	return byFunc(func(k Kind) (query, error) {
 		if k != KindTask {
-			return "", nil, unsupported("node", k)
+			return query{}, unsupported("node", k)
 		}
-		return indexNodeID, []any{id}, nil
+		return query{index: indexNodeID, value: id}, nil
 	})
 }
 
-// BySlot selects the tasks of one slot of a replicated service.
+// BySlot selects the tasks of one slot of a replicated service. It scans
+// the service's tasks.
 func BySlot(serviceID string, slot uint64) By {
-	return byFunc(func(k Kind) (string, []any, error) {
+	return byFunc(func(k Kind) (query, error) {
 		if k != KindTask {
-			return "", nil, unsupported("slot", k)
+			return query{}, unsupported("slot", k)
 		}
-		return indexSlot, []any{serviceID, slot}, nil
+		if slot == 0 {
+			// Slot 0 means none: tasks of global services have no slot.
+			return query{none: true}, nil
+		}
+		return query{index: indexServiceID, value: serviceID, filter: func(t *Task) bool { return t.Slot == slot }}, nil
 	})
 }
 
-// ByDesiredState selects tasks with this desired state.
+// ByDesiredState selects tasks with this desired state. It scans every
+// task.
 func ByDesiredState(s TaskState) By {
-	return byFunc(func(k Kind) (string, []any, error) {
+	return byFunc(func(k Kind) (query, error) {
 		if k != KindTask {
-			return "", nil, unsupported("desired state", k)
+			return query{}, unsupported("desired state", k)
 		}
-		return indexDesiredState, []any{s}, nil
+		return query{all: true, filter: func(t *Task) bool { return t.DesiredState == s }}, nil
 	})
 }
 
 // ByRole selects nodes by their current role.
 func ByRole(r NodeRole) By {
-	return byFunc(func(k Kind) (string, []any, error) {
+	return byFunc(func(k Kind) (query, error) {
 		if k != KindNode {
-			return "", nil, unsupported("role", k)
+			return query{}, unsupported("role", k)
 		}
-		return indexRole, []any{string(r)}, nil
+		return query{index: indexRole, value: string(r)}, nil
 	})
 }

@@ -1,0 +1,309 @@
+package state
+
+import (
+	"cmp"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// randomWorkload applies a random mix of every task and node operation,
+// so that the indexes see creates, updates that move tasks between nodes,
+// deletes and service deletions.
+func randomWorkload(t *testing.T, seed uint64, steps int) *applier {
+	r := rand.New(rand.NewPCG(seed, 7))
+	a := newApplier(t)
+	a.mustApply(Op{Type: OpCreateCluster, Cluster: &Cluster{ID: "c1", Spec: DefaultClusterSpec()}})
+	hosts := []string{"Alpha", "alpha", "beta", "BETA-2", "gamma", ""}
+	var nodes []string
+	for i := range 12 {
+		id := fmt.Sprintf("n%02d", i)
+		role := RoleWorker
+		if i%4 == 0 {
+			role = RoleManager
+		}
+		a.mustApply(Op{Type: OpCreateNode, Node: &Node{ID: id, Role: role, Description: NodeDescription{Hostname: hosts[i%len(hosts)]}}})
+		nodes = append(nodes, id)
+	}
+	var services []string
+	for i := range 4 {
+		id := fmt.Sprintf("s%d", i)
+		a.mustApply(Op{Type: OpCreateService, Service: testService(id, fmt.Sprintf("web%d", i), 3)})
+		services = append(services, id)
+	}
+	var tasks []string
+	next := 0
+	for range steps {
+		switch k := r.IntN(10); {
+		case k < 3:
+			s := a.service(services[r.IntN(len(services))])
+			if s == nil {
+				continue
+			}
+			var nts []NewTask
+			for range 1 + r.IntN(20) {
+				next++
+				id := fmt.Sprintf("t%05d", r.IntN(100000))
+				nt := NewTask{ID: id, Slot: uint64(1 + r.IntN(5))}
+				if r.IntN(5) == 0 {
+					nt.Slot, nt.NodeID = 0, nodes[r.IntN(len(nodes))]
+				}
+				nts = append(nts, nt)
+				tasks = append(tasks, id)
+			}
+			a.apply(Op{Type: OpCreateTasks, ID: s.ID, SpecVersion: s.SpecVersion.Index, NewTasks: nts})
+		case k < 5 && len(tasks) > 0:
+			var as []Assignment
+			for range 1 + r.IntN(20) {
+				as = append(as, Assignment{TaskID: tasks[r.IntN(len(tasks))], NodeID: nodes[r.IntN(len(nodes))]})
+			}
+			a.apply(Op{Type: OpAssignTasks, Assignments: as})
+		case k < 6 && len(tasks) > 0:
+			ids := []string{tasks[r.IntN(len(tasks))], tasks[r.IntN(len(tasks))]}
+			a.apply(Op{Type: OpSetTasksDesired, IDs: ids, DesiredState: []TaskState{TaskStateShutdown, TaskStateRemove}[r.IntN(2)]})
+		case k < 7 && len(tasks) > 0:
+			a.apply(Op{Type: OpDeleteTasks, IDs: []string{tasks[r.IntN(len(tasks))]}})
+		case k < 8 && len(tasks) > 0:
+			// An update that moves a task to another node.
+			tk := a.task(tasks[r.IntN(len(tasks))])
+			if tk == nil {
+				continue
+			}
+			n := tk.Copy()
+			n.NodeID = nodes[r.IntN(len(nodes))]
+			a.apply(Op{Type: OpUpdateTask, Task: n, Version: tk.Version.Index})
+		case k < 9:
+			n := nodes[r.IntN(len(nodes))]
+			var node *Node
+			_ = a.s.View(func(tx ReadTx) error { node = tx.GetNode(n); return nil })
+			if node == nil {
+				continue
+			}
+			c := node.Copy()
+			c.Role = []NodeRole{RoleWorker, RoleManager}[r.IntN(2)]
+			a.apply(Op{Type: OpUpdateNode, Node: c, Version: node.Version.Index})
+			a.apply(Op{Type: OpNodeStatus, NodeStatuses: []NodeStatusUpdate{{ID: n, Status: NodeStatus{State: NodeStateReady}, Description: &NodeDescription{Hostname: hosts[r.IntN(len(hosts))]}}}})
+		default:
+			if r.IntN(10) == 0 {
+				s := services[r.IntN(len(services))]
+				a.apply(Op{Type: OpDeleteService, ID: s})
+				id := fmt.Sprintf("s%d", len(services)+r.IntN(1000))
+				a.apply(Op{Type: OpCreateService, Service: testService(id, "web"+id, 3)})
+				services = append(services, id)
+			}
+		}
+	}
+	return a
+}
+
+// TestSelectorsMatchFilteredScans checks every selector against a scan of
+// all objects filtered by hand and sorted as the indexes order them (by
+// value, then ID), after a random history: the indexes that were removed
+// (slot, desired state) and the ones kept give what go-memdb gave.
+func TestSelectorsMatchFilteredScans(t *testing.T) {
+	for seed := range uint64(4) {
+		a := randomWorkload(t, seed, 400)
+		err := a.s.View(func(tx ReadTx) error {
+			all, err := tx.FindTasks(All)
+			if err != nil {
+				return err
+			}
+			if !slices.IsSortedFunc(all, func(x, y *Task) int { return strings.Compare(x.ID, y.ID) }) {
+				t.Fatal("All is not in ID order")
+			}
+			nodes, _ := tx.FindNodes(All)
+			services, _ := tx.FindServices(All)
+			checkTasks := func(name string, by By, keep func(*Task) bool, value func(*Task) string) {
+				t.Helper()
+				var want []*Task
+				for _, tk := range all {
+					if keep(tk) {
+						want = append(want, tk)
+					}
+				}
+				slices.SortStableFunc(want, func(x, y *Task) int { return strings.Compare(value(x), value(y)) })
+				got, err := tx.FindTasks(by)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var each []*Task
+				_ = tx.ForEachTask(by, func(tk *Task) bool { each = append(each, tk); return true })
+				if !slices.Equal(got, want) || !slices.Equal(each, want) {
+					t.Fatalf("seed %d, %s: got %d tasks, want %d (or a different order)", seed, name, len(got), len(want))
+				}
+			}
+			none := func(*Task) string { return "" }
+			for _, s := range append(services, &Service{ID: "gone"}) {
+				checkTasks("service "+s.ID, ByServiceID(s.ID), func(tk *Task) bool { return tk.ServiceID == s.ID }, none)
+				for slot := range uint64(7) {
+					checkTasks(fmt.Sprintf("slot %s.%d", s.ID, slot), BySlot(s.ID, slot), func(tk *Task) bool {
+						return slot != 0 && tk.ServiceID == s.ID && tk.Slot == slot
+					}, none)
+				}
+			}
+			for _, n := range append(nodes, &Node{ID: ""}, &Node{ID: "n0"}) {
+				checkTasks("node "+n.ID, ByNodeID(n.ID), func(tk *Task) bool { return n.ID != "" && tk.NodeID == n.ID }, none)
+			}
+			for _, ds := range []TaskState{TaskStateNew, TaskStateRunning, TaskStateShutdown, TaskStateRemove} {
+				checkTasks("desired "+ds.String(), ByDesiredState(ds), func(tk *Task) bool { return tk.DesiredState == ds }, none)
+			}
+			for _, p := range []string{"", "t", "t0", "t01", "t99999", "x"} {
+				checkTasks("id prefix "+p, ByIDPrefix(p), func(tk *Task) bool { return strings.HasPrefix(tk.ID, p) }, none)
+			}
+
+			checkNodes := func(name string, by By, keep func(*Node) bool, value func(*Node) string) {
+				t.Helper()
+				var want []*Node
+				for _, n := range nodes {
+					if keep(n) {
+						want = append(want, n)
+					}
+				}
+				slices.SortStableFunc(want, func(x, y *Node) int { return cmp.Compare(value(x), value(y)) })
+				got, err := tx.FindNodes(by)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("seed %d, %s: got %v, want %v", seed, name, ids(got), ids(want))
+				}
+			}
+			host := func(n *Node) string { return strings.ToLower(n.Description.Hostname) }
+			for _, h := range []string{"alpha", "ALPHA", "beta", "beta-2", "", "zeta"} {
+				checkNodes("hostname "+h, ByName(h), func(n *Node) bool { return h != "" && host(n) == strings.ToLower(h) }, host)
+			}
+			for _, p := range []string{"", "a", "BE", "beta-", "z"} {
+				checkNodes("hostname prefix "+p, ByNamePrefix(p), func(n *Node) bool {
+					return host(n) != "" && strings.HasPrefix(host(n), strings.ToLower(p))
+				}, host)
+			}
+			for _, r := range []NodeRole{RoleWorker, RoleManager, ""} {
+				checkNodes("role "+string(r), ByRole(r), func(n *Node) bool { return r != "" && n.Role == r }, func(n *Node) string { return string(n.Role) })
+			}
+			for _, s := range services {
+				got, _ := tx.FindServices(ByName(strings.ToUpper(s.Spec.Name)))
+				if len(got) != 1 || got[0] != s {
+					t.Fatalf("service by name %s: %v", s.Spec.Name, got)
+				}
+			}
+			got, _ := tx.FindServices(ByNamePrefix("web"))
+			if len(got) != len(services) || !slices.IsSortedFunc(got, func(x, y *Service) int { return strings.Compare(x.Spec.Name, y.Spec.Name) }) {
+				t.Fatalf("services by name prefix: %d of %d, or not in name order", len(got), len(services))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func ids[T Object](l []T) []string {
+	out := make([]string, len(l))
+	for i, o := range l {
+		out[i] = o.GetID()
+	}
+	return out
+}
+
+// TestSelectorsRefuseWrongKinds checks the errors of selectors used on a
+// kind they do not apply to.
+func TestSelectorsRefuseWrongKinds(t *testing.T) {
+	s := NewStore()
+	_ = s.View(func(tx ReadTx) error {
+		for name, f := range map[string]func() error{
+			"nodes by slot":          func() error { _, err := tx.FindNodes(BySlot("s", 1)); return err },
+			"services by desired":    func() error { _, err := tx.FindServices(ByDesiredState(TaskStateRunning)); return err },
+			"tasks by role":          func() error { _, err := tx.FindTasks(ByRole(RoleWorker)); return err },
+			"tasks by name prefix":   func() error { _, err := tx.FindTasks(ByNamePrefix("x")); return err },
+			"nodes by service":       func() error { _, err := tx.FindNodes(ByServiceID("s")); return err },
+			"services by node":       func() error { _, err := tx.FindServices(ByNodeID("n")); return err },
+			"each task by name":      func() error { return tx.ForEachTask(ByName("x"), func(*Task) bool { return true }) },
+			"services by role (all)": func() error { _, err := tx.FindServices(ByRole(RoleManager)); return err },
+		} {
+			if err := f(); !errorsIsInvalid(err) {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+		return nil
+	})
+}
+
+func errorsIsInvalid(err error) bool {
+	return err != nil && AsError(err) != nil && AsError(err).Code == CodeInvalid
+}
+
+// TestReadersSeeImmutableVersions runs readers over a store while a
+// writer changes every task in large and small batches: a reader's view
+// never changes under it (run with -race).
+func TestReadersSeeImmutableVersions(t *testing.T) {
+	a := newApplier(t)
+	a.mustApply(Op{Type: OpCreateNode, Node: &Node{ID: "n1"}}, Op{Type: OpCreateService, Service: testService("s1", "web", 1)})
+	var nts []NewTask
+	for i := range 3000 {
+		nts = append(nts, NewTask{ID: fmt.Sprintf("t%05d", i), Slot: uint64(i + 1)})
+	}
+	a.mustApply(Op{Type: OpCreateTasks, ID: "s1", SpecVersion: 1, NewTasks: nts})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_ = a.s.View(func(tx ReadTx) error {
+					idx := tx.Index()
+					count := func() (n int, sum uint64) {
+						_ = tx.ForEachTask(ByServiceID("s1"), func(tk *Task) bool {
+							n++
+							sum += tk.Version.Index
+							if tk.Version.Index > idx {
+								errs <- fmt.Errorf("task %s at version %d in a view at %d", tk.ID, tk.Version.Index, idx)
+							}
+							return true
+						})
+						return n, sum
+					}
+					n1, s1 := count()
+					time.Sleep(time.Millisecond)
+					if n2, s2 := count(); n1 != n2 || s1 != s2 {
+						errs <- fmt.Errorf("view at %d changed: %d/%d tasks", idx, n1, n2)
+					}
+					return nil
+				})
+			}
+		}()
+	}
+	for i := range 60 {
+		var ds []TaskStatusUpdate
+		var as []Assignment
+		for j := range 3000 {
+			if i == 0 {
+				as = append(as, Assignment{TaskID: fmt.Sprintf("t%05d", j), NodeID: "n1"})
+			} else if j%(1+i%7) == 0 {
+				ds = append(ds, TaskStatusUpdate{TaskID: fmt.Sprintf("t%05d", j), Status: TaskStatus{State: TaskStateRunning, Message: fmt.Sprint(i)}})
+			}
+		}
+		if i == 0 {
+			a.mustApply(Op{Type: OpAssignTasks, Assignments: as})
+		} else {
+			a.mustApply(Op{Type: OpTaskStatus, ID: "n1", TaskStatuses: ds})
+		}
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
