@@ -33,6 +33,8 @@ const (
 	// Stall a manager: in-process its links are cut and every request to
 	// or from it waits; multi-process SIGSTOP, then SIGCONT.
 	faultPause faultKind = "pause"
+	// Stall the leader: it wakes up believing it still leads.
+	faultPauseLeader faultKind = "pause-leader"
 	// Cut every link: no quorum anywhere.
 	faultQuorumLoss faultKind = "quorum-loss"
 	// Five managers: two halves that only one manager in the middle
@@ -74,6 +76,35 @@ func planFaults(rng *rand.Rand, kinds []faultKind, duration time.Duration) []fau
 		}
 		plan = append(plan, f)
 		at += f.Hold + 300*time.Millisecond + time.Duration(rng.Int63n(int64(1500*time.Millisecond)))
+	}
+	return plan
+}
+
+// ensureKinds makes sure every kind in required appears in plan, drawing
+// the steps it replaces from rng, so that a single scenario covers them.
+func ensureKinds(rng *rand.Rand, plan []fault, required []faultKind) []fault {
+	for _, k := range required {
+		counts := map[faultKind]int{}
+		for _, f := range plan {
+			counts[f.Kind]++
+		}
+		if counts[k] > 0 {
+			continue
+		}
+		var spare []int
+		for i, f := range plan {
+			if counts[f.Kind] > 1 {
+				spare = append(spare, i)
+			}
+		}
+		if len(spare) == 0 {
+			break
+		}
+		i := spare[rng.Intn(len(spare))]
+		plan[i].Kind = k
+		if k == faultRestart || k == faultKillContainers {
+			plan[i].Hold = 0
+		}
 	}
 	return plan
 }

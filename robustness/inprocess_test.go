@@ -433,7 +433,10 @@ func (c *ipCluster) inject(f fault) (string, func(), error) {
 		}
 		c.cut([]*ipMember{target}, c.others(target))
 		return "isolated " + target.id + leaderNote(target, leader), c.healLinks, nil
-	case faultPause:
+	case faultPause, faultPauseLeader:
+		if f.Kind == faultPauseLeader && leader != nil {
+			target = leader
+		}
 		c.cut([]*ipMember{target}, c.others(target))
 		c.hn.pause(target.addr)
 		return "paused " + target.id + leaderNote(target, leader), c.healLinks, nil

@@ -41,6 +41,11 @@ type loadConfig struct {
 	OpTimeout time.Duration
 	// Think is the longest pause between two calls of a client.
 	Think time.Duration
+	// ReadEvery is how often each manager's prober sends a read without
+	// waiting for the previous one (0: no probers); at most MaxProbes
+	// are in flight per manager.
+	ReadEvery time.Duration
+	MaxProbes int
 }
 
 func serviceNames(prefix string, n int) []string {
@@ -54,17 +59,69 @@ func serviceNames(prefix string, n int) []string {
 // runLoad runs cfg.Clients clients until ctx ends; each call goes to a
 // manager chosen at random among clients(). It returns when every client
 // has finished its last call.
+//
+// Even clients send every call to a manager of their own (the one a CLI
+// user's DOCKER_HOST names), odd ones to a manager drawn for each call.
+// Besides them, a prober per manager keeps reads in flight: when a
+// manager stalls, reads sent to it at every moment of the stall wait
+// there, and those sent after a write was acknowledged elsewhere must see
+// it once the manager wakes up, whatever it believes about its
+// leadership.
 func runLoad(ctx context.Context, seed int64, cfg loadConfig, clients []*apiClient, h *history) {
 	var wg sync.WaitGroup
 	for i := range cfg.Clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			l := &loader{id: i, cfg: cfg, rng: rand.New(rand.NewSource(seed*1000 + int64(i))), clients: clients, h: h}
+			cs := clients
+			if i%2 == 0 {
+				cs = []*apiClient{clients[(i/2)%len(clients)]}
+			}
+			l := &loader{id: i, cfg: cfg, rng: rand.New(rand.NewSource(seed*1000 + int64(i))), clients: cs, h: h}
 			l.run(ctx)
 		}()
 	}
+	if cfg.ReadEvery > 0 {
+		for i, c := range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				id := cfg.Clients + i
+				l := &loader{id: id, cfg: cfg, rng: rand.New(rand.NewSource(seed*1000 + int64(id))), clients: []*apiClient{c}, h: h}
+				l.probe(ctx)
+			}()
+		}
+	}
 	wg.Wait()
+}
+
+// probe sends reads to one manager every cfg.ReadEvery, each without
+// waiting for the others.
+func (l *loader) probe(ctx context.Context) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, l.cfg.MaxProbes)
+	defer wg.Wait()
+	t := time.NewTicker(l.cfg.ReadEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		select {
+		case sem <- struct{}{}:
+		default:
+			continue
+		}
+		name := l.cfg.Names[l.rng.Intn(len(l.cfg.Names))]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			l.do(l.clients[0], svcInput{Kind: opRead, Name: name})
+		}()
+	}
 }
 
 type loader struct {

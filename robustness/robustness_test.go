@@ -13,7 +13,7 @@ import (
 
 var (
 	flagSeed     = flag.Int64("seed", 0, "in-process level: run only this seed (replay)")
-	flagRuns     = flag.Int("runs", 6, "in-process level: number of randomized runs (half with 3 managers, half with 5)")
+	flagRuns     = flag.Int("runs", 8, "in-process level: number of randomized runs (half with 3 managers, half with 5)")
 	flagDuration = flag.Duration("duration", 15*time.Second, "in-process level: load and fault time per run")
 	flagSoak     = flag.Duration("soak", 0, "TestSoak: run in-process seeds until this much time has passed")
 	flagMPSeed   = flag.Int64("mp-seed", 0, "multi-process level: replay this seed")

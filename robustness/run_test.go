@@ -37,7 +37,7 @@ type runConfig struct {
 
 var (
 	inProcessKinds3 = []faultKind{faultKillLeader, faultKillFollower, faultRestart, faultPartitionLeader,
-		faultPartitionFollower, faultIsolate, faultPause, faultQuorumLoss}
+		faultPartitionFollower, faultIsolate, faultPause, faultPauseLeader, faultQuorumLoss}
 	inProcessKinds5 = append(append([]faultKind(nil), inProcessKinds3...), faultKillMinority, faultBridge)
 )
 
@@ -83,7 +83,7 @@ func runInProcess(t *testing.T, cfg runConfig, plan []fault) *runResult {
 	loadCtx, stopLoad := context.WithCancel(context.Background())
 	loadDone := make(chan struct{})
 	lc := loadConfig{Clients: cfg.Clients, Names: names, Image: "shoal/demoapp:test", MaxReplicas: cfg.MaxReplicas,
-		OpTimeout: 12 * time.Second, Think: 20 * time.Millisecond}
+		OpTimeout: 12 * time.Second, Think: 20 * time.Millisecond, ReadEvery: 100 * time.Millisecond, MaxProbes: 40}
 	go func() {
 		defer close(loadDone)
 		runLoad(loadCtx, cfg.Seed, lc, clients, h)
