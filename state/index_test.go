@@ -307,3 +307,64 @@ func TestReadersSeeImmutableVersions(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestWatcherFiltersKeepOrder checks filtered watchers against the
+// unfiltered feed, for filters that accept all, none, a prefix, a suffix
+// and every other event.
+func TestWatcherFiltersKeepOrder(t *testing.T) {
+	a := newApplier(t)
+	a.mustApply(Op{Type: OpCreateNode, Node: &Node{ID: "n1"}}, Op{Type: OpCreateService, Service: testService("s1", "web", 1)})
+	var n int
+	odd := func(Event) bool { n++; return n%2 == 1 }
+	filters := map[string]func(Event) bool{
+		"all":    func(Event) bool { return true },
+		"none":   func(Event) bool { return false },
+		"first":  func(e Event) bool { return e.Object.GetID() < "t050" },
+		"last":   func(e Event) bool { return e.Object.GetID() >= "t050" },
+		"odd":    odd,
+		"node":   func(e Event) bool { return e.Object.Kind() == KindNode },
+		"create": func(e Event) bool { return e.Action == ActionCreate },
+	}
+	all := a.s.Watch()
+	ws := map[string]*Watcher{}
+	for name, f := range filters {
+		ws[name] = a.s.Watch(WithFilter(f))
+	}
+	var nts []NewTask
+	for i := range 100 {
+		nts = append(nts, NewTask{ID: fmt.Sprintf("t%03d", i), Slot: uint64(i + 1)})
+	}
+	a.mustApply(Op{Type: OpCreateTasks, ID: "s1", SpecVersion: 1, NewTasks: nts},
+		Op{Type: OpNodeStatus, NodeStatuses: []NodeStatusUpdate{{ID: "n1", Status: NodeStatus{State: NodeStateReady}}}})
+	a.mustApply(Op{Type: OpDeleteTasks, IDs: []string{"t001", "t002"}})
+	feed, err := all.Drain()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n = 0
+	for name, f := range filters {
+		batches, err := ws[name].Drain()
+		if err != nil || len(batches) != len(feed) {
+			t.Fatalf("%s: %d batches, %v", name, len(batches), err)
+		}
+		if name == "odd" {
+			n = 0
+		}
+		for i, b := range batches {
+			var want []Event
+			for _, e := range feed[i].Events {
+				if f(e) {
+					want = append(want, e)
+				}
+			}
+			if b.Index != feed[i].Index || len(b.Events) != len(want) {
+				t.Fatalf("%s: batch %d has %d events, want %d", name, i, len(b.Events), len(want))
+			}
+			for j := range want {
+				if b.Events[j] != want[j] {
+					t.Fatalf("%s: batch %d event %d differs", name, i, j)
+				}
+			}
+		}
+	}
+}

@@ -97,12 +97,7 @@ func newWatcher(s *Store, opts []WatchOption) *Watcher {
 func (w *Watcher) publish(b Batch) {
 	events := b.Events
 	if w.filter != nil {
-		events = make([]Event, 0, len(b.Events))
-		for _, e := range b.Events {
-			if w.filter(e) {
-				events = append(events, e)
-			}
-		}
+		events = filterEvents(b.Events, w.filter)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -116,6 +111,26 @@ func (w *Watcher) publish(b Batch) {
 	}
 	w.batches = append(w.batches, Batch{Index: b.Index, Events: events})
 	w.signal()
+}
+
+// filterEvents returns the events keep accepts. If it accepts them all,
+// that is events itself, shared as it is with unfiltered watchers;
+// otherwise a slice that grows with the accepted events only, so that a
+// watcher of a few nodes does not pay for a batch of 100k task events.
+func filterEvents(events []Event, keep func(Event) bool) []Event {
+	for i, e := range events {
+		if keep(e) {
+			continue
+		}
+		out := events[:i:i]
+		for _, e := range events[i+1:] {
+			if keep(e) {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	return events
 }
 
 func (w *Watcher) fail(err error) {
