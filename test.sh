@@ -41,4 +41,19 @@ if [ "$mode" != quick ]; then
 	go test -run='^$' -fuzz='^FuzzIssueNodeCertificate$' -fuzztime=10s ./ca/
 fi
 
+if [ "$mode" != quick ]; then
+	# Every bench program at a tiny size (about a minute in all), so they
+	# never rot; each exits non-zero on failure. See BENCHMARKS.md.
+	step "benchmark smoke"
+	benchbin=$(mktemp -d)
+	trap 'rm -rf "$benchbin"' EXIT
+	go build -o "$benchbin/" ./bench/sim ./bench/docker ./bench/writes ./bench/failover ./bench/nodeloss ./bench/restart
+	"$benchbin/sim" -nodes 20 -tasks 200 -runs 1
+	"$benchbin/docker" -replicas 5 -rounds 1 -images nohealth
+	"$benchbin/writes" -clients 1,8 -duration 2s -runs 1
+	"$benchbin/failover" -runs 1
+	"$benchbin/nodeloss" -runs 1 -images nohealth
+	"$benchbin/restart" -tasks 2000 -nodes 20 -runs 1 -snapshot=false
+fi
+
 printf '\nall tests passed in %ss\n' $(($(date +%s) - start))
