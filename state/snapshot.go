@@ -2,26 +2,59 @@ package state
 
 import (
 	"bufio"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"reflect"
+	"unsafe"
 )
 
-// snapshotFormat is the version of the snapshot encoding.
-const snapshotFormat = 1
+// Snapshot formats. A snapshot starts with a JSON header line that names
+// its format, then:
+//
+//   - format 1: one JSON object per line (snapshotRecord). Written before
+//     format 2; still read.
+//   - format 2: binary records (see WriteTo), ended by an end record that
+//     counts them, so that a truncated snapshot is refused.
+//
+// Restore refuses formats it does not know with a clear error, as a
+// manager of an older version does for format 2.
+const (
+	snapshotFormatJSON = 1
+	snapshotFormat     = 2
+)
 
 type snapshotHeader struct {
 	Format int    `json:"format"`
 	Index  uint64 `json:"index"`
 }
 
-// snapshotRecord is one object in a snapshot stream. Exactly one field is
-// set.
+// snapshotRecord is one object in a format 1 snapshot. Exactly one field
+// is set.
 type snapshotRecord struct {
 	Cluster *Cluster `json:"c,omitempty"`
 	Node    *Node    `json:"n,omitempty"`
 	Service *Service `json:"s,omitempty"`
 	Task    *Task    `json:"t,omitempty"`
+}
+
+// Record kinds of format 2.
+const (
+	recCluster = 'c' // JSON of the Cluster
+	recNode    = 'n' // JSON of the Node
+	recService = 's' // JSON of the Service
+	recSpec    = 'p' // JSON of a taskSpecRecord, numbered from 0 in order
+	recTask    = 't' // binary task (encodeTask), naming its spec by number
+	recEnd     = 'e' // number of records before it
+)
+
+// taskSpecRecord is the spec and published ports that tasks made from one
+// service spec share: format 2 writes them once, not once per task.
+type taskSpecRecord struct {
+	Spec     TaskSpec      `json:"spec"`
+	Endpoint *EndpointSpec `json:"endpoint,omitempty"`
 }
 
 // Snapshot is a point-in-time copy of the store that can be written out
@@ -31,7 +64,7 @@ type Snapshot struct {
 }
 
 // Snapshot returns a consistent copy of the store's current state. It is
-// cheap: go-memdb's trees are immutable.
+// cheap: committed versions of the store are immutable.
 func (s *Store) Snapshot() *Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -41,34 +74,50 @@ func (s *Store) Snapshot() *Snapshot {
 // Index is the store index the snapshot was taken at.
 func (sn *Snapshot) Index() uint64 { return sn.db.index }
 
-// WriteTo writes the snapshot as a header line followed by one JSON object
-// per line.
+// WriteTo writes the snapshot in format 2: the JSON header line, then
+// records, each a uvarint length and that many bytes: a kind byte and its
+// data. Clusters, nodes and services are JSON; tasks are binary, and name
+// their spec (with the service's published ports) among the spec records
+// written before them, one per distinct spec of a service spec version.
 func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	cw := &countingWriter{w: w}
 	bw := bufio.NewWriterSize(cw, 1<<20)
-	enc := json.NewEncoder(bw)
-	if err := enc.Encode(snapshotHeader{Format: snapshotFormat, Index: sn.db.index}); err != nil {
-		return cw.n, err
+	hdr, _ := json.Marshal(snapshotHeader{Format: snapshotFormat, Index: sn.db.index})
+	sw := &snapshotWriter{w: bw, specs: map[specKey][]specRef{}}
+	_, sw.err = bw.Write(append(hdr, '\n'))
+	writeJSON := func(kind byte, v any) bool {
+		if sw.err == nil {
+			var b []byte
+			b, sw.err = json.Marshal(v)
+			sw.rec.buf = append(append(sw.rec.buf[:0], kind), b...)
+			sw.flush()
+		}
+		return sw.err == nil
 	}
-	var err error
-	encode := func(rec *snapshotRecord) bool {
-		err = enc.Encode(rec)
-		return err == nil
+	sn.db.clusters.ids.ascend(nil, func(e *item[Cluster]) bool { return writeJSON(recCluster, e.obj) })
+	sn.db.nodes.ids.ascend(nil, func(e *item[Node]) bool { return writeJSON(recNode, e.obj) })
+	sn.db.services.ids.ascend(nil, func(e *item[Service]) bool { return writeJSON(recService, e.obj) })
+	sn.db.tasks.ids.ascend(nil, func(e *item[Task]) bool {
+		t := e.obj
+		spec := sw.spec(t)
+		if sw.err != nil {
+			return false
+		}
+		sw.rec.buf = append(sw.rec.buf[:0], recTask)
+		encodeTask(&sw.rec, t, spec)
+		sw.flush()
+		return sw.err == nil
+	})
+	if sw.err == nil {
+		n := sw.records
+		sw.rec.buf = append(sw.rec.buf[:0], recEnd)
+		sw.rec.uvarint(n)
+		sw.flush()
 	}
-	sn.db.clusters.ids.ascend(nil, func(e *item[Cluster]) bool { return encode(&snapshotRecord{Cluster: e.obj}) })
-	if err == nil {
-		sn.db.nodes.ids.ascend(nil, func(e *item[Node]) bool { return encode(&snapshotRecord{Node: e.obj}) })
+	if sw.err != nil {
+		return cw.n, sw.err
 	}
-	if err == nil {
-		sn.db.services.ids.ascend(nil, func(e *item[Service]) bool { return encode(&snapshotRecord{Service: e.obj}) })
-	}
-	if err == nil {
-		sn.db.tasks.ids.ascend(nil, func(e *item[Task]) bool { return encode(&snapshotRecord{Task: e.obj}) })
-	}
-	if err != nil {
-		return cw.n, err
-	}
-	err = bw.Flush()
+	err := bw.Flush()
 	return cw.n, err
 }
 
@@ -83,46 +132,201 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// snapshotWriter writes format 2 records.
+type snapshotWriter struct {
+	w   *bufio.Writer
+	rec encoder // the record being built; its symbols span the snapshot
+	err error
+	// records counts the records written.
+	records uint64
+	specs   map[specKey][]specRef
+	nspecs  uint64
+}
+
+// specRef is a spec record written, and the task spec it was written for.
+type specRef struct {
+	spec     TaskSpec
+	endpoint *EndpointSpec
+	n        uint64
+}
+
+// maxSpecsPerKey bounds the specs remembered for one service spec version;
+// a task whose spec is none of them gets a record of its own.
+const maxSpecsPerKey = 4
+
+func (sw *snapshotWriter) flush() {
+	if sw.err != nil {
+		return
+	}
+	var l [binary.MaxVarintLen64]byte
+	if _, err := sw.w.Write(l[:binary.PutUvarint(l[:], uint64(len(sw.rec.buf)))]); err != nil {
+		sw.err = err
+		return
+	}
+	if _, err := sw.w.Write(sw.rec.buf); err != nil {
+		sw.err = err
+		return
+	}
+	sw.records++
+}
+
+// spec returns the number of the spec record of t's spec and endpoint,
+// writing one if there is none yet.
+func (sw *snapshotWriter) spec(t *Task) uint64 {
+	k := specKey{t.ServiceID, t.SpecVersion.Index}
+	refs := sw.specs[k]
+	for i := range refs {
+		if sameTaskSpec(&refs[i].spec, &t.Spec) && refs[i].endpoint == t.Endpoint {
+			return refs[i].n
+		}
+	}
+	for i := range refs {
+		if specEqual(&refs[i].spec, &t.Spec) && reflect.DeepEqual(refs[i].endpoint, t.Endpoint) {
+			return refs[i].n
+		}
+	}
+	b, err := json.Marshal(taskSpecRecord{Spec: t.Spec, Endpoint: t.Endpoint})
+	if err != nil {
+		sw.err = err
+		return 0
+	}
+	sw.rec.buf = append(append(sw.rec.buf[:0], recSpec), b...)
+	sw.flush()
+	n := sw.nspecs
+	sw.nspecs++
+	if len(refs) < maxSpecsPerKey {
+		sw.specs[k] = append(refs, specRef{spec: t.Spec, endpoint: t.Endpoint, n: n})
+	}
+	return n
+}
+
+// sameTaskSpec tells whether two specs are the same value, down to the
+// pointers, slices and maps they share (tasks made from one service spec
+// version share them): a sufficient condition for them to be equal that
+// costs a memory comparison, where reflect.DeepEqual walks every field.
+// Whatever fields TaskSpec gains, equal memory means equal specs.
+func sameTaskSpec(a, b *TaskSpec) bool {
+	const n = unsafe.Sizeof(TaskSpec{})
+	return *(*[n]byte)(unsafe.Pointer(a)) == *(*[n]byte)(unsafe.Pointer(b))
+}
+
+// encodeTask writes a task but for its spec and endpoint, which the spec
+// record numbered spec holds. TestTaskEncodingCoversEveryField fails when
+// Task gains a field this does not write.
+func encodeTask(e *encoder, t *Task, spec uint64) {
+	e.str(t.ID)
+	e.uvarint(t.Version.Index)
+	e.time(t.CreatedAt)
+	e.time(t.UpdatedAt)
+	e.sym(t.ServiceID)
+	e.sym(t.ServiceName)
+	e.uvarint(t.Slot)
+	e.sym(t.NodeID)
+	e.uvarint(spec)
+	e.uvarint(t.SpecVersion.Index)
+	e.taskState(t.DesiredState)
+	encodeTaskStatus(e, &t.Status)
+}
+
+func decodeTask(d *decoder, specs []taskSpecRecord) *Task {
+	t := &Task{}
+	t.ID = d.str()
+	t.Version.Index = d.uvarint()
+	t.CreatedAt = d.time()
+	t.UpdatedAt = d.time()
+	t.ServiceID = d.sym()
+	t.ServiceName = d.sym()
+	t.Slot = d.uvarint()
+	t.NodeID = d.sym()
+	if n := d.uvarint(); n < uint64(len(specs)) {
+		t.Spec, t.Endpoint = specs[n].Spec, specs[n].Endpoint
+	} else {
+		d.fail(fmt.Errorf("task spec %d of %d", n, len(specs)))
+	}
+	t.SpecVersion.Index = d.uvarint()
+	t.DesiredState = d.taskState()
+	decodeTaskStatus(d, &t.Status)
+	return t
+}
+
+// encodeTaskStatus writes a task status; command entries carry them too.
+func encodeTaskStatus(e *encoder, s *TaskStatus) {
+	e.time(s.Timestamp)
+	e.taskState(s.State)
+	e.sym(s.Message)
+	e.sym(s.Err)
+	if c := s.Container; c != nil {
+		e.byte(1)
+		e.str(c.ContainerID)
+		e.varint(int64(c.PID))
+		e.varint(int64(c.ExitCode))
+	} else {
+		e.byte(0)
+	}
+	encodePorts(e, s.Ports)
+}
+
+func decodeTaskStatus(d *decoder, s *TaskStatus) {
+	s.Timestamp = d.time()
+	s.State = d.taskState()
+	s.Message = d.sym()
+	s.Err = d.sym()
+	if d.bool() {
+		s.Container = &ContainerStatus{ContainerID: d.str(), PID: int(d.varint()), ExitCode: int(d.varint())}
+	}
+	s.Ports = decodePorts(d)
+}
+
+// encodePorts writes ports; an empty list decodes as nil, as with JSON's
+// omitempty.
+func encodePorts(e *encoder, ps []PortConfig) {
+	e.uvarint(uint64(len(ps)))
+	for i := range ps {
+		p := &ps[i]
+		e.sym(p.Name)
+		e.sym(p.Protocol)
+		e.uvarint(uint64(p.TargetPort))
+		e.uvarint(uint64(p.PublishedPort))
+		e.sym(p.PublishMode)
+	}
+}
+
+func decodePorts(d *decoder) []PortConfig {
+	n := d.count(5)
+	if n == 0 {
+		return nil
+	}
+	ps := make([]PortConfig, n)
+	for i := range ps {
+		ps[i] = PortConfig{Name: d.sym(), Protocol: d.sym(), TargetPort: uint32(d.uvarint()), PublishedPort: uint32(d.uvarint()), PublishMode: d.sym()}
+	}
+	return ps
+}
+
 // Restore replaces the store's contents with a snapshot written by
-// Snapshot.WriteTo. Every watcher is told to resync. On error the store is
-// unchanged.
+// Snapshot.WriteTo, in format 2 or the older format 1. Every watcher is
+// told to resync. On error the store is unchanged.
 func (s *Store) Restore(r io.Reader) error {
-	dec := json.NewDecoder(bufio.NewReaderSize(r, 1<<20))
-	var h snapshotHeader
-	if err := dec.Decode(&h); err != nil {
+	br := bufio.NewReaderSize(r, 64<<10)
+	line, err := br.ReadSlice('\n')
+	if err != nil {
 		return fmt.Errorf("state: reading snapshot header: %w", err)
 	}
-	if h.Format != snapshotFormat {
-		return fmt.Errorf("state: unknown snapshot format %d", h.Format)
+	var h snapshotHeader
+	if err := json.Unmarshal(line, &h); err != nil {
+		return fmt.Errorf("state: reading snapshot header: %w", err)
 	}
-	db := newDB()
-	specs := map[specKey]*TaskSpec{}
-	for {
-		var rec snapshotRecord
-		err := dec.Decode(&rec)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("state: reading snapshot: %w", err)
-		}
-		var kind Kind
-		switch {
-		case rec.Cluster != nil:
-			kind, err = KindCluster, db.clusters.put(rec.Cluster.ID, rec.Cluster, db.clusters.get(rec.Cluster.ID))
-		case rec.Node != nil:
-			kind, err = KindNode, db.nodes.put(rec.Node.ID, rec.Node, db.nodes.get(rec.Node.ID))
-		case rec.Service != nil:
-			kind, err = KindService, db.services.put(rec.Service.ID, rec.Service, db.services.get(rec.Service.ID))
-		case rec.Task != nil:
-			shareSpec(specs, rec.Task)
-			kind, err = KindTask, db.tasks.put(rec.Task.ID, rec.Task, db.tasks.get(rec.Task.ID))
-		default:
-			return fmt.Errorf("state: empty snapshot record")
-		}
-		if err != nil {
-			return fmt.Errorf("state: restoring %s: %w", kind, err)
-		}
+	var db *db
+	switch h.Format {
+	case snapshotFormatJSON:
+		db, err = restoreJSON(br)
+	case snapshotFormat:
+		db, err = restoreBinary(br)
+	default:
+		return fmt.Errorf("state: unknown snapshot format %d (this version reads formats %d and %d)", h.Format, snapshotFormatJSON, snapshotFormat)
+	}
+	if err != nil {
+		return err
 	}
 	db.seal(h.Index)
 
@@ -139,14 +343,176 @@ func (s *Store) Restore(r io.Reader) error {
 	return nil
 }
 
+// restorer builds the tables of a restored store.
+type restorer struct {
+	db *db
+}
+
+func (rs *restorer) add(o Object) error {
+	var err error
+	switch o := o.(type) {
+	case *Cluster:
+		err = rs.db.clusters.put(o.ID, o, rs.db.clusters.get(o.ID))
+	case *Node:
+		err = rs.db.nodes.put(o.ID, o, rs.db.nodes.get(o.ID))
+	case *Service:
+		err = rs.db.services.put(o.ID, o, rs.db.services.get(o.ID))
+	case *Task:
+		// Tasks share their service's and node's ID strings, as they do
+		// when created and assigned.
+		if sv := rs.db.services.get(o.ServiceID); sv != nil {
+			o.ServiceID = sv.ID
+		}
+		if n := rs.db.nodes.get(o.NodeID); n != nil {
+			o.NodeID = n.ID
+		}
+		err = rs.db.tasks.put(o.ID, o, rs.db.tasks.get(o.ID))
+	}
+	if err != nil {
+		return fmt.Errorf("state: restoring %s: %w", o.Kind(), err)
+	}
+	return nil
+}
+
+func restoreJSON(r io.Reader) (*db, error) {
+	rs := &restorer{db: newDB()}
+	dec := json.NewDecoder(r)
+	specs := map[specKey]*TaskSpec{}
+	for {
+		var rec snapshotRecord
+		err := dec.Decode(&rec)
+		if err == io.EOF {
+			return rs.db, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("state: reading snapshot: %w", err)
+		}
+		var o Object
+		switch {
+		case rec.Cluster != nil:
+			o = rec.Cluster
+		case rec.Node != nil:
+			o = rec.Node
+		case rec.Service != nil:
+			o = rec.Service
+		case rec.Task != nil:
+			shareSpec(specs, rec.Task)
+			o = rec.Task
+		default:
+			return nil, fmt.Errorf("state: empty snapshot record")
+		}
+		if err := rs.add(o); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// maxRecord bounds a format 2 record: a cluster, node, service or spec
+// is kilobytes.
+const maxRecord = 64 << 20
+
+func restoreBinary(br *bufio.Reader) (*db, error) {
+	rs := &restorer{db: newDB()}
+	var specs []taskSpecRecord
+	d := &decoder{}
+	var buf []byte
+	for records := uint64(0); ; records++ {
+		n, err := binary.ReadUvarint(br)
+		if err != nil {
+			return nil, fmt.Errorf("state: reading snapshot: record %d: %w", records, noEOF(err))
+		}
+		if n == 0 || n > maxRecord {
+			return nil, fmt.Errorf("state: reading snapshot: record %d of %d bytes", records, n)
+		}
+		// Records are decoded in place in the reader's buffer when they
+		// fit (decoding copies what it keeps), or read into buf.
+		peeked := false
+		if p, err := br.Peek(int(n)); err == nil {
+			buf, peeked = p, true
+		} else {
+			if uint64(cap(buf)) < n {
+				buf = make([]byte, n)
+			}
+			buf = buf[:n]
+			if _, err := io.ReadFull(br, buf); err != nil {
+				return nil, fmt.Errorf("state: reading snapshot: record %d: %w", records, noEOF(err))
+			}
+		}
+		kind, data := buf[0], buf[1:]
+		var o Object
+		switch kind {
+		case recCluster:
+			o, err = unmarshalObject[Cluster](data)
+		case recNode:
+			o, err = unmarshalObject[Node](data)
+		case recService:
+			o, err = unmarshalObject[Service](data)
+		case recSpec:
+			var sp taskSpecRecord
+			if err = json.Unmarshal(data, &sp); err == nil {
+				specs = append(specs, sp)
+			}
+		case recTask:
+			d.b, d.off = data, 0
+			o = decodeTask(d, specs)
+			err = d.err
+			if err == nil && d.off != len(data) {
+				err = errors.New("bytes left over")
+			}
+		case recEnd:
+			d.b, d.off = data, 0
+			if c := d.uvarint(); d.err != nil || c != records {
+				return nil, fmt.Errorf("state: reading snapshot: %d records, the end record says %d", records, c)
+			}
+			if peeked {
+				_, _ = br.Discard(int(n))
+			}
+			if _, err := br.Peek(1); err != io.EOF {
+				return nil, fmt.Errorf("state: reading snapshot: data after the end record")
+			}
+			return rs.db, nil
+		default:
+			return nil, fmt.Errorf("state: reading snapshot: record %d of unknown kind %q", records, kind)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("state: reading snapshot: record %d (%c): %w", records, kind, err)
+		}
+		if peeked {
+			_, _ = br.Discard(int(n))
+			buf = nil
+		}
+		if o != nil {
+			if err := rs.add(o); err != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
+// noEOF reports a snapshot that ends without its end record as truncated.
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+func unmarshalObject[T any, P object[T]](data []byte) (Object, error) {
+	var o P = new(T)
+	if err := json.Unmarshal(data, o); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
 type specKey struct {
 	service string
 	version uint64
 }
 
 // shareSpec makes tasks made from the same service spec version share its
-// slices and maps after a restore, as they do when created, so that a
-// restored store uses as little memory as the original.
+// slices and maps after a restore of format 1, as they do when created, so
+// that a restored store uses as little memory as the original.
 func shareSpec(specs map[specKey]*TaskSpec, t *Task) {
 	k := specKey{t.ServiceID, t.SpecVersion.Index}
 	if sp, ok := specs[k]; ok {
