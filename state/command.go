@@ -168,13 +168,36 @@ func (r Results) Err() error {
 	return nil
 }
 
-// Encode encodes a command for the Raft log.
+// Encode encodes a command for the Raft log, in the binary format (see
+// codec_command.go): a 100k-task assignment takes 2.8 MB and 6 ms to
+// decode, where JSON took 7.8 MB and 140 ms (and 24 MB allocated). Managers of versions that
+// only read JSON cannot apply these entries: every manager must run a
+// version that reads them before any manager writes them. EncodeJSON
+// writes the older format.
 func (c *Command) Encode() ([]byte, error) {
+	return c.encodeBinary(), nil
+}
+
+// EncodeJSON encodes a command in the JSON format that log entries had
+// before the binary format, which DecodeCommand still reads.
+func (c *Command) EncodeJSON() ([]byte, error) {
 	return json.Marshal(c)
 }
 
-// DecodeCommand decodes a command from the Raft log.
+// DecodeCommand decodes a command from the Raft log: the binary format
+// Encode writes, or JSON (EncodeJSON, and every entry written before the
+// binary format). A byte string in neither format fails with ErrInvalid.
 func DecodeCommand(b []byte) (*Command, error) {
+	if len(b) > 0 && b[0] == commandFormatBinary {
+		c, err := decodeBinaryCommand(b[1:])
+		if err != nil {
+			return nil, fmt.Errorf("%w: command: %v", ErrInvalid, err)
+		}
+		return c, nil
+	}
+	if len(b) > 0 && b[0] < ' ' && b[0] != '\t' && b[0] != '\n' && b[0] != '\r' {
+		return nil, fmt.Errorf("%w: unknown command format %d", ErrInvalid, b[0])
+	}
 	var c Command
 	if err := json.Unmarshal(b, &c); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)

@@ -15,8 +15,11 @@ import (
 // so that the indexes see creates, updates that move tasks between nodes,
 // deletes and service deletions.
 func randomWorkload(t *testing.T, seed uint64, steps int) *applier {
+	return randomWorkloadOn(newApplier(t), seed, steps)
+}
+
+func randomWorkloadOn(a *applier, seed uint64, steps int) *applier {
 	r := rand.New(rand.NewPCG(seed, 7))
-	a := newApplier(t)
 	a.mustApply(Op{Type: OpCreateCluster, Cluster: &Cluster{ID: "c1", Spec: DefaultClusterSpec()}})
 	hosts := []string{"Alpha", "alpha", "beta", "BETA-2", "gamma", ""}
 	var nodes []string

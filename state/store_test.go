@@ -13,6 +13,8 @@ type applier struct {
 	t     *testing.T
 	s     *Store
 	index uint64
+	// legacyJSON encodes commands as EncodeJSON does, not Encode.
+	legacyJSON bool
 }
 
 func newApplier(t *testing.T) *applier { return &applier{t: t, s: NewStore()} }
@@ -22,7 +24,11 @@ func (a *applier) apply(ops ...Op) Results {
 	a.index++
 	cmd := &Command{Time: time.Unix(1700000000, int64(a.index)).UTC(), Ops: ops}
 	// Round-trip through the log encoding, as every manager sees it.
-	b, err := cmd.Encode()
+	encode := cmd.Encode
+	if a.legacyJSON {
+		encode = cmd.EncodeJSON
+	}
+	b, err := encode()
 	if err != nil {
 		a.t.Fatal(err)
 	}

@@ -1,0 +1,227 @@
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCommandEncodingCoversEveryField round-trips a command whose every
+// field is set through the binary format and through JSON: a field that
+// Op (or what it holds) gains and the binary format does not write fails
+// here.
+func TestCommandEncodingCoversEveryField(t *testing.T) {
+	var c Command
+	seed := 0
+	fill(reflect.ValueOf(&c).Elem(), &seed)
+	b, err := c.Encode()
+	if err != nil || b[0] != commandFormatBinary {
+		t.Fatalf("encode: %v %x", err, b[:1])
+	}
+	got, err := DecodeCommand(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, &c) {
+		gb, _ := json.Marshal(got)
+		wb, _ := json.Marshal(&c)
+		t.Fatalf("binary round trip:\n%s\nwant:\n%s", gb, wb)
+	}
+	jb, err := c.EncodeJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromJSON, err := DecodeCommand(jb)
+	if err != nil || !reflect.DeepEqual(fromJSON, got) {
+		t.Fatalf("JSON round trip differs from the binary one: %v", err)
+	}
+}
+
+// TestCommandEncodingKeepsJSONSemantics checks the cases where JSON's
+// omitempty shaped what a command decodes to: empty lists and zero
+// values decode as they did from JSON.
+func TestCommandEncodingKeepsJSONSemantics(t *testing.T) {
+	loc := time.FixedZone("", -7*3600)
+	cmds := []*Command{
+		{},
+		{Time: time.Date(2026, 1, 2, 3, 4, 5, 6, loc), Ops: []Op{{Type: OpNoop}}},
+		{Ops: []Op{{Type: OpAssignTasks, Assignments: []Assignment{}, IDs: []string{}, NewTasks: []NewTask{}}}},
+		{Ops: []Op{{Type: OpTaskStatus, ID: "n1", TaskStatuses: []TaskStatusUpdate{{TaskID: "t", Status: TaskStatus{Ports: []PortConfig{}, Container: &ContainerStatus{}}}}}}},
+		{Ops: []Op{{Type: OpNodeStatus, NodeStatuses: []NodeStatusUpdate{{ID: "n", Description: &NodeDescription{}}}}, {Type: "unknown-op"}}},
+		{Ops: []Op{{Type: OpImport, Import: &ImportSet{}, Cluster: &Cluster{}}}},
+		{Ops: []Op{{Type: OpCreateTasks, NewTasks: []NewTask{{ID: "é\x00\xff"}}}}},
+	}
+	for i, c := range cmds {
+		jb, _ := c.EncodeJSON()
+		want, err := DecodeCommand(jb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := c.Encode()
+		got, err := DecodeCommand(b)
+		if err != nil {
+			t.Fatalf("%d: %v", i, err)
+		}
+		// Times compare by instant and offset: each decoder makes its
+		// own zone.
+		if !got.Time.Equal(want.Time) || zoneOffset(got.Time) != zoneOffset(want.Time) {
+			t.Fatalf("%d: time %v, JSON gives %v", i, got.Time, want.Time)
+		}
+		got.Time, want.Time = time.Time{}, time.Time{}
+		if i == len(cmds)-1 {
+			// JSON replaces invalid UTF-8; the binary format keeps bytes.
+			if got.Ops[0].NewTasks[0].ID != "é\x00\xff" {
+				t.Fatalf("bytes of an ID changed: %q", got.Ops[0].NewTasks[0].ID)
+			}
+			continue
+		}
+		if !reflect.DeepEqual(got, want) {
+			gb, _ := json.Marshal(got)
+			wb, _ := json.Marshal(want)
+			t.Fatalf("%d: binary gives\n%s\nJSON gives\n%s\n%#v\n%#v", i, gb, wb, got, want)
+		}
+	}
+}
+
+func zoneOffset(t time.Time) int { _, off := t.Zone(); return off }
+
+// TestDecodeGoldenJSONCommands decodes log entries written by the store
+// before the binary format and applies them: they give the state the same
+// commands give today, in either encoding.
+func TestDecodeGoldenJSONCommands(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "commands-json.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entries [][]byte
+	if err := json.Unmarshal(raw, &entries); err != nil {
+		t.Fatal(err)
+	}
+	fromJSON, fromBinary := NewStore(), NewStore()
+	for i, e := range entries {
+		if e[0] != '{' {
+			t.Fatalf("entry %d is not JSON", i)
+		}
+		c, err := DecodeCommand(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res := fromJSON.Apply(Entry{Index: uint64(i + 1), Cmd: c})[0]; res.Err() != nil {
+			t.Fatalf("entry %d: %v", i, res.Err())
+		}
+		b, _ := c.Encode()
+		c2, err := DecodeCommand(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j1, j2 := mustJSON(t, c), mustJSON(t, c2); j1 != j2 {
+			t.Fatalf("entry %d re-encoded differs:\n%s\n%s", i, j1, j2)
+		}
+		fromBinary.Apply(Entry{Index: uint64(i + 1), Cmd: c2})
+	}
+	want := dumpStore(t, goldenStore(t))
+	if got := dumpStore(t, fromJSON); got != want {
+		t.Fatalf("golden JSON entries give:\n%s\nwant:\n%s", got, want)
+	}
+	if got := dumpStore(t, fromBinary); got != want {
+		t.Fatal("golden entries re-encoded in binary give another state")
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestBinaryAndJSONLogsGiveOneState replays random histories through both
+// encodings: the stores are the same.
+func TestBinaryAndJSONLogsGiveOneState(t *testing.T) {
+	for seed := range uint64(3) {
+		bin := randomWorkloadOn(newApplier(t), seed, 300)
+		js := randomWorkloadOn(&applier{t: t, s: NewStore(), legacyJSON: true}, seed, 300)
+		if dumpStore(t, bin.s) != dumpStore(t, js.s) {
+			t.Fatalf("seed %d: the binary and JSON logs give different stores", seed)
+		}
+	}
+}
+
+// TestDecodeCommandRefusesDamage decodes every truncation of a command,
+// and other damage: an ErrInvalid error, never a panic.
+func TestDecodeCommandRefusesDamage(t *testing.T) {
+	for i, c := range goldenCommands() {
+		b, _ := c.Encode()
+		for n := range len(b) {
+			if _, err := DecodeCommand(b[:n]); !errors.Is(err, ErrInvalid) {
+				t.Fatalf("command %d truncated at %d: %v", i, n, err)
+			}
+		}
+		if _, err := DecodeCommand(append(b, 0)); err == nil || !strings.Contains(err.Error(), "left over") {
+			t.Fatalf("command %d with a byte more: %v", i, err)
+		}
+	}
+	if _, err := DecodeCommand([]byte{2, 0}); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "unknown command format 2") {
+		t.Fatalf("format 2: %v", err)
+	}
+	if _, err := DecodeCommand(nil); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("empty: %v", err)
+	}
+	// Unknown field bits are refused.
+	e := &encoder{}
+	e.byte(commandFormatBinary)
+	e.time(time.Time{})
+	e.uvarint(1)
+	e.sym(string(OpNoop))
+	e.uvarint(opFieldsEnd)
+	if _, err := DecodeCommand(e.buf); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "unknown fields") {
+		t.Fatalf("unknown fields: %v", err)
+	}
+}
+
+// FuzzDecodeCommand decodes damaged commands: an error or a command that
+// encodes again, never a panic.
+func FuzzDecodeCommand(f *testing.F) {
+	for _, c := range goldenCommands() {
+		b, _ := c.Encode()
+		f.Add(b)
+		jb, _ := c.EncodeJSON()
+		f.Add(jb)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := DecodeCommand(b)
+		if err != nil {
+			return
+		}
+		if _, err := c.Encode(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestEncodedCommandSize checks what the binary format saves on the
+// scheduler's largest write.
+func TestEncodedCommandSize(t *testing.T) {
+	var as []Assignment
+	for i := range 10000 {
+		as = append(as, Assignment{TaskID: fmt.Sprintf("%025d", i), NodeID: fmt.Sprintf("node%021d", i%100)})
+	}
+	c := &Command{Time: time.Now(), Ops: []Op{{Type: OpAssignTasks, Assignments: as}}}
+	b, _ := c.Encode()
+	jb, _ := c.EncodeJSON()
+	if len(b)*2 > len(jb) {
+		t.Fatalf("binary %d bytes, JSON %d", len(b), len(jb))
+	}
+	got, err := DecodeCommand(b)
+	if err != nil || !reflect.DeepEqual(got.Ops, c.Ops) {
+		t.Fatalf("round trip: %v", err)
+	}
+}
