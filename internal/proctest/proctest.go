@@ -223,6 +223,17 @@ func (n *Node) Restart(extra ...string) {
 	n.start(append([]string{"run", "--data-dir", n.DataDir}, extra...))
 }
 
+// StartWith starts the node's binary again with other arguments than
+// Restart's, for instance to recover a cluster from this manager's data
+// dir: StartWith("init", "--force-new-cluster", "--data-dir", n.DataDir).
+func (n *Node) StartWith(args ...string) {
+	n.c.tb.Helper()
+	if n.Running() {
+		n.c.tb.Fatalf("%s is still running", n.Name)
+	}
+	n.start(args)
+}
+
 // Running tells whether the process is alive.
 func (n *Node) Running() bool {
 	if n.cmd == nil {
