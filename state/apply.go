@@ -422,7 +422,7 @@ func (w *writeTx) deleteService(op *Op) OpResult {
 			continue
 		}
 		if t.DesiredState < TaskStateRemove {
-			n := t.Copy()
+			n := shallowCopy(t)
 			n.DesiredState = TaskStateRemove
 			put(w, w.tasks(), n, t)
 		}
@@ -545,6 +545,15 @@ func (w *writeTx) updateTask(op *Op) OpResult {
 
 func (w *writeTx) task(id string) *Task { return w.db.tasks.get(id) }
 
+// shallowCopy copies a stored task for a write that changes its fields
+// only: what they point to is shared, as the store never changes an
+// object's pointees in place (Task.Copy also copies the container status,
+// for callers that might).
+func shallowCopy(t *Task) *Task {
+	c := *t
+	return &c
+}
+
 // The batch operations on tasks find each task once: the path of the
 // lookup serves the write.
 
@@ -556,7 +565,7 @@ func (w *writeTx) setTasksDesired(op *Op) OpResult {
 		if t == nil || t.DesiredState >= op.DesiredState {
 			continue
 		}
-		n := t.Copy()
+		n := shallowCopy(t)
 		n.DesiredState = op.DesiredState
 		putAt(w, w.tasks(), &p, n, t)
 		r.Applied++
@@ -579,7 +588,7 @@ func (w *writeTx) assignTasks(op *Op) OpResult {
 		if node == nil {
 			continue
 		}
-		n := t.Copy()
+		n := shallowCopy(t)
 		n.NodeID = node.ID
 		n.Status = TaskStatus{Timestamp: w.now, State: TaskStateAssigned, Message: "scheduler assigned task to node"}
 		putAt(w, w.tasks(), &p, n, t)
@@ -596,7 +605,7 @@ func (w *writeTx) taskPending(op *Op) OpResult {
 		if t == nil || t.Status.State != TaskStatePending || t.Status.Message == pr.Message {
 			continue
 		}
-		n := t.Copy()
+		n := shallowCopy(t)
 		n.Status.Message = pr.Message
 		n.Status.Timestamp = w.now
 		putAt(w, w.tasks(), &p, n, t)
@@ -616,7 +625,7 @@ func (w *writeTx) taskStatus(op *Op) OpResult {
 		if u.Status.State == t.Status.State && statusEqual(&t.Status, &u.Status) {
 			continue
 		}
-		n := t.Copy()
+		n := shallowCopy(t)
 		n.Status = u.Status
 		putAt(w, w.tasks(), &p, n, t)
 		r.Applied++

@@ -249,9 +249,18 @@ func BenchmarkApplyAssignTasks100k(b *testing.B) {
 	m.report()
 }
 
-// BenchmarkApplyTaskStatus1kNodes100Tasks is a round of status reports:
-// 1,000 entries, one per node, each reporting its 100 tasks.
-func BenchmarkApplyTaskStatus1kNodes100Tasks(b *testing.B) {
+// BenchmarkApplyTaskStatus1kNodes100Tasks is a round of status reports
+// of 1,000 nodes running 100 tasks each, as the dispatcher writes them:
+// entries of up to 2,000 reports (its MaxBatch), one OpTaskStatus per
+// node, so 50 entries of 20 nodes.
+func BenchmarkApplyTaskStatus1kNodes100Tasks(b *testing.B) { benchTaskStatus(b, 20) }
+
+// BenchmarkApplyTaskStatus1kNodes100TasksOneNodePerEntry is the same round
+// in 1,000 entries of one node each, the least batching: the nodes each
+// write copies are shared by fewer reports.
+func BenchmarkApplyTaskStatus1kNodes100TasksOneNodePerEntry(b *testing.B) { benchTaskStatus(b, 1) }
+
+func benchTaskStatus(b *testing.B, nodesPerEntry int) {
 	m := newMeter(b)
 	f := newBenchFixture(b, 1)
 	f.apply(b, f.createOps()...)
@@ -260,8 +269,12 @@ func BenchmarkApplyTaskStatus1kNodes100Tasks(b *testing.B) {
 		ops := f.statusOps(TaskStateRunning, "round "+strconv.Itoa(i))
 		applied := 0
 		m.startTimer()
-		for _, op := range ops {
-			applied += f.apply(b, op)[0].Applied
+		for len(ops) > 0 {
+			k := min(nodesPerEntry, len(ops))
+			for _, r := range f.apply(b, ops[:k]...) {
+				applied += r.Applied
+			}
+			ops = ops[k:]
 		}
 		m.stopTimer()
 		if applied != benchTasks {

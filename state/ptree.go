@@ -2,16 +2,16 @@ package state
 
 import "strings"
 
-// ptree is a persistent B+tree of items ordered by (key, id), the store's
-// index structure. A version that readers may hold is never modified: a
+// ptree is a persistent B+tree of items ordered by key, the store's index
+// structure. A version that readers may hold is never modified: a
 // writer changes a tree through nodes it owns, copying a node the first
 // time it writes to it (copy-on-write) and writing the copy in place
 // afterwards. Ownership is a token per write transaction, so a batch of
 // 100k writes copies each node about once, not once per write.
 //
-// Items carry the first eight bytes of key and id as integers, so that
-// most comparisons are integer comparisons that do not touch the strings'
-// bytes. The zero ptree is an empty tree.
+// Items carry the first eight bytes of their key as an integer, kept
+// densely in each node, so that most comparisons are integer comparisons
+// that do not touch the strings' bytes. The zero ptree is an empty tree.
 type ptree[T any] struct {
 	root   *pnode[T]
 	length int
@@ -19,14 +19,17 @@ type ptree[T any] struct {
 
 // Node sizes. A leaf holds up to leafMax items, an internal node up to
 // innerMax children; both hold at least half as many, but for the root.
-// Small nodes are cheap to copy when a write touches few items (a status
-// report of 100 tasks touches 100 leaves); these measured best for both
-// 100k-task batches and small ones.
+// A write copies the nodes on its path once per transaction, so node size
+// is what a small transaction pays per item (a status report of 100 tasks
+// touches 100 paths of 5 nodes under 100k tasks): 16 and 16 allocated the
+// least for those (a fifth less than 16 and 32) and were as fast as larger
+// nodes for 100k-task batches, within the noise of a shared machine.
 const (
 	leafMax  = 16
 	leafMin  = leafMax / 2
-	innerMax = 32
+	innerMax = 16
 	innerMin = innerMax / 2
+	nodeMax  = max(leafMax, innerMax)
 )
 
 // owner identifies the write transaction that may modify a node in place.
@@ -39,16 +42,16 @@ type item[T any] struct {
 	obj *T
 }
 
-// ikey is an item's key: kp and ip are the big-endian first eight bytes of
-// key and id, zero-padded.
+// ikey is an item's key, with kp its big-endian first eight bytes,
+// zero-padded.
 type ikey struct {
-	kp, ip  uint64
-	key, id string
+	kp  uint64
+	key string
 }
 
-func mkKey(key, id string) ikey { return ikey{kp: prefix8(key), ip: prefix8(id), key: key, id: id} }
+func mkKey(key string) ikey { return ikey{kp: prefix8(key), key: key} }
 
-func mkItem[T any](key, id string, obj *T) item[T] { return item[T]{ikey: mkKey(key, id), obj: obj} }
+func mkItem[T any](key string, obj *T) item[T] { return item[T]{ikey: mkKey(key), obj: obj} }
 
 // prefix8 returns the first eight bytes of s as a big-endian integer,
 // zero-padded: comparing prefixes, then whole strings when they are equal,
@@ -66,8 +69,8 @@ func prefix8(s string) uint64 {
 	return p
 }
 
-// cmp orders keys by key, then id. It is small enough to be inlined in
-// the searches, where the prefixes decide most comparisons.
+// cmp orders keys. It is small enough to be inlined in the searches,
+// where the prefixes decide most comparisons.
 func (a *ikey) cmp(b *ikey) int {
 	if a.kp != b.kp {
 		if a.kp < b.kp {
@@ -78,18 +81,7 @@ func (a *ikey) cmp(b *ikey) int {
 	return a.cmpStrings(b)
 }
 
-func (a *ikey) cmpStrings(b *ikey) int {
-	if c := strings.Compare(a.key, b.key); c != 0 {
-		return c
-	}
-	if a.ip != b.ip {
-		if a.ip < b.ip {
-			return -1
-		}
-		return 1
-	}
-	return strings.Compare(a.id, b.id)
-}
+func (a *ikey) cmpStrings(b *ikey) int { return strings.Compare(a.key, b.key) }
 
 // pnode is a leaf (children nil: items are the entries) or an internal
 // node (items[i] is a lower bound of every item under children[i], and
@@ -99,7 +91,7 @@ type pnode[T any] struct {
 	owner    *owner
 	items    []item[T]
 	children []*pnode[T]
-	kps      [innerMax + 1]uint64
+	kps      [nodeMax + 1]uint64
 }
 
 func (n *pnode[T]) leaf() bool { return n.children == nil }

@@ -9,15 +9,10 @@ import (
 	"testing"
 )
 
-// refKey is a reference model's key: (key, id).
-type refKey struct{ key, id string }
+// refKey is a reference model's key.
+type refKey = string
 
-func refLess(a, b refKey) int {
-	if c := strings.Compare(a.key, b.key); c != 0 {
-		return c
-	}
-	return strings.Compare(a.id, b.id)
-}
+func refLess(a, b refKey) int { return strings.Compare(a, b) }
 
 // checkTree checks a tree's invariants and that it holds exactly want.
 func checkTree(t *testing.T, tr *ptree[int], want map[refKey]int) {
@@ -29,9 +24,9 @@ func checkTree(t *testing.T, tr *ptree[int], want map[refKey]int) {
 	slices.SortFunc(keys, refLess)
 	var got []refKey
 	tr.ascend(nil, func(it *item[int]) bool {
-		got = append(got, refKey{it.key, it.id})
-		if want[refKey{it.key, it.id}] != *it.obj {
-			t.Fatalf("item %q/%q holds %d, want %d", it.key, it.id, *it.obj, want[refKey{it.key, it.id}])
+		got = append(got, it.key)
+		if want[it.key] != *it.obj {
+			t.Fatalf("item %q holds %d, want %d", it.key, *it.obj, want[it.key])
 		}
 		return true
 	})
@@ -42,7 +37,7 @@ func checkTree(t *testing.T, tr *ptree[int], want map[refKey]int) {
 		t.Fatalf("len %d, want %d", tr.len(), len(want))
 	}
 	for k, v := range want {
-		key := mkKey(k.key, k.id)
+		key := mkKey(k)
 		it, ok := tr.get(&key)
 		if !ok || *it.obj != v {
 			t.Fatalf("get %v: %v %v", k, ok, it)
@@ -63,14 +58,14 @@ func checkNode(t *testing.T, n *pnode[int], root bool, lo, hi *item[int]) int {
 		}
 		for i := range n.items {
 			it := &n.items[i]
-			if it.kp != prefix8(it.key) || it.ip != prefix8(it.id) || n.kps[i] != it.kp {
-				t.Fatalf("bad prefixes in %q/%q", it.key, it.id)
+			if it.kp != prefix8(it.key) || n.kps[i] != it.kp {
+				t.Fatalf("bad prefix of %q", it.key)
 			}
 			if i > 0 && n.items[i-1].cmp(&it.ikey) >= 0 {
 				t.Fatalf("leaf out of order")
 			}
 			if lo != nil && it.cmp(&lo.ikey) < 0 || hi != nil && it.cmp(&hi.ikey) >= 0 {
-				t.Fatalf("item %q/%q outside its bounds", it.key, it.id)
+				t.Fatalf("item %q outside its bounds", it.key)
 			}
 		}
 		return 1
@@ -132,9 +127,9 @@ func TestPtreeAgainstModel(t *testing.T) {
 					n = 2000
 				}
 				for range n {
-					k := refKey{keys[r.IntN(len(keys))], fmt.Sprintf("id%0*d", r.IntN(12), r.IntN(1500))}
+					k := keys[r.IntN(len(keys))] + fmt.Sprintf("%0*d", r.IntN(12), r.IntN(1500))
 					if r.IntN(3) == 0 {
-						key := mkKey(k.key, k.id)
+						key := mkKey(k)
 						ok := tr.delete(&key, o)
 						_, had := want[k]
 						if ok != had {
@@ -145,7 +140,7 @@ func TestPtreeAgainstModel(t *testing.T) {
 					}
 					val++
 					v := val
-					replaced := tr.put(mkItem(k.key, k.id, &v), o)
+					replaced := tr.put(mkItem(k, &v), o)
 					if _, had := want[k]; had != replaced {
 						t.Fatalf("put %v replaced %v, model had it: %v", k, replaced, had)
 					}
@@ -169,7 +164,7 @@ func TestPtreeAgainstModel(t *testing.T) {
 				if i%100 == 0 {
 					o = &owner{}
 				}
-				key := mkKey(k.key, k.id)
+				key := mkKey(k)
 				tr.delete(&key, o)
 				delete(want, k)
 				if i++; i%500 == 0 {
@@ -188,13 +183,13 @@ func TestPtreeAscendFrom(t *testing.T) {
 	o := &owner{}
 	v := 0
 	for i := range 1000 {
-		tr.put(mkItem(fmt.Sprintf("k%04d", i*2), "", &v), o)
+		tr.put(mkItem(fmt.Sprintf("k%04d", i*2), &v), o)
 	}
 	for _, from := range []int{-1, 0, 1, 2, 999, 1000, 1997, 1998, 1999, 5000} {
 		var got []string
-		k := mkKey(fmt.Sprintf("k%04d", from), "")
+		k := mkKey(fmt.Sprintf("k%04d", from))
 		if from < 0 {
-			k = mkKey("", "")
+			k = mkKey("")
 		}
 		tr.ascend(&k, func(it *item[int]) bool {
 			got = append(got, it.key)
@@ -214,7 +209,7 @@ func TestPrefix8Orders(t *testing.T) {
 	strs := []string{"", "\x00", "\x00\x00", "a", "a\x00", "a\x00b", "ab", "abcdefgh", "abcdefgh\x00", "abcdefghi", "abcdefgi", "b", "\xff", "\xff\xff\xff\xff\xff\xff\xff\xff\xff"}
 	for _, a := range strs {
 		for _, b := range strs {
-			ia, ib := mkItem[int](a, "", nil), mkItem[int](b, "", nil)
+			ia, ib := mkItem[int](a, nil), mkItem[int](b, nil)
 			if got, want := ia.cmp(&ib.ikey), strings.Compare(a, b); got != want {
 				t.Errorf("cmp(%q, %q) = %d, want %d", a, b, got, want)
 			}

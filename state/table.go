@@ -8,11 +8,11 @@ import (
 // index describes a secondary index of a table.
 //
 // A unique index maps each value to the last object written with it. A
-// non-unique index holds one (value, object ID) entry per object, ordered
-// by value then ID as go-memdb ordered them, without the object: a read
-// finds it by ID in the primary index. So a write that does not change an
-// object's indexed values (a task's status report) writes the primary
-// index only.
+// non-unique index maps each value to the set of IDs of the objects with
+// it (setIndex): entries are ordered by value then ID, as go-memdb ordered
+// them, and hold no object: a read finds it by ID in the primary index. So
+// a write that does not change an object's indexed values (a task's
+// status report) writes the primary index only.
 type index[T any] struct {
 	name   string
 	unique bool
@@ -23,29 +23,35 @@ type index[T any] struct {
 }
 
 // table is one kind of object: its primary index by ID and its secondary
-// indexes, in the order of its schema. The zero-size owner of a committed
-// table is gone: writes need a transaction's owner (see writable).
+// indexes, in the order of its schema.
 type table[T any] struct {
 	schema []index[T]
 	ids    ptree[T]
-	idx    []ptree[T]
+	// uniq and sets hold the unique and the other secondary indexes, at
+	// the positions of their schema entries.
+	uniq []ptree[T]
+	sets []setIndex
 	// owner may write the trees' nodes in place: the transaction that
-	// made this version, while it runs.
+	// made this version, while it runs; nil once committed.
 	owner *owner
 }
 
 func newTable[T any](schema []index[T]) table[T] {
-	return table[T]{schema: schema, idx: make([]ptree[T], len(schema)), owner: &owner{}}
+	return table[T]{schema: schema, uniq: make([]ptree[T], len(schema)), sets: make([]setIndex, len(schema)), owner: &owner{}}
 }
 
 // writable returns a copy of the table that the transaction o writes:
 // its trees are shared until o writes their nodes.
 func (t *table[T]) writable(o *owner) table[T] {
-	return table[T]{schema: t.schema, ids: t.ids, idx: append([]ptree[T](nil), t.idx...), owner: o}
+	return table[T]{
+		schema: t.schema, ids: t.ids, owner: o,
+		uniq: append([]ptree[T](nil), t.uniq...),
+		sets: append([]setIndex(nil), t.sets...),
+	}
 }
 
 func (t *table[T]) get(id string) *T {
-	k := mkKey(id, "")
+	k := mkKey(id)
 	it, ok := t.ids.get(&k)
 	if !ok {
 		return nil
@@ -80,7 +86,7 @@ func (t *table[T]) put(id string, obj, old *T) error { return t.putAt(nil, id, o
 // find returns the object with this ID, or nil, and records in p where
 // it is or belongs in the primary index, for a putAt that follows.
 func (t *table[T]) find(id string, p *path[T]) *T {
-	k := mkKey(id, "")
+	k := mkKey(id)
 	if it := t.ids.seek(&k, p); it != nil {
 		return it.obj
 	}
@@ -99,53 +105,60 @@ func (t *table[T]) putAt(p *path[T], id string, obj, old *T) error {
 		}
 	}
 	if p != nil {
-		t.ids.putAt(p, mkItem(id, "", obj), t.owner)
+		t.ids.putAt(p, mkItem(id, obj), t.owner)
 	} else {
-		t.ids.put(mkItem(id, "", obj), t.owner)
+		t.ids.put(mkItem(id, obj), t.owner)
 	}
 	for i, ix := range t.schema {
-		tr := &t.idx[i]
 		v := ix.value(obj)
 		ov := ""
 		if old != nil {
 			ov = ix.value(old)
 		}
-		if ov != "" && ov != v {
-			t.deleteIndexEntry(tr, ix.unique, ov, id, old)
-		}
-		switch {
-		case v == "":
-		case ix.unique:
-			tr.put(mkItem(v, "", obj), t.owner)
-		case v != ov:
+		if !ix.unique {
 			// Entries of non-unique indexes do not hold the object: they
 			// change only with the value.
-			tr.put(mkItem[T](v, id, nil), t.owner)
+			if v != ov {
+				if ov != "" {
+					t.sets[i].remove(ov, id, t.owner)
+				}
+				if v != "" {
+					t.sets[i].add(v, id, t.owner)
+				}
+			}
+			continue
+		}
+		if ov != "" && ov != v {
+			t.removeUnique(i, ov, old)
+		}
+		if v != "" {
+			t.uniq[i].put(mkItem(v, obj), t.owner)
 		}
 	}
 	return nil
 }
 
-func (t *table[T]) deleteIndexEntry(tr *ptree[T], unique bool, v, id string, obj *T) {
-	if !unique {
-		k := mkKey(v, id)
-		tr.delete(&k, t.owner)
-		return
-	}
-	// A unique entry belongs to the last object written with the value.
-	k := mkKey(v, "")
-	if it, ok := tr.get(&k); ok && it.obj == obj {
-		tr.delete(&k, t.owner)
+// removeUnique deletes the entry of value v of unique index i if it is
+// obj's: a unique entry belongs to the last object written with the value.
+func (t *table[T]) removeUnique(i int, v string, obj *T) {
+	k := mkKey(v)
+	if it, ok := t.uniq[i].get(&k); ok && it.obj == obj {
+		t.uniq[i].delete(&k, t.owner)
 	}
 }
 
 // remove deletes the stored object obj with this ID.
 func (t *table[T]) remove(id string, obj *T) {
-	k := mkKey(id, "")
+	k := mkKey(id)
 	t.ids.delete(&k, t.owner)
 	for i, ix := range t.schema {
-		if v := ix.value(obj); v != "" {
-			t.deleteIndexEntry(&t.idx[i], ix.unique, v, id, obj)
+		v := ix.value(obj)
+		switch {
+		case v == "":
+		case ix.unique:
+			t.removeUnique(i, v, obj)
+		default:
+			t.sets[i].remove(v, id, t.owner)
 		}
 	}
 }
@@ -156,55 +169,109 @@ func (t *table[T]) scan(q query, fn func(*T) bool) error {
 	if q.none {
 		return nil
 	}
-	tr, unique := &t.ids, true
-	if q.index != "" {
-		tr = nil
-		for i, ix := range t.schema {
-			if ix.name == q.index {
-				tr, unique = &t.idx[i], ix.unique
-				break
-			}
-		}
-		if tr == nil {
-			return errorf(ErrInvalid, "no index %q", q.index)
-		}
-	}
 	filter, _ := q.filter.(func(*T) bool)
-	visit := func(it *item[T]) bool {
-		o := it.obj
-		if !unique {
-			o = t.get(it.id)
-		}
+	visit := func(o *T) bool {
 		if filter != nil && !filter(o) {
 			return true
 		}
 		return fn(o)
 	}
-	switch {
-	case q.all:
-		tr.ascend(nil, visit)
-	case q.prefix:
-		from := mkKey(q.value, "")
-		tr.ascend(&from, func(it *item[T]) bool {
-			if !strings.HasPrefix(it.key, q.value) {
-				return false
-			}
-			return visit(it)
-		})
-	default:
-		if q.value == "" {
+	visitItem := func(it *item[T]) bool { return visit(it.obj) }
+	visitID := func(it *item[struct{}]) bool { return visit(t.get(it.key)) }
+	if q.index == "" {
+		if q.all {
+			t.ids.ascend(nil, visitItem)
+		} else {
+			ascendFrom(&t.ids, q.value, true, visitItem)
+		}
+		return nil
+	}
+	for i, ix := range t.schema {
+		if ix.name != q.index {
+			continue
+		}
+		if q.value == "" && !q.all && !q.prefix {
 			// Objects without a value are not indexed.
 			return nil
 		}
-		from := mkKey(q.value, "")
-		tr.ascend(&from, func(it *item[T]) bool {
-			if it.kp != from.kp || it.key != q.value {
-				return false
-			}
-			return visit(it)
-		})
+		if ix.unique {
+			ascendFrom(&t.uniq[i], q.value, q.prefix || q.all, visitItem)
+		} else {
+			ascendFrom(&t.sets[i].vals, q.value, q.prefix || q.all, func(s *item[idSet]) bool {
+				return s.obj.ids.ascend(nil, visitID)
+			})
+		}
+		return nil
 	}
-	return nil
+	return errorf(ErrInvalid, "no index %q", q.index)
+}
+
+// ascendFrom calls fn for the items of tr whose key is value, or starts
+// with it if prefix is set, in order, until fn returns false. It returns
+// false if fn did.
+func ascendFrom[V any](tr *ptree[V], value string, prefix bool, fn func(*item[V]) bool) bool {
+	from := mkKey(value)
+	return tr.ascend(&from, func(it *item[V]) bool {
+		if prefix && !strings.HasPrefix(it.key, value) || !prefix && it.key != value {
+			return false
+		}
+		return fn(it)
+	})
+}
+
+// setIndex is a non-unique index: for each value, a tree of the IDs of
+// the objects with it. The outer tree's keys are few and distinct (the
+// nodes or the services of tasks), and so are each inner tree's, so that
+// comparisons are decided by the keys' prefixes.
+type setIndex struct {
+	vals ptree[idSet]
+}
+
+// idSet is the IDs of the objects with one value. owner may change it in
+// place; others copy it first.
+type idSet struct {
+	ids   ptree[struct{}]
+	owner *owner
+}
+
+// add adds id to the set of value v.
+func (s *setIndex) add(v, id string, o *owner) {
+	k := mkKey(v)
+	var p path[idSet]
+	var ids ptree[struct{}]
+	if it := s.vals.seek(&k, &p); it != nil {
+		if it.obj.owner == o {
+			it.obj.ids.put(mkItem[struct{}](id, nil), o)
+			return
+		}
+		ids = it.obj.ids
+	}
+	set := &idSet{ids: ids, owner: o}
+	set.ids.put(mkItem[struct{}](id, nil), o)
+	s.vals.putAt(&p, mkItem(v, set), o)
+}
+
+// remove removes id from the set of value v.
+func (s *setIndex) remove(v, id string, o *owner) {
+	k := mkKey(v)
+	var p path[idSet]
+	it := s.vals.seek(&k, &p)
+	if it == nil {
+		return
+	}
+	ik := mkKey(id)
+	if _, ok := it.obj.ids.get(&ik); !ok {
+		return
+	}
+	set := it.obj
+	if set.owner != o {
+		set = &idSet{ids: set.ids, owner: o}
+		s.vals.putAt(&p, mkItem(v, set), o)
+	}
+	set.ids.delete(&ik, o)
+	if set.ids.len() == 0 {
+		s.vals.delete(&k, o)
+	}
 }
 
 // query is what a By selects: the objects of an index (the primary index
