@@ -26,7 +26,11 @@
 // read-modify-write: a stale command fails with a coded error instead of
 // overwriting newer state. Errors are *Error values with a Code that
 // survives encoding, so errors.Is(err, ErrSequence) works on the manager
-// that forwarded the write.
+// that forwarded the write. Commands are encoded in a binary format
+// (codec_command.go); DecodeCommand also reads the JSON of older log
+// entries. Snapshots (Snapshot.WriteTo, Store.Restore) are in format 2,
+// binary tasks sharing their spec records; format 1 (JSON lines) still
+// restores.
 //
 // Reads go through View, on an immutable snapshot that never blocks
 // writers. ViewAndWatch returns a snapshot and a Watcher that receives every
