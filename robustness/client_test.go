@@ -108,6 +108,11 @@ func classify(a answer) svcOutput {
 		out.Outcome, out.Code = outFailed, codeSequence
 	case a.status == http.StatusConflict && strings.Contains(out.Msg, "already in use"):
 		out.Outcome, out.Code = outFailed, codeNameConflict
+	case a.status == http.StatusConflict && strings.Contains(out.Msg, "already exists"):
+		// The service's ID is fresh: it can only exist if this very
+		// command was applied before. The outcome is then known (applied)
+		// but the answer says otherwise; checkHistory flags it.
+		out.Code = codeExists
 	case a.status == http.StatusServiceUnavailable &&
 		(strings.HasPrefix(out.Msg, "no quorum") || strings.HasPrefix(out.Msg, "no leader")) &&
 		!strings.Contains(out.Msg, "may still be applied"):

@@ -24,6 +24,10 @@ const (
 	// Restart a manager cleanly (SIGTERM, or Shutdown with its links up: a
 	// leader hands over first) and start it again at once.
 	faultRestart faultKind = "restart"
+	// Cut the leader from one follower only, then restart the leader
+	// cleanly: its leadership handover may pick the follower it cannot
+	// reach and fail, and it shuts down while still leading.
+	faultRestartLeaderCut faultKind = "restart-leader-cut"
 	// Cut the leader, with a minority of followers, from the majority.
 	faultPartitionLeader faultKind = "partition-leader"
 	// Cut one follower from every other manager.

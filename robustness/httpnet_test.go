@@ -2,12 +2,15 @@ package robustness
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // httpNet carries the in-process cluster's HTTP traffic, the clients' API
@@ -33,10 +36,13 @@ type httpNet struct {
 }
 
 type endpoint struct {
-	srv    *httptest.Server
-	down   bool
-	killed chan struct{} // closed when the member is killed
-	paused chan struct{} // non-nil while paused; closed on resume
+	srv *httptest.Server
+	// inflight holds the requests its handlers are serving, with when
+	// each started: a handler that outlives its member is stuck.
+	inflight map[*http.Request]time.Time
+	down     bool
+	killed   chan struct{} // closed when the member is killed
+	paused   chan struct{} // non-nil while paused; closed on resume
 }
 
 func newHTTPNet() *httpNet {
@@ -46,21 +52,67 @@ func newHTTPNet() *httpNet {
 
 // serve registers the server of the member at addr; it starts down.
 func (n *httpNet) serve(addr string, h http.Handler) {
+	ep := &endpoint{down: true, killed: make(chan struct{}), inflight: map[*http.Request]time.Time{}}
+	ep.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.mu.Lock()
+		ep.inflight[r] = time.Now()
+		n.mu.Unlock()
+		defer func() {
+			n.mu.Lock()
+			delete(ep.inflight, r)
+			n.mu.Unlock()
+		}()
+		h.ServeHTTP(w, r)
+	}))
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.eps[addr] = &endpoint{srv: httptest.NewServer(h), down: true, killed: make(chan struct{})}
+	n.eps[addr] = ep
 }
 
+// stuck describes the requests that have been served for longer than d.
+func (n *httpNet) stuck(d time.Duration) []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []string
+	for addr, ep := range n.eps {
+		for r, start := range ep.inflight {
+			if since := time.Since(start); since > d {
+				out = append(out, fmt.Sprintf("%s %s on %s has been running for %v", r.Method, r.URL.Path, addr, since.Round(time.Second)))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// close closes the servers. A server whose handlers are stuck is left
+// behind rather than waited for.
 func (n *httpNet) close() {
 	n.mu.Lock()
 	eps := n.eps
 	n.mu.Unlock()
 	for _, ep := range eps {
 		ep.srv.CloseClientConnections()
-		ep.srv.Close()
+		within(5*time.Second, ep.srv.Close)
 	}
 	if t, ok := n.inner.(*http.Transport); ok {
 		t.CloseIdleConnections()
+	}
+}
+
+// within runs fn and tells whether it returned within d; if not, fn goes
+// on in the background.
+func within(d time.Duration, fn func()) bool {
+	done := make(chan struct{})
+	go func() {
+		fn()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
 	}
 }
 

@@ -36,12 +36,18 @@ type ipMember struct {
 	logger        *slog.Logger
 	client        *apiClient
 
-	mu    sync.Mutex
-	node  *raft.Node // nil while stopped
-	store *state.Store
-	rpc   http.Handler
-	orch  *orchestrator.Orchestrator
-	sched *scheduler.Scheduler
+	mu   sync.Mutex
+	node *raft.Node // nil while stopped
+	// wedged is set when the member could not be stopped (its node's
+	// Shutdown never returned): it stays down for the rest of the run.
+	wedged bool
+	store  *state.Store
+	rpc    http.Handler
+	// rpcGate, if set, holds the requests forwarded to this member until
+	// it is closed (scenario tests).
+	rpcGate chan struct{}
+	orch    *orchestrator.Orchestrator
+	sched   *scheduler.Scheduler
 }
 
 func (m *ipMember) current() (*raft.Node, *state.Store) {
@@ -109,7 +115,11 @@ func (b *ipBackend) Metrics() (prometheus.Registerer, prometheus.Gatherer) { ret
 
 // ipCluster is the in-process cluster of one run.
 type ipCluster struct {
-	t       testing.TB
+	t testing.TB
+	// hung records the components that did not stop in time: the
+	// symptoms of TestBugProposeHangsAfterShutdown.
+	hungMu  sync.Mutex
+	hung    []string
 	cfg     runConfig
 	nw      *rafttest.Network
 	hn      *httpNet
@@ -136,8 +146,15 @@ func newIPCluster(t testing.TB, cfg runConfig, events *eventLog) *ipCluster {
 		mux := http.NewServeMux()
 		mux.Handle(raft.PathPrefix, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			m.mu.Lock()
-			h := m.rpc
+			h, gate := m.rpc, m.rpcGate
 			m.mu.Unlock()
+			if gate != nil {
+				select {
+				case <-gate:
+				case <-r.Context().Done():
+					return
+				}
+			}
 			if h == nil {
 				http.Error(w, "stopped", http.StatusServiceUnavailable)
 				return
@@ -263,11 +280,43 @@ func (c *ipCluster) kill(m *ipMember) {
 	if node == nil {
 		return
 	}
-	if err := node.Shutdown(); err != nil {
-		m.logger.Warn("robustness: shutdown after kill", "err", err)
+	c.stopNode(m, node)
+	c.stopWithin(m, "orchestrator", orch.Stop)
+	c.stopWithin(m, "scheduler", sched.Stop)
+}
+
+// stopNode shuts a node down; if Shutdown does not return, the member
+// is wedged (its log store stays open, so it cannot start again).
+func (c *ipCluster) stopNode(m *ipMember, node *raft.Node) {
+	if !within(20*time.Second, func() {
+		if err := node.Shutdown(); err != nil {
+			m.logger.Warn("robustness: shutdown", "err", err)
+		}
+	}) {
+		m.mu.Lock()
+		m.wedged = true
+		m.mu.Unlock()
+		c.noteHung(fmt.Sprintf("raft.Node.Shutdown of %s did not return within 20 s (a leader hook stuck in Propose); %s stays down", m.id, m.id))
 	}
-	orch.Stop()
-	sched.Stop()
+}
+
+func (c *ipCluster) stopWithin(m *ipMember, what string, stop func()) {
+	if !within(10*time.Second, stop) {
+		c.noteHung(fmt.Sprintf("the %s of %s did not stop within 10 s (stuck in Propose)", what, m.id))
+	}
+}
+
+func (c *ipCluster) noteHung(s string) {
+	c.hungMu.Lock()
+	c.hung = append(c.hung, s)
+	c.hungMu.Unlock()
+	c.events.add("HUNG: %s", s)
+}
+
+func (m *ipMember) isWedged() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.wedged
 }
 
 // restart stops a member cleanly, as on SIGTERM (a leader hands its
@@ -277,19 +326,20 @@ func (c *ipCluster) restart(m *ipMember) error {
 	node, orch, sched := m.node, m.orch, m.sched
 	m.mu.Unlock()
 	if node != nil {
-		orch.Stop()
-		sched.Stop()
-		if err := node.Shutdown(); err != nil {
-			m.logger.Warn("robustness: clean shutdown", "err", err)
-		}
+		c.stopWithin(m, "orchestrator", orch.Stop)
+		c.stopWithin(m, "scheduler", sched.Stop)
+		c.stopNode(m, node)
 	}
 	c.kill(m)
+	if m.isWedged() {
+		return nil
+	}
 	return c.start(m)
 }
 
 func (c *ipCluster) shutdown() {
-	if c.agents != nil {
-		c.agents.stop()
+	if c.agents != nil && !within(10*time.Second, c.agents.stop) {
+		c.noteHung("the simulated agents did not stop within 10 s (an agent stuck in Propose)")
 	}
 	for _, m := range c.members {
 		c.kill(m)
@@ -322,7 +372,7 @@ func (c *ipCluster) healLinks() {
 func (c *ipCluster) healAll() {
 	c.healLinks()
 	for _, m := range c.members {
-		if n, _ := m.current(); n == nil {
+		if n, _ := m.current(); n == nil && !m.isWedged() {
 			if err := c.start(m); err != nil {
 				c.t.Errorf("restarting %s: %v", m.id, err)
 			}
@@ -416,6 +466,14 @@ func (c *ipCluster) inject(f fault) (string, func(), error) {
 	case faultRestart:
 		err := c.restart(target)
 		return "restarted " + target.id + leaderNote(target, leader), func() {}, err
+	case faultRestartLeaderCut:
+		if leader == nil || len(followers) == 0 {
+			err := c.restart(target)
+			return "restarted " + target.id + " (no leader to cut)", func() {}, err
+		}
+		c.cut([]*ipMember{leader}, followers[:1])
+		err := c.restart(leader)
+		return fmt.Sprintf("cut %s from %s, restarted %s (leader)", leader.id, followers[0].id, leader.id), c.healLinks, err
 	case faultPartitionLeader:
 		if leader == nil {
 			leader = target
@@ -458,7 +516,7 @@ func (c *ipCluster) inject(f fault) (string, func(), error) {
 }
 
 func (c *ipCluster) restartLogged(m *ipMember) {
-	if n, _ := m.current(); n != nil {
+	if n, _ := m.current(); n != nil || m.isWedged() {
 		return
 	}
 	if err := c.start(m); err != nil {
@@ -527,11 +585,16 @@ func (c *ipCluster) compareStores(timeout time.Duration) []string {
 		var idx []uint64
 		var snaps [][]byte
 		var stats []string
+		var compared []*ipMember
 		for _, m := range c.members {
+			if m.isWedged() {
+				continue
+			}
 			n, _ := m.current()
 			if n == nil {
 				return []string{m.id + " is not running"}
 			}
+			compared = append(compared, m)
 			var b bytes.Buffer
 			sn := n.Store().Snapshot()
 			if _, err := sn.WriteTo(&b); err != nil {
@@ -552,7 +615,7 @@ func (c *ipCluster) compareStores(timeout time.Duration) []string {
 			for i := 1; i < len(snaps); i++ {
 				if !bytes.Equal(snaps[i], snaps[0]) {
 					out = append(out, fmt.Sprintf("stores of %s and %s differ at index %d: %s",
-						c.members[0].id, c.members[i].id, idx[0], firstDiff(snaps[0], snaps[i])))
+						compared[0].id, compared[i].id, idx[0], firstDiff(snaps[0], snaps[i])))
 				}
 			}
 			return out

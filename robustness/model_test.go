@@ -50,6 +50,7 @@ const (
 	codeNoQuorum     = "no_quorum"
 	codeNotSent      = "not_sent"
 	codeRefused      = "refused" // 400 and other answers that apply nothing
+	codeExists       = "exists"  // an unknown outcome: see classify
 )
 
 // svcInput is a call on the registry.

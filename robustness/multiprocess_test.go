@@ -59,7 +59,11 @@ func multiProcessConfig(seed int64, duration time.Duration) (mpConfig, []fault) 
 	rng := rand.New(rand.NewSource(seed))
 	c := mpConfig{Seed: seed, Managers: 3, Workers: 2, Clients: 4, Names: 4, MaxReplicas: 2, Duration: duration}
 	// One scenario runs in CI: make it cover every kind.
-	return c, ensureKinds(rng, planFaults(rng, multiProcessKinds, duration), multiProcessKinds)
+	kinds := multiProcessKinds
+	if only := onlyFaults(); len(only) > 0 {
+		kinds = only
+	}
+	return c, ensureKinds(rng, planFaults(rng, kinds, duration), kinds)
 }
 
 // unixClient calls a manager's API on its unix socket. Every request dials
@@ -555,7 +559,12 @@ func runMultiProcess(t *testing.T, cfg mpConfig, plan []fault) *runResult {
 	for _, f := range plan {
 		time.Sleep(time.Until(loadStart.Add(f.At)))
 		desc, heal, err := c.inject(f)
-		if err != nil {
+		switch {
+		case err != nil && strings.Contains(err.Error(), "did not stop within"):
+			// SIGTERM waits for raft.Node.Shutdown, which waits for the
+			// leader hooks: one stuck in Propose keeps the process up.
+			knownBugNote(r, "TestBugProposeHangsAfterShutdown", fmt.Sprintf("%s: %v (killed)", f.Kind, err))
+		case err != nil:
 			r.Problems = append(r.Problems, fmt.Sprintf("injecting %s: %v", f.Kind, err))
 		}
 		r.Faults[f.Kind]++

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,7 +21,19 @@ var (
 	flagMPDur    = flag.Duration("mp-duration", 25*time.Second, "multi-process level: load and fault time")
 	flagReports  = flag.String("reports", "reports", "directory of the reports written for failed runs")
 	flagKeep     = flag.Bool("keep-reports", false, "write a report for every run, not only failed ones")
+	flagFaults   = flag.String("faults", "", "comma-separated fault kinds to draw from instead of all (e.g. kill-leader,pause-leader)")
 )
+
+// onlyFaults returns the kinds -faults restricts schedules to.
+func onlyFaults() []faultKind {
+	var out []faultKind
+	for _, k := range strings.Split(*flagFaults, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			out = append(out, faultKind(k))
+		}
+	}
+	return out
+}
 
 func TestMain(m *testing.M) {
 	flag.Parse()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,7 +38,7 @@ type runConfig struct {
 
 var (
 	inProcessKinds3 = []faultKind{faultKillLeader, faultKillFollower, faultRestart, faultPartitionLeader,
-		faultPartitionFollower, faultIsolate, faultPause, faultPauseLeader, faultQuorumLoss}
+		faultPartitionFollower, faultIsolate, faultPause, faultPauseLeader, faultQuorumLoss, faultRestartLeaderCut}
 	inProcessKinds5 = append(append([]faultKind(nil), inProcessKinds3...), faultKillMinority, faultBridge)
 )
 
@@ -61,6 +62,9 @@ func inProcessConfig(seed int64, duration time.Duration) (runConfig, []fault) {
 	if c.Managers == 5 {
 		kinds = inProcessKinds5
 	}
+	if only := onlyFaults(); len(only) > 0 {
+		kinds = only
+	}
 	return c, planFaults(rng, kinds, duration)
 }
 
@@ -77,6 +81,16 @@ func runInProcess(t *testing.T, cfg runConfig, plan []fault) *runResult {
 	var clients []*apiClient
 	for _, m := range c.members {
 		clients = append(clients, m.client)
+	}
+	// The final reads go through every member that can still run.
+	finalClients := func() []*apiClient {
+		var out []*apiClient
+		for _, m := range c.members {
+			if !m.isWedged() {
+				out = append(out, m.client)
+			}
+		}
+		return out
 	}
 	events.add("cluster up: %d managers, load starts", cfg.Managers)
 
@@ -111,7 +125,7 @@ func runInProcess(t *testing.T, cfg runConfig, plan []fault) *runResult {
 	if c.leader(15*time.Second) == nil {
 		r.Problems = append(r.Problems, "no leader 15 s after every fault was healed")
 	}
-	reads := finalReads(clients, names, h, 30*time.Second)
+	reads := finalReads(finalClients(), names, h, 30*time.Second)
 	r.History = h.records()
 	checkHistory(r, reads)
 	events.add("history checked: %s", r.Lin)
@@ -128,7 +142,9 @@ func runInProcess(t *testing.T, cfg runConfig, plan []fault) *runResult {
 	for _, p := range problems {
 		r.Problems = append(r.Problems, "tasks did not converge within 30 s: "+p)
 	}
-	agents.stop()
+	if !within(10*time.Second, agents.stop) {
+		c.noteHung("the simulated agents did not stop within 10 s (an agent stuck in Propose)")
+	}
 	events.add("tasks checked, agents stopped")
 	if len(problems) == 0 {
 		r.Problems = append(r.Problems, agents.containerProblems(tasks)...)
@@ -143,6 +159,12 @@ func runInProcess(t *testing.T, cfg runConfig, plan []fault) *runResult {
 	c.terms.mu.Unlock()
 	r.Terms = c.terms.String()
 	events.add("stores compared")
+	c.shutdown()
+	events.add("cluster stopped")
+	hung := append(c.hung, c.hn.stuck(15*time.Second)...)
+	for _, h := range hung {
+		knownBugNote(r, "TestBugProposeHangsAfterShutdown", h)
+	}
 	r.Events = events.all()
 	r.Logs = map[string]string{}
 	for _, m := range c.members {
@@ -153,6 +175,17 @@ func runInProcess(t *testing.T, cfg runConfig, plan []fault) *runResult {
 		r.Problems = append(r.Problems, "no write was acknowledged: the load tested nothing")
 	}
 	return r
+}
+
+// knownBugNote records a symptom of a known bug: a note, or a violation
+// with -known-bugs.
+func knownBugNote(r *runResult, test, symptom string) {
+	msg := fmt.Sprintf("KNOWN BUG (%s): %s", test, symptom)
+	if *flagKnownBugs {
+		r.Problems = append(r.Problems, msg)
+	} else {
+		r.Notes = append(r.Notes, msg)
+	}
 }
 
 // waitFor polls check until it reports nothing or timeout passes, and
@@ -239,6 +272,9 @@ func checkHistory(r *runResult, reads map[string]map[string]svcOutput) {
 	}
 	anomalies := map[string]int{}
 	for _, h := range r.History {
+		if h.Out.Code == codeExists {
+			r.Problems = append(r.Problems, "a create was applied twice (its fresh ID already existed): "+h.String())
+		}
 		if anomalous(h.Out) {
 			anomalies[fmt.Sprintf("%s answered %d: %s", h.In.Kind, h.Out.Status, truncate(h.Out.Msg, 160))]++
 		}
@@ -249,6 +285,16 @@ func checkHistory(r *runResult, reads map[string]map[string]svcOutput) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		r.Notes = append(r.Notes, fmt.Sprintf("%dx %s", anomalies[k], k))
+		msg := fmt.Sprintf("%dx %s", anomalies[k], k)
+		switch {
+		case strings.Contains(k, "answered 500: raft: apply: leadership transfer in progress"):
+			knownBugNote(r, "TestBugLeadershipTransferAnswers500", msg)
+		case strings.Contains(k, "answered 500: forwarding to "):
+			knownBugNote(r, "TestBugForwardedConnectionLostAnswers500", msg)
+		default:
+			// The API answers 500 only for bugs, and this load sends
+			// nothing it should refuse with 400.
+			r.Problems = append(r.Problems, "unexpected answer: "+msg)
+		}
 	}
 }

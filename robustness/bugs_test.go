@@ -1,0 +1,244 @@
+package robustness
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/state/raft"
+	"github.com/shoal-dev/shoal/state/raft/rafttest"
+)
+
+// Scenarios of the bugs the randomized suite found, reduced to
+// deterministic tests. While a bug is open its test skips with "KNOWN BUG"
+// and the diagnosis when it reproduces, so that the suite stays green for
+// everybody; -known-bugs makes them fail instead. Once the product is
+// fixed they pass.
+
+var flagKnownBugs = flag.Bool("known-bugs", false, "fail (rather than skip) the scenarios of known, unfixed bugs")
+
+func knownBug(t *testing.T, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if *flagKnownBugs {
+		t.Fatal("KNOWN BUG: " + msg)
+	}
+	t.Skip("KNOWN BUG reproduced (run with -known-bugs to fail): " + msg)
+}
+
+// TestBugProposeHangsAfterShutdown: a write proposed on a leader while
+// the node shuts down may never return, whatever its context says.
+//
+// Found by the in-process level (restart faults): an API handler was
+// still blocked in raft.Node.Propose minutes after its manager stopped,
+// and a Stop of the orchestrator or scheduler in the middle of a Propose
+// waits as long.
+//
+// Diagnosis: Node.applyLocal calls hashicorp/raft's Apply and then
+// waits on ApplyFuture.Error() with no way out. Raft enqueues the future
+// on its applyCh, which is buffered (Config.BatchApplyCh is set); when
+// Raft shuts down, the futures still in that buffer, or sent into it
+// while shutdownCh is already closed (Apply's select picks either ready
+// case at random), are never answered, and a log future has no
+// ShutdownCh: Error() blocks forever (hashicorp/raft#498, open).
+// ProposeEncoded and ApplyLocal pass their ctx nowhere near that wait.
+//
+// Proposed fix (state/raft/node.go): give applyLocal the caller's ctx and
+// wait for the future in a select with ctx.Done() and n.shutdownCh:
+//
+//	done := make(chan error, 1)
+//	go func() { done <- f.Error() }()
+//	select {
+//	case err = <-done:
+//	case <-n.shutdownCh:
+//		return nil, ErrUnknownOutcome // the entry may be committed
+//	case <-ctx.Done():
+//		return nil, fmt.Errorf("%w: %w", ErrUnknownOutcome, ctx.Err())
+//	}
+//
+// The outcome must be ErrUnknownOutcome, not ErrShutdown: the HTTP
+// forwarder turns ErrShutdown into ErrNotSent and the forwarding manager
+// retries, which applies the command twice if the entry was committed
+// (see TestBugShutdownMeansNotSent).
+func TestBugProposeHangsAfterShutdown(t *testing.T) {
+	const attempts, writers = 10, 40
+	for a := range attempts {
+		c := rafttest.New(t, 1)
+		m := c.Leader(10 * time.Second)
+		n := m.Node
+		var wg sync.WaitGroup
+		stop := make(chan struct{})
+		var mu sync.Mutex
+		var stuck int
+		for range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+					done := make(chan struct{})
+					go func() {
+						_, _ = n.Propose(ctx, state.NewCommand(state.Op{Type: state.OpNoop}))
+						close(done)
+					}()
+					select {
+					case <-done:
+						cancel()
+					case <-time.After(5 * time.Second):
+						cancel()
+						mu.Lock()
+						stuck++
+						mu.Unlock()
+						return
+					}
+				}
+			}()
+		}
+		time.Sleep(time.Duration(20+a*7) * time.Millisecond)
+		_ = n.Shutdown()
+		close(stop)
+		wg.Wait()
+		if stuck > 0 {
+			knownBug(t, "attempt %d: %d of %d Propose calls still blocked 5 s after Shutdown and 4 s past their context deadline "+
+				"(raft.Node.applyLocal waits on hashicorp/raft's ApplyFuture.Error() with no way out; hashicorp/raft#498)", a+1, stuck, writers)
+		}
+	}
+}
+
+// TestBugLeadershipTransferAnswers500: a write that reaches the leader
+// while it hands its leadership over (a manager stopping cleanly does
+// that first) fails with the untyped error "raft: apply: leadership
+// transfer in progress", which the API answers with 500, the status it
+// keeps for bugs; clients cannot tell whether the write applied.
+//
+// Found by the in-process level (restart faults): dozens of creates,
+// updates and removes per run answered 500 with that message.
+//
+// Diagnosis: Node.applyLocal maps hraft.ErrNotLeader and
+// ErrEnqueueTimeout to ErrNotLeader but lets
+// hraft.ErrLeadershipTransferInProgress through as a plain error. Raft
+// refuses the entry before appending it, so nothing was written.
+//
+// Proposed fix (state/raft/node.go, applyLocal and ChangeMembershipLocal):
+// map hraft.ErrLeadershipTransferInProgress to ErrNotLeader as well, so
+// that ProposeEncoded (and a forwarding follower) waits for the new
+// leader and sends the write there.
+func TestBugLeadershipTransferAnswers500(t *testing.T) {
+	c := rafttest.New(t, 3)
+	var bad []string
+	for range 10 {
+		l := c.Leader(10 * time.Second)
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					_, err := l.Node.Propose(ctx, state.NewCommand(state.Op{Type: state.OpNoop}))
+					cancel()
+					if err != nil && !typedProposeError(err) {
+						mu.Lock()
+						bad = append(bad, err.Error())
+						mu.Unlock()
+						time.Sleep(time.Millisecond)
+					}
+				}
+			}()
+		}
+		time.Sleep(20 * time.Millisecond)
+		_ = l.Node.TransferLeadership()
+		time.Sleep(50 * time.Millisecond)
+		close(stop)
+		wg.Wait()
+	}
+	if len(bad) > 0 {
+		knownBug(t, "%d writes during leadership transfers failed with an untyped error the API answers 500, e.g. %q", len(bad), bad[0])
+	}
+}
+
+// typedProposeError tells whether err is one of the errors Propose
+// documents, each of which the API maps to a meaningful status.
+func typedProposeError(err error) bool {
+	return errors.Is(err, raft.ErrNoQuorum) || errors.Is(err, raft.ErrUnknownOutcome) ||
+		errors.Is(err, raft.ErrShutdown) || errors.Is(err, context.DeadlineExceeded) || state.AsError(err) != nil
+}
+
+// TestBugForwardedConnectionLostAnswers500: when the leader dies while a
+// follower's forwarded write or read index is in flight, the follower's
+// API answers 500 with the transport error ("forwarding to ...:
+// connection reset by peer"); for a write it should say that the outcome
+// is unknown (503), and a read should simply be retried with the next
+// leader.
+//
+// Found by both levels (kill faults with the HTTP forwarder): a few 500s
+// per run.
+//
+// Diagnosis: HTTPForwarder.do wraps a transport error that happened after
+// the request was sent as "forwarding to %s: %w", which is none of
+// ErrNotSent, ErrNotLeader or ErrUnknownOutcome: ProposeEncoded and
+// ReadBarrier return it as is and api.statusOf falls through to 500.
+//
+// Proposed fix (state/raft/rpc.go): in HTTPForwarder.Apply, wrap such an
+// error with ErrUnknownOutcome ("%w: forwarding to %s: %v"); in
+// ReadBarrier, retry a ReadIndex that failed in transport like one that
+// was not sent (a read index has no effect, so asking again is safe).
+func TestBugForwardedConnectionLostAnswers500(t *testing.T) {
+	cfg := runConfig{Seed: 1, Managers: 3, Forwarder: "http"}
+	c := newIPCluster(t, cfg, &eventLog{start: time.Now()})
+	leader := c.leader(10 * time.Second)
+	var follower *ipMember
+	for _, m := range c.members {
+		if m != leader {
+			follower = m
+			break
+		}
+	}
+	gate := make(chan struct{})
+	leader.mu.Lock()
+	leader.rpcGate = gate
+	leader.mu.Unlock()
+	answers := make(chan svcOutput, 2)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		answers <- follower.client.create(ctx, svcInput{Kind: opCreate, Name: "web", Replicas: 1, Label: "a"}, "app:1")
+	}()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		answers <- follower.client.read(ctx, "web")
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(c.hn.stuck(0)) < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.kill(leader)
+	close(gate)
+	var bad []string
+	for range 2 {
+		if o := <-answers; o.Status == 500 {
+			bad = append(bad, fmt.Sprintf("%d %s", o.Status, o.Msg))
+		}
+	}
+	if len(bad) > 0 {
+		knownBug(t, "a follower answered %d calls whose forwarded request lost its connection with 500: %q", len(bad), bad)
+	}
+}
