@@ -95,6 +95,8 @@ type bench struct {
 	events    map[eventKey]time.Time // first time observer saw the event about subject
 	failed    map[string]int         // failure events per subject, all observers
 	disturbed map[string]bool        // members crashed or stalled on purpose
+
+	joinRetries atomic.Int64
 }
 
 type eventKey struct {
@@ -127,7 +129,7 @@ func newBench(profile discovery.Config, verbose bool) *bench {
 
 func (b *bench) header(profile string, n int) {
 	fmt.Printf("command:  %s\n", strings.Join(os.Args, " "))
-	fmt.Printf("machine:  %d CPUs (GOMAXPROCS %d), %s, %s %s/%s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), cpuModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Printf("machine:  %d CPUs (GOMAXPROCS %d), %s, %s %s/%s; load average %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), cpuModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH, loadAvg())
 	p := b.profile
 	t := p.Timing(n)
 	fmt.Printf("profile:  %s: probe %v/%v, suspicion mult %d (max ×%d), gossip %v to %d, push/pull %v, indirect %d; encrypted AES-256-GCM\n",
@@ -145,13 +147,16 @@ func (b *bench) run(n int, duration time.Duration, kills, joins int, stalls []ti
 		if _, err := b.start(fmt.Sprintf("node-%03d", i)); err != nil {
 			return err
 		}
+		if (i+1)%50 == 0 {
+			fmt.Fprintf(os.Stderr, "started %d members in %v\n", i+1, time.Since(start).Round(time.Millisecond))
+		}
 	}
 	joined := time.Since(start)
 	if err := b.waitConverged(2 * time.Minute); err != nil {
 		return err
 	}
 	converged := time.Since(start)
-	fmt.Printf("startup:  %d members joined in %v; every member saw every other after %v\n\n", n, joined.Round(time.Millisecond), converged.Round(time.Millisecond))
+	fmt.Printf("startup:  %d members joined in %v (%d join retries); every member saw every other after %v\n\n", n, joined.Round(time.Millisecond), b.joinRetries.Load(), converged.Round(time.Millisecond))
 
 	// Steady state.
 	time.Sleep(2 * b.profile.ProbeInterval)
@@ -215,6 +220,7 @@ func (b *bench) run(n int, duration time.Duration, kills, joins int, stalls []ti
 	b.mu.Unlock()
 	fmt.Printf("false failures (failure events about members never crashed or stalled): %d\n", unexpected)
 	fmt.Printf("log records: %s\n", b.logs)
+	fmt.Printf("load average at the end: %s (the machine is shared; all members run in this one process)\n", loadAvg())
 	return nil
 }
 
@@ -241,11 +247,19 @@ func (b *bench) start(id string) (*member, error) {
 	seeds := b.alive()
 	b.members = append(b.members, m)
 	b.mu.Unlock()
-	if len(seeds) > 0 {
+	// Retry as a node would: a seed starved of CPU may time out.
+	for attempt := 0; len(seeds) > 0; attempt++ {
 		addrs := []string{seeds[0].g.AdvertiseAddr(), seeds[mrand.IntN(len(seeds))].g.AdvertiseAddr()}
-		if _, err := g.Join(addrs); err != nil {
+		_, err := g.Join(addrs)
+		if err == nil {
+			break
+		}
+		if attempt == 4 {
 			return nil, fmt.Errorf("%s: %w", id, err)
 		}
+		b.joinRetries.Add(1)
+		fmt.Fprintf(os.Stderr, "%s: join failed, retrying: %v\n", id, err)
+		time.Sleep(time.Duration(100<<attempt) * time.Millisecond)
 	}
 	return m, nil
 }
@@ -686,6 +700,19 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// loadAvg returns the 1, 5 and 15 minute load averages.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func cpuModel() string {
