@@ -159,23 +159,31 @@ func (s *Server) checkDemotion(tx state.ReadTx, target *state.Node) error {
 	if err != nil {
 		return err
 	}
+	// Quorum is counted over the Raft configuration: a manager the store
+	// still lists but that is no longer a member (after --force-new-cluster,
+	// or a demotion whose second step did not complete) neither counts nor
+	// costs a quorum when it goes.
 	staying, members, reachable := 0, 0, 0
 	for _, n := range nodes {
 		if n.ID == target.ID || n.Role != state.RoleManager {
 			continue
 		}
-		members++
-		if s.backend.Reachability(n.ID) == state.ReachabilityReachable {
-			reachable++
-		}
 		if desiredRole(n) == state.RoleManager {
 			staying++
 		}
+		switch s.backend.Reachability(n.ID) {
+		case state.ReachabilityUnknown:
+			continue
+		case state.ReachabilityReachable:
+			reachable++
+		}
+		members++
 	}
 	if staying == 0 {
 		return badRequest("attempting to demote the last manager of the swarm")
 	}
-	if target.Role == state.RoleManager && reachable < members/2+1 {
+	isMember := s.backend.Reachability(target.ID) != state.ReachabilityUnknown
+	if target.Role == state.RoleManager && isMember && reachable < members/2+1 {
 		return badRequest("can't remove member from the raft: this would result in a loss of quorum (%d of the %d other managers reachable, %d needed)",
 			reachable, members, members/2+1)
 	}
