@@ -250,6 +250,9 @@ func (b *bench) shoal(image string, round int) result {
 		b.r.Fatalf("shoal: service create: %v", err)
 	}
 	running := b.waitServiceRunning(cl, resp.ID, t0, "shoal")
+	if failed := failedTasks(cl, resp.ID); failed > 0 {
+		benchmain.Logf("shoal: %d tasks failed on the way (unhealthy or exited) and were replaced", failed)
+	}
 	if err := cl.ServiceRemove(ctx, resp.ID); err != nil {
 		b.r.Fatalf("shoal: service rm: %v", err)
 	}
@@ -257,6 +260,23 @@ func (b *bench) shoal(image string, round int) result {
 		b.r.Fatalf("shoal: %v", err)
 	}
 	return result{running: running}
+}
+
+// failedTasks counts the service's tasks that failed.
+func failedTasks(cl *client.Client, id string) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ts, err := cl.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("service", id))})
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, t := range ts {
+		if t.Status.State == swarm.TaskStateFailed {
+			n++
+		}
+	}
+	return n
 }
 
 // waitServiceRunning polls `service ls` until the service counts N
@@ -274,7 +294,8 @@ func (b *bench) waitServiceRunning(cl *client.Client, id string, t0 time.Time, w
 			}
 		}
 		if time.Since(t0) > b.timeout {
-			b.r.Fatalf("%s: not %d running after %v (err %v)", who, b.replicas, b.timeout, err)
+			b.r.Fatalf("%s: not %d running after %v (err %v; %d tasks failed, e.g. unhealthy on an overloaded machine)",
+				who, b.replicas, b.timeout, err, failedTasks(cl, id))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -110,8 +110,8 @@ func main() {
 	benchmain.Logf("cluster up: m1 (manager, runs tasks), w1, w2")
 
 	type result struct {
-		image         string
-		down, running stats.Sample
+		image                             string
+		down, replaced, assigned, running stats.Sample
 	}
 	var results []*result
 	failed := false
@@ -124,11 +124,14 @@ func main() {
 		results = append(results, res)
 		for run := range *runs {
 			victim := workers[run%len(workers)]
-			down, running := measure(r, c, dcli, image, *replicas, victim, ids[victim.Name], fmt.Sprintf("nl-%s-%d", which, run))
-			res.down.AddDur(down)
-			res.running.AddDur(running)
-			benchmain.Logf("%s run %d: killed %s; DOWN after %v; all %d tasks RUNNING again after %v",
-				image, run+1, victim.Name, down.Round(time.Millisecond), *replicas, running.Round(time.Millisecond))
+			tl := measure(r, c, dcli, image, *replicas, victim, ids[victim.Name], fmt.Sprintf("nl-%s-%d", which, run))
+			res.down.AddDur(tl.down)
+			res.replaced.AddDur(tl.replaced)
+			res.assigned.AddDur(tl.assigned)
+			res.running.AddDur(tl.running)
+			benchmain.Logf("%s run %d: killed %s; DOWN after %v, replacements created after %v, assigned after %v; all %d tasks RUNNING again after %v",
+				image, run+1, victim.Name, tl.down.Round(time.Millisecond), tl.replaced.Round(time.Millisecond),
+				tl.assigned.Round(time.Millisecond), *replicas, tl.running.Round(time.Millisecond))
 		}
 		if *maxMedian > 0 && res.running.MedianDur() > *maxMedian {
 			failed = true
@@ -136,13 +139,19 @@ func main() {
 	}
 
 	fmt.Printf("\n## nodeloss: kill -9 of a worker, %d tasks over manager + 2 workers, %d runs per image\n\n", *replicas, *runs)
-	t := stats.NewTable("image", "kill -> node DOWN", "min..max", "kill -> all tasks RUNNING elsewhere", "min..max", "p90", "target", "anchor")
+	t := stats.NewTable("image", "kill -> all tasks RUNNING elsewhere", "min..max", "p90", "target", "anchor")
 	for _, res := range results {
-		t.Row(res.image, stats.Dur(res.down.MedianDur()), res.down.SpreadDur(),
-			stats.Dur(res.running.MedianDur()), res.running.SpreadDur(), stats.Dur(stats.Seconds(res.running.Quantile(0.9))),
+		t.Row(res.image, stats.Dur(res.running.MedianDur()), res.running.SpreadDur(), stats.Dur(stats.Seconds(res.running.Quantile(0.9))),
 			"< 3 s", "Swarm, Nomad ~20 s (quoted)")
 	}
 	t.Print(os.Stdout)
+	fmt.Printf("\nTimeline (medians, from the kill; as the manager's task list shows it, polled every 20 ms):\n\n")
+	tl := stats.NewTable("image", "node DOWN", "replacements created", "replacements assigned", "all RUNNING")
+	for _, res := range results {
+		tl.Row(res.image, stats.Dur(res.down.MedianDur()), stats.Dur(res.replaced.MedianDur()),
+			stats.Dur(res.assigned.MedianDur()), stats.Dur(res.running.MedianDur()))
+	}
+	tl.Print(os.Stdout)
 	if failed {
 		fmt.Printf("FAIL: a median over -max-median %v\n", *maxMedian)
 		r.Close()
@@ -150,10 +159,16 @@ func main() {
 	}
 }
 
-// measure runs one kill: it returns the times from the kill to the node
-// shown DOWN and to all tasks RUNNING off the dead node.
+// timeline holds, from the kill, when the manager showed the dead node
+// DOWN, every replacement task created and assigned to a live node, and
+// all tasks RUNNING again.
+type timeline struct {
+	down, replaced, assigned, running time.Duration
+}
+
+// measure runs one kill.
 func measure(r *proctest.Runner, c *cluster.Cluster, dcli *client.Client, image string, replicas int,
-	victim *proctest.Node, victimID, name string) (down, running time.Duration) {
+	victim *proctest.Node, victimID, name string) (tl timeline) {
 	ctx := context.Background()
 	cl := c.Client(c.Managers[0])
 	n := uint64(replicas)
@@ -177,18 +192,35 @@ func measure(r *proctest.Runner, c *cluster.Cluster, dcli *client.Client, image 
 		return nil
 	})
 
+	before, err := taskIDs(cl, resp.ID)
+	if err != nil {
+		r.Fatal(err)
+	}
+	lost := 0
+	if counts, err := runningTasks(cl, resp.ID); err == nil {
+		lost = counts[victimID]
+	}
 	victim.Kill()
 	killed := time.Now()
 	for {
-		if down == 0 {
+		if tl.down == 0 {
 			if nd, _, err := cl.NodeInspectWithRaw(ctx, victimID); err == nil && nd.Status.State == swarm.NodeStateDown {
-				down = time.Since(killed)
+				tl.down = time.Since(killed)
+			}
+		}
+		if tl.assigned == 0 {
+			created, assigned, err := replacements(cl, resp.ID, before)
+			if err == nil && created >= lost && tl.replaced == 0 {
+				tl.replaced = time.Since(killed)
+			}
+			if err == nil && assigned >= lost {
+				tl.assigned = time.Since(killed)
 			}
 		}
 		counts, err := runningTasks(cl, resp.ID)
 		ok := sumExcept(counts, victimID)
 		if err == nil && ok == replicas {
-			running = time.Since(killed)
+			tl.running = time.Since(killed)
 			break
 		}
 		if time.Since(killed) > 2*time.Minute {
@@ -214,7 +246,43 @@ func measure(r *proctest.Runner, c *cluster.Cluster, dcli *client.Client, image 
 		}
 		return nil
 	})
-	return down, running
+	return tl
+}
+
+// taskIDs returns the IDs of the service's tasks.
+func taskIDs(cl *client.Client, serviceID string) (map[string]bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ts, err := cl.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("service", serviceID))})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, t := range ts {
+		out[t.ID] = true
+	}
+	return out, nil
+}
+
+// replacements counts the service's tasks that are not in before: created,
+// and of those assigned to a node.
+func replacements(cl *client.Client, serviceID string, before map[string]bool) (created, assigned int, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ts, err := cl.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("service", serviceID))})
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, t := range ts {
+		if before[t.ID] {
+			continue
+		}
+		created++
+		if t.NodeID != "" {
+			assigned++
+		}
+	}
+	return created, assigned, nil
 }
 
 // runningTasks counts, per node, the service's tasks that are meant to

@@ -36,6 +36,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -117,7 +118,7 @@ func main() {
 
 	var sRun, sRate, sFirst, sLast, sRemove stats.Sample
 	var sCPU, sRSS, sPeak [3]stats.Sample
-	var sSelf, sOthers stats.Sample
+	var sSelf, sOthers, sElections stats.Sample
 	for i := range *runs {
 		res := runOnce(r, c, leader, follower, fleet, *tasks, *timeout, i, *pprofDir, *profileSeconds, i == *runs-1)
 		sRun.AddDur(res.total)
@@ -125,6 +126,7 @@ func main() {
 		sFirst.AddDur(res.firstPrepare)
 		sLast.AddDur(res.lastStart)
 		sRemove.AddDur(res.remove)
+		sElections.Add(float64(res.elections))
 		sSelf.Add(res.self.Seconds() / res.total.Seconds())
 		sOthers.Add(res.others.Seconds() / res.total.Seconds())
 		for j := range 3 {
@@ -132,8 +134,8 @@ func main() {
 			sRSS[j].Add(float64(res.usage[j].RSS))
 			sPeak[j].Add(float64(res.usage[j].PeakRSS))
 		}
-		benchmain.Logf("run %d: all %d RUNNING in %v (%.0f tasks/s); leader CPU %v; RSS %s / %s / %s; removed in %v",
-			i+1, *tasks, res.total.Round(time.Millisecond), float64(*tasks)/res.total.Seconds(), res.cpu[0].Round(10*time.Millisecond),
+		benchmain.Logf("run %d: all %d RUNNING in %v (%.0f tasks/s); %d elections; first leader CPU %v; RSS %s / %s / %s; removed in %v",
+			i+1, *tasks, res.total.Round(time.Millisecond), float64(*tasks)/res.total.Seconds(), res.elections, res.cpu[0].Round(10*time.Millisecond),
 			stats.Bytes(float64(res.usage[0].RSS)), stats.Bytes(float64(res.usage[1].RSS)), stats.Bytes(float64(res.usage[2].RSS)),
 			res.remove.Round(time.Millisecond))
 	}
@@ -149,7 +151,8 @@ func main() {
 	t.Row("create -> first task on a node", stats.Dur(sFirst.MedianDur()), sFirst.SpreadDur(), "")
 	t.Row("create -> last task started on its node", stats.Dur(sLast.MedianDur()), sLast.SpreadDur(), "")
 	t.Row("service rm -> all stopped", stats.Dur(sRemove.MedianDur()), sRemove.SpreadDur(), "")
-	for j, name := range []string{"leader", "follower 1", "follower 2"} {
+	t.Row("leader elections during the run", stats.Num(sElections.Median()), sElections.Spread(stats.Num), "0")
+	for j, name := range []string{"first leader", "follower 1", "follower 2"} {
 		t.Row(name+" CPU during the run", stats.Dur(sCPU[j].MedianDur()), sCPU[j].SpreadDur(), "")
 		t.Row(name+" RSS at the end", stats.Bytes(sRSS[j].Median()), sRSS[j].Spread(stats.Bytes), "< 1.5 GiB")
 		t.Row(name+" peak RSS", stats.Bytes(sPeak[j].Median()), sPeak[j].Spread(stats.Bytes), "")
@@ -215,8 +218,10 @@ type result struct {
 	// self is this process's CPU during the run, others that of every
 	// process but the managers and this one (the machine is shared).
 	self, others time.Duration
-	cpu          [3]time.Duration
-	usage        [3]procstat.Usage
+	// elections counts the managers that became leader during the run.
+	elections int
+	cpu       [3]time.Duration
+	usage     [3]procstat.Usage
 }
 
 func runOnce(r *proctest.Runner, c *cluster.Cluster, leader, follower *proctest.Node, fleet *simnode.Fleet,
@@ -238,6 +243,7 @@ func runOnce(r *proctest.Runner, c *cluster.Cluster, leader, follower *proctest.
 	}
 	self0, _ := procstat.Self()
 	sys0, _ := procstat.ReadSystem()
+	elections0 := elections(c)
 	startedBefore := fleet.Counters.Started.Load()
 	fleet.Counters.Reset()
 
@@ -285,6 +291,7 @@ func runOnce(r *proctest.Runner, c *cluster.Cluster, leader, follower *proctest.
 	res.lastStart = fleet.Counters.LastStart().Sub(t0)
 	self1, _ := procstat.Self()
 	sys1, _ := procstat.ReadSystem()
+	res.elections = elections(c) - elections0
 	res.self = self1.CPU - self0.CPU
 	res.others = sys1.Busy - sys0.Busy - res.self
 	for i, m := range order {
@@ -311,6 +318,15 @@ func runOnce(r *proctest.Runner, c *cluster.Cluster, leader, follower *proctest.
 		time.Sleep(3 * time.Second)
 	}
 	return res
+}
+
+// elections counts "entering leader state" in the managers' logs.
+func elections(c *cluster.Cluster) int {
+	n := 0
+	for _, m := range c.Managers {
+		n += strings.Count(m.Log(), "entering leader state")
+	}
+	return n
 }
 
 // profileAs takes one CPU profile of m into dir/name and prints its top.
