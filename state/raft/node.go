@@ -214,7 +214,7 @@ func (n *Node) startTerm() {
 		// covers every acknowledged write.
 		for {
 			data, _ := state.NewCommand(state.Op{Type: state.OpNoop}).Encode()
-			_, err := n.applyLocal(data)
+			_, err := n.applyLocal(ctx, data)
 			if err == nil {
 				break
 			}
@@ -300,7 +300,7 @@ func (n *Node) ProposeEncoded(ctx context.Context, data []byte) (state.Results, 
 			return nil, err
 		}
 		if n.IsLeader() {
-			res, err := n.applyLocal(data)
+			res, err := n.applyLocal(ctx, data)
 			if errors.Is(err, ErrNotLeader) {
 				continue
 			}
@@ -333,7 +333,7 @@ func (n *Node) ApplyLocal(ctx context.Context, data []byte) (state.Results, erro
 	if !n.IsLeader() {
 		return nil, ErrNotLeader
 	}
-	res, err := n.applyLocal(data)
+	res, err := n.applyLocal(ctx, data)
 	return res, n.leadershipLost(err)
 }
 
@@ -354,16 +354,32 @@ func (n *Node) leadershipLost(err error) error {
 	return ErrUnknownOutcome
 }
 
-func (n *Node) applyLocal(data []byte) (state.Results, error) {
+func (n *Node) applyLocal(ctx context.Context, data []byte) (state.Results, error) {
 	f := n.raft.Apply(data, n.cfg.LeaderWaitTimeout)
-	if err := f.Error(); err != nil {
+	// Raft may never answer a future it enqueued when it shuts down
+	// (hashicorp/raft#498), so the wait also ends with the node or the
+	// caller; the entry may have been committed then: the outcome is
+	// unknown, and must not be retried as if it were not sent.
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-n.shutdownCh:
+		return nil, fmt.Errorf("%w: the manager shut down", ErrUnknownOutcome)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", ErrUnknownOutcome, ctx.Err())
+	}
+	if err != nil {
 		switch {
-		case errors.Is(err, hraft.ErrNotLeader), errors.Is(err, hraft.ErrEnqueueTimeout):
+		case errors.Is(err, hraft.ErrNotLeader), errors.Is(err, hraft.ErrEnqueueTimeout),
+			errors.Is(err, hraft.ErrLeadershipTransferInProgress):
+			// Refused before it was appended: another leader may take it.
 			return nil, ErrNotLeader
 		case errors.Is(err, hraft.ErrLeadershipLost):
 			return nil, errLeadershipLost
 		case errors.Is(err, hraft.ErrRaftShutdown):
-			return nil, ErrShutdown
+			return nil, fmt.Errorf("%w: the manager shut down", ErrUnknownOutcome)
 		}
 		return nil, fmt.Errorf("raft: apply: %w", err)
 	}
@@ -546,9 +562,10 @@ func (n *Node) ChangeMembershipLocal(ctx context.Context, req MembershipChange) 
 	}
 	if err := f.Error(); err != nil {
 		switch {
-		case errors.Is(err, hraft.ErrNotLeader), errors.Is(err, hraft.ErrEnqueueTimeout):
+		case errors.Is(err, hraft.ErrNotLeader), errors.Is(err, hraft.ErrEnqueueTimeout),
+			errors.Is(err, hraft.ErrLeadershipTransferInProgress):
 			return ErrNotLeader
-		case errors.Is(err, hraft.ErrLeadershipLost):
+		case errors.Is(err, hraft.ErrLeadershipLost), errors.Is(err, hraft.ErrRaftShutdown):
 			return ErrUnknownOutcome
 		}
 		return fmt.Errorf("raft: membership change: %w", err)

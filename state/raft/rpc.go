@@ -147,7 +147,7 @@ func (f *HTTPForwarder) do(ctx context.Context, addr, method, path string, body 
 		if notSent(err) {
 			return fmt.Errorf("%w: %v", ErrNotSent, err)
 		}
-		return fmt.Errorf("forwarding to %s: %w", addr, err)
+		return fmt.Errorf("%w: forwarding to %s: %v", errTransport, addr, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
@@ -161,7 +161,7 @@ func (f *HTTPForwarder) do(ctx context.Context, addr, method, path string, body 
 		return nil
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("forwarding to %s: decoding answer: %w", addr, err)
+		return fmt.Errorf("%w: forwarding to %s: decoding answer: %v", errTransport, addr, err)
 	}
 	return nil
 }
@@ -178,10 +178,17 @@ func notSent(err error) bool {
 	return errors.As(err, &rec) || errors.As(err, &cv)
 }
 
-// Apply implements Forwarder.
+// errTransport marks a transport failure after the request was sent.
+var errTransport = errors.New("raft: connection lost")
+
+// Apply implements Forwarder. A connection lost after the command was
+// sent leaves its outcome unknown.
 func (f *HTTPForwarder) Apply(ctx context.Context, addr string, cmd []byte) (state.Results, error) {
 	var res state.Results
 	err := f.do(ctx, addr, http.MethodPost, pathApply, cmd, &res)
+	if errors.Is(err, errTransport) {
+		return nil, fmt.Errorf("%w: %w", ErrUnknownOutcome, err)
+	}
 	return res, err
 }
 
@@ -191,13 +198,21 @@ func (f *HTTPForwarder) ReadIndex(ctx context.Context, addr string) (uint64, err
 		Index uint64 `json:"index"`
 	}
 	err := f.do(ctx, addr, http.MethodPost, pathReadIndex, nil, &out)
+	if errors.Is(err, errTransport) {
+		// A read index has no effect: asking the next leader is safe.
+		return 0, fmt.Errorf("%w: %w", ErrNotSent, err)
+	}
 	return out.Index, err
 }
 
 // ChangeMembership implements Forwarder.
 func (f *HTTPForwarder) ChangeMembership(ctx context.Context, addr string, req MembershipChange) error {
 	body, _ := json.Marshal(req)
-	return f.do(ctx, addr, http.MethodPost, pathMembership, body, nil)
+	err := f.do(ctx, addr, http.MethodPost, pathMembership, body, nil)
+	if errors.Is(err, errTransport) {
+		return fmt.Errorf("%w: %w", ErrUnknownOutcome, err)
+	}
+	return err
 }
 
 // PingResponse answers a ping: the manager's ID and its store index.
