@@ -357,6 +357,9 @@ func (s *scenario) stepDrain() {
 	ctx := context.Background()
 	per := s.tasksPerNode(ctx)
 	target := busiest(per, workerNames)
+	if per[target] == 0 {
+		t.Fatalf("no worker runs a task (%v): draining one would prove nothing; spread placement should have put some there", per)
+	}
 	t.Logf("tasks per node %v; draining %s", per, target)
 	start := time.Now()
 	s.setAvailability(target, swarm.NodeAvailabilityDrain)
@@ -519,6 +522,9 @@ func (s *scenario) stepKillWorker() {
 	t := s.t
 	per := s.tasksPerNode(context.Background())
 	victim := busiest(per, workerNames)
+	if per[victim] == 0 {
+		t.Fatalf("no worker runs a task (%v): killing one would prove nothing", per)
+	}
 	t.Logf("tasks per node %v; killing %s", per, victim)
 	s.c.Kill(t, victim)
 	killed := time.Now()
