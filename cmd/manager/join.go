@@ -11,7 +11,7 @@ import (
 
 func newJoinCommand() *cobra.Command {
 	var o nodecmd.Options
-	var token string
+	var token nodecmd.JoinToken
 	cmd := &cobra.Command{
 		Use:   "join --data-dir DIR --token TOKEN [flags] MANAGER_ADDR",
 		Short: "Join a cluster as a manager, and run",
@@ -21,7 +21,11 @@ func newJoinCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			d, err := daemon.JoinManager(context.Background(), cfg, token, args[0])
+			tok, err := token.Get()
+			if err != nil {
+				return err
+			}
+			d, err := daemon.JoinManager(context.Background(), cfg, tok, args[0])
 			if err != nil {
 				return err
 			}
@@ -29,7 +33,6 @@ func newJoinCommand() *cobra.Command {
 		},
 	}
 	o.AddFlags(cmd, nodecmd.Flags{Addrs: true, API: true, Raft: true})
-	cmd.Flags().StringVar(&token, "token", "", "manager join token (swarmctl cluster join-token manager)")
-	_ = cmd.MarkFlagRequired("token")
+	token.AddFlags(cmd, "manager join token (swarmctl cluster join-token manager)")
 	return cmd
 }

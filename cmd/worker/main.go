@@ -36,7 +36,7 @@ func main() {
 
 func newJoinCommand() *cobra.Command {
 	var o nodecmd.Options
-	var token string
+	var token nodecmd.JoinToken
 	cmd := &cobra.Command{
 		Use:   "join --data-dir DIR --token TOKEN [flags] MANAGER_ADDR",
 		Short: "Join a cluster as a worker, and run",
@@ -46,7 +46,11 @@ func newJoinCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			d, err := daemon.JoinWorker(context.Background(), cfg, token, args[0])
+			tok, err := token.Get()
+			if err != nil {
+				return err
+			}
+			d, err := daemon.JoinWorker(context.Background(), cfg, tok, args[0])
 			if err != nil {
 				return err
 			}
@@ -54,8 +58,7 @@ func newJoinCommand() *cobra.Command {
 		},
 	}
 	o.AddFlags(cmd, nodecmd.Flags{Addrs: true})
-	cmd.Flags().StringVar(&token, "token", "", "worker join token (swarmctl cluster join-token worker)")
-	_ = cmd.MarkFlagRequired("token")
+	token.AddFlags(cmd, "worker join token (swarmctl cluster join-token worker)")
 	return cmd
 }
 

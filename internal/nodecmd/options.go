@@ -154,3 +154,33 @@ func Serve(d *daemon.Daemon) error {
 	defer stop()
 	return d.Run(ctx)
 }
+
+// JoinToken holds a join token given as --token, --token-file, or the
+// environment variable SWARM_JOIN_TOKEN. A flag puts the secret in the
+// process list; the file and the variable keep it out.
+type JoinToken struct {
+	value, file string
+}
+
+// AddFlags registers --token and --token-file.
+func (t *JoinToken) AddFlags(cmd *cobra.Command, what string) {
+	cmd.Flags().StringVar(&t.value, "token", "", what+" (visible in the process list: prefer --token-file or SWARM_JOIN_TOKEN)")
+	cmd.Flags().StringVar(&t.file, "token-file", "", "file holding the join token")
+}
+
+// Get returns the token from the flag, the file or the environment.
+func (t *JoinToken) Get() (string, error) {
+	switch {
+	case t.value != "":
+		return t.value, nil
+	case t.file != "":
+		b, err := os.ReadFile(t.file)
+		if err != nil {
+			return "", fmt.Errorf("--token-file: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	case os.Getenv("SWARM_JOIN_TOKEN") != "":
+		return strings.TrimSpace(os.Getenv("SWARM_JOIN_TOKEN")), nil
+	}
+	return "", fmt.Errorf("a join token is required: --token, --token-file or SWARM_JOIN_TOKEN")
+}
