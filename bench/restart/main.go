@@ -58,6 +58,7 @@ func main() {
 
 	r := benchmain.Start("restart")
 	defer r.Close()
+	benchmain.RaiseFileLimit()
 	c := cluster.Start(r, cluster.Options{Managers: 3, NoAgent: true})
 	ctx := context.Background()
 	fleet, err := simnode.Join(ctx, simnode.Config{Managers: c.Addrs(), Token: c.WorkerToken, Nodes: *nodes, DataDir: r.TempDir()})

@@ -37,7 +37,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/docker/docker/api/types/swarm"
@@ -66,7 +65,7 @@ func main() {
 
 	r := benchmain.Start("sim")
 	defer r.Close()
-	raiseFileLimit()
+	benchmain.Logf("RLIMIT_NOFILE %d", benchmain.RaiseFileLimit())
 
 	c := cluster.Start(r, cluster.Options{Managers: 3, NoAgent: true, Profile: *pprofDir != "",
 		ExtraArgs: []string{"--raft-profile", *raftProfile}})
@@ -186,19 +185,6 @@ func targetTime(nodes, tasks int) string {
 		return "< 30 s"
 	}
 	return ""
-}
-
-// raiseFileLimit lifts the soft limit on open files to the hard one: every
-// simulated node holds a connection, and so does the leader for each.
-// The manager processes inherit it.
-func raiseFileLimit() {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-		return
-	}
-	l.Cur = l.Max
-	_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
-	benchmain.Logf("RLIMIT_NOFILE %d", l.Cur)
 }
 
 // measureIdle returns each manager's CPU use, in cores, over d.
