@@ -97,6 +97,10 @@ func (r *recorder) String() string {
 }
 
 // cluster is a set of members on one gossiptest.Network.
+//
+// Tests that measure time (detection, stalls, rotation, leaves) do not run
+// in parallel: on a shared 2-CPU machine, with the race detector, several
+// clusters at once starve each other of CPU and miss probe timeouts.
 type cluster struct {
 	t       *testing.T
 	net     *gossiptest.Network
