@@ -73,6 +73,10 @@ func planFaults(rng *rand.Rand, kinds []faultKind, duration time.Duration) []fau
 		switch f.Kind {
 		case faultRestart, faultKillContainers:
 			f.Hold = 0
+		case faultPauseLeader:
+			// Long enough for the others to elect a leader and write: the
+			// woken leader must not serve what it had.
+			f.Hold = 1500*time.Millisecond + time.Duration(rng.Int63n(int64(2*time.Second)))
 		case faultQuorumLoss:
 			f.Hold = 300*time.Millisecond + time.Duration(rng.Int63n(int64(1200*time.Millisecond)))
 		default:

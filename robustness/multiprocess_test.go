@@ -301,7 +301,9 @@ func (c *mpCluster) inject(f fault) (string, func(), error) {
 		ids, err := c.containers(w.Name)
 		for _, id := range ids {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			if e := c.docker.ContainerKill(ctx, id, "KILL"); e != nil && err == nil && !strings.Contains(e.Error(), "is not running") {
+			// A container may stop or go between the list and the kill.
+			if e := c.docker.ContainerKill(ctx, id, "KILL"); e != nil && err == nil && !strings.Contains(e.Error(), "is not running") &&
+				!strings.Contains(e.Error(), "No such container") {
 				err = e
 			}
 			cancel()
@@ -550,7 +552,7 @@ func runMultiProcess(t *testing.T, cfg mpConfig, plan []fault) *runResult {
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	loadDone := make(chan struct{})
 	lc := loadConfig{Clients: cfg.Clients, Names: names, Image: image, MaxReplicas: cfg.MaxReplicas,
-		OpTimeout: 10 * time.Second, Think: 50 * time.Millisecond, ReadEvery: 100 * time.Millisecond, MaxProbes: 40}
+		OpTimeout: 10 * time.Second, Think: 50 * time.Millisecond, ReadEvery: 300 * time.Millisecond, MaxProbes: 8}
 	go func() {
 		defer close(loadDone)
 		runLoad(loadCtx, cfg.Seed, lc, clients, h)

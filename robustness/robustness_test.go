@@ -67,7 +67,11 @@ func TestInProcess(t *testing.T) {
 		runSeed(t, *flagSeed)
 		return
 	}
-	for _, s := range inProcessSeeds(newSeed(), *flagRuns) {
+	runs := *flagRuns
+	if testing.Short() {
+		runs = min(runs, 2)
+	}
+	for _, s := range inProcessSeeds(newSeed(), runs) {
 		t.Run(fmt.Sprintf("seed=%d", s), func(t *testing.T) { runSeed(t, s) })
 	}
 }

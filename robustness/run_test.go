@@ -17,7 +17,7 @@ import (
 const finalClient = 100
 
 // linTimeout bounds porcupine's search per service name.
-const linTimeout = 90 * time.Second
+const linTimeout = 60 * time.Second
 
 // runConfig is everything a seed decides about an in-process run.
 type runConfig struct {
@@ -97,7 +97,7 @@ func runInProcess(t *testing.T, cfg runConfig, plan []fault) *runResult {
 	loadCtx, stopLoad := context.WithCancel(context.Background())
 	loadDone := make(chan struct{})
 	lc := loadConfig{Clients: cfg.Clients, Names: names, Image: "shoal/demoapp:test", MaxReplicas: cfg.MaxReplicas,
-		OpTimeout: 12 * time.Second, Think: 20 * time.Millisecond, ReadEvery: 100 * time.Millisecond, MaxProbes: 40}
+		OpTimeout: 12 * time.Second, Think: 20 * time.Millisecond, ReadEvery: 300 * time.Millisecond, MaxProbes: 8}
 	go func() {
 		defer close(loadDone)
 		runLoad(loadCtx, cfg.Seed, lc, clients, h)
