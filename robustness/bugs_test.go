@@ -3,7 +3,6 @@ package robustness
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"sync"
 	"testing"
@@ -14,21 +13,14 @@ import (
 	"github.com/shoal-dev/shoal/state/raft/rafttest"
 )
 
-// Scenarios of the bugs the randomized suite found, reduced to
-// deterministic tests. While a bug is open its test skips with "KNOWN BUG"
-// and the diagnosis when it reproduces, so that the suite stays green for
-// everybody; -known-bugs makes them fail instead. Once the product is
-// fixed they pass.
+// Scenarios of the bugs the randomized suite found, reduced to tests that
+// reproduce them in seconds. All three were fixed in d88d899 ("raft: fix
+// three bugs the robustness suite found"); they stay as regression tests.
+// Each comment keeps the diagnosis as it was made.
 
-var flagKnownBugs = flag.Bool("known-bugs", false, "fail (rather than skip) the scenarios of known, unfixed bugs")
-
-func knownBug(t *testing.T, format string, args ...any) {
+func regression(t *testing.T, format string, args ...any) {
 	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if *flagKnownBugs {
-		t.Fatal("KNOWN BUG: " + msg)
-	}
-	t.Skip("KNOWN BUG reproduced (run with -known-bugs to fail): " + msg)
+	t.Fatalf("REGRESSION: "+format, args...)
 }
 
 // TestBugProposeHangsAfterShutdown: a write proposed on a leader while
@@ -48,7 +40,7 @@ func knownBug(t *testing.T, format string, args ...any) {
 // ShutdownCh: Error() blocks forever (hashicorp/raft#498, open).
 // ProposeEncoded and ApplyLocal pass their ctx nowhere near that wait.
 //
-// Proposed fix (state/raft/node.go): give applyLocal the caller's ctx and
+// Fix (proposed, then made in d88d899): give applyLocal the caller's ctx and
 // wait for the future in a select with ctx.Done() and n.shutdownCh:
 //
 //	done := make(chan error, 1)
@@ -64,7 +56,8 @@ func knownBug(t *testing.T, format string, args ...any) {
 // The outcome must be ErrUnknownOutcome, not ErrShutdown: the HTTP
 // forwarder turns ErrShutdown into ErrNotSent and the forwarding manager
 // retries, which applies the command twice if the entry was committed
-// (see TestBugShutdownMeansNotSent).
+// (hraft.ErrRaftShutdown can answer an entry that was already committed,
+// from processLogs).
 func TestBugProposeHangsAfterShutdown(t *testing.T) {
 	const attempts, writers = 10, 40
 	for a := range attempts {
@@ -109,7 +102,7 @@ func TestBugProposeHangsAfterShutdown(t *testing.T) {
 		close(stop)
 		wg.Wait()
 		if stuck > 0 {
-			knownBug(t, "attempt %d: %d of %d Propose calls still blocked 5 s after Shutdown and 4 s past their context deadline "+
+			regression(t, "attempt %d: %d of %d Propose calls still blocked 5 s after Shutdown and 4 s past their context deadline "+
 				"(raft.Node.applyLocal waits on hashicorp/raft's ApplyFuture.Error() with no way out; hashicorp/raft#498)", a+1, stuck, writers)
 		}
 	}
@@ -129,7 +122,7 @@ func TestBugProposeHangsAfterShutdown(t *testing.T) {
 // hraft.ErrLeadershipTransferInProgress through as a plain error. Raft
 // refuses the entry before appending it, so nothing was written.
 //
-// Proposed fix (state/raft/node.go, applyLocal and ChangeMembershipLocal):
+// Fix (proposed, then made in d88d899; applyLocal and ChangeMembershipLocal):
 // map hraft.ErrLeadershipTransferInProgress to ErrNotLeader as well, so
 // that ProposeEncoded (and a forwarding follower) waits for the new
 // leader and sends the write there.
@@ -170,7 +163,7 @@ func TestBugLeadershipTransferAnswers500(t *testing.T) {
 		wg.Wait()
 	}
 	if len(bad) > 0 {
-		knownBug(t, "%d writes during leadership transfers failed with an untyped error the API answers 500, e.g. %q", len(bad), bad[0])
+		regression(t, "%d writes during leadership transfers failed with an untyped error the API answers 500, e.g. %q", len(bad), bad[0])
 	}
 }
 
@@ -196,7 +189,7 @@ func typedProposeError(err error) bool {
 // ErrNotSent, ErrNotLeader or ErrUnknownOutcome: ProposeEncoded and
 // ReadBarrier return it as is and api.statusOf falls through to 500.
 //
-// Proposed fix (state/raft/rpc.go): in HTTPForwarder.Apply, wrap such an
+// Fix (proposed, then made in d88d899): in HTTPForwarder.Apply, wrap such an
 // error with ErrUnknownOutcome ("%w: forwarding to %s: %v"); in
 // ReadBarrier, retry a ReadIndex that failed in transport like one that
 // was not sent (a read index has no effect, so asking again is safe).
@@ -239,6 +232,6 @@ func TestBugForwardedConnectionLostAnswers500(t *testing.T) {
 		}
 	}
 	if len(bad) > 0 {
-		knownBug(t, "a follower answered %d calls whose forwarded request lost its connection with 500: %q", len(bad), bad)
+		regression(t, "a follower answered %d calls whose forwarded request lost its connection with 500: %q", len(bad), bad)
 	}
 }

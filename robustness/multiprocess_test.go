@@ -565,7 +565,7 @@ func runMultiProcess(t *testing.T, cfg mpConfig, plan []fault) *runResult {
 		case err != nil && strings.Contains(err.Error(), "did not stop within"):
 			// SIGTERM waits for raft.Node.Shutdown, which waits for the
 			// leader hooks: one stuck in Propose keeps the process up.
-			knownBugNote(r, "TestBugProposeHangsAfterShutdown", fmt.Sprintf("%s: %v (killed)", f.Kind, err))
+			regressionOf(r, "TestBugProposeHangsAfterShutdown", fmt.Sprintf("%s: %v (killed)", f.Kind, err))
 		case err != nil:
 			r.Problems = append(r.Problems, fmt.Sprintf("injecting %s: %v", f.Kind, err))
 		}

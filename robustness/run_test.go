@@ -163,7 +163,7 @@ func runInProcess(t *testing.T, cfg runConfig, plan []fault) *runResult {
 	events.add("cluster stopped")
 	hung := append(c.hung, c.hn.stuck(15*time.Second)...)
 	for _, h := range hung {
-		knownBugNote(r, "TestBugProposeHangsAfterShutdown", h)
+		regressionOf(r, "TestBugProposeHangsAfterShutdown", h)
 	}
 	r.Events = events.all()
 	r.Logs = map[string]string{}
@@ -177,15 +177,10 @@ func runInProcess(t *testing.T, cfg runConfig, plan []fault) *runResult {
 	return r
 }
 
-// knownBugNote records a symptom of a known bug: a note, or a violation
-// with -known-bugs.
-func knownBugNote(r *runResult, test, symptom string) {
-	msg := fmt.Sprintf("KNOWN BUG (%s): %s", test, symptom)
-	if *flagKnownBugs {
-		r.Problems = append(r.Problems, msg)
-	} else {
-		r.Notes = append(r.Notes, msg)
-	}
+// regressionOf records a symptom of a bug the suite found before, with
+// the scenario test that reproduces it.
+func regressionOf(r *runResult, test, symptom string) {
+	r.Problems = append(r.Problems, fmt.Sprintf("%s (the bug of %s is back?)", symptom, test))
 }
 
 // waitFor polls check until it reports nothing or timeout passes, and
@@ -288,9 +283,9 @@ func checkHistory(r *runResult, reads map[string]map[string]svcOutput) {
 		msg := fmt.Sprintf("%dx %s", anomalies[k], k)
 		switch {
 		case strings.Contains(k, "answered 500: raft: apply: leadership transfer in progress"):
-			knownBugNote(r, "TestBugLeadershipTransferAnswers500", msg)
+			regressionOf(r, "TestBugLeadershipTransferAnswers500", msg)
 		case strings.Contains(k, "answered 500: forwarding to "):
-			knownBugNote(r, "TestBugForwardedConnectionLostAnswers500", msg)
+			regressionOf(r, "TestBugForwardedConnectionLostAnswers500", msg)
 		default:
 			// The API answers 500 only for bugs, and this load sends
 			// nothing it should refuse with 400.
