@@ -47,6 +47,11 @@ type Config struct {
 	// session and after every change. The node's daemon uses it to follow
 	// promotions. It runs on the session's goroutine and must not block.
 	OnNode func(protocol.NodeInfo)
+	// OnManagers, if set, is called with the managers a session names
+	// (cluster and gossip addresses); OnGossip with the gossip keys,
+	// primary first. Same contract as OnNode.
+	OnManagers func([]protocol.Manager)
+	OnGossip   func(keys [][]byte)
 
 	// Logger receives the agent's logs, with component=agent and node,
 	// task and session IDs as fields.

@@ -73,6 +73,13 @@ func (a *Agent) session(ctx context.Context, addr string) (established bool, err
 			if err := a.managers.update(msg.Managers); err != nil {
 				log.Warn("saving the managers failed", "err", err)
 			}
+			if a.cfg.OnManagers != nil {
+				a.cfg.OnManagers(msg.Managers)
+			}
+		case protocol.MessageGossip:
+			if a.cfg.OnGossip != nil && len(msg.GossipKeys) > 0 {
+				a.cfg.OnGossip(msg.GossipKeys)
+			}
 		case protocol.MessageNode:
 			a.nodeMu.Lock()
 			a.node = msg.Node

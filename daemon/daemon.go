@@ -43,6 +43,7 @@ type Daemon struct {
 	mgr *manager.Manager
 
 	agent    *agent.Agent
+	gossip   *gossipRunner
 	promote  chan struct{}
 	demote   chan struct{}
 	renewNow chan struct{}
@@ -53,7 +54,7 @@ func newDaemon(cfg manager.Config, st *node.State, creds *node.Credentials, mgr 
 		cfg.Logger = slog.Default()
 	}
 	cfg.Credentials = creds
-	return &Daemon{
+	d := &Daemon{
 		cfg:      cfg,
 		log:      cfg.Logger.With("node", st.NodeID),
 		creds:    creds,
@@ -63,6 +64,13 @@ func newDaemon(cfg manager.Config, st *node.State, creds *node.Credentials, mgr 
 		demote:   make(chan struct{}, 1),
 		renewNow: make(chan struct{}, 1),
 	}
+	d.gossip = &gossipRunner{d: d}
+	d.cfg.Alive = d.gossip.alive
+	d.cfg.OnGossip = func(keys [][]byte, peers []string) { d.gossip.update(keys, peers) }
+	if mgr != nil {
+		mgr.SetGossipHooks(d.cfg.Alive, d.cfg.OnGossip)
+	}
+	return d
 }
 
 // InitManager creates a new cluster with this node as its first manager.
@@ -258,6 +266,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}()
 	}
 	err := d.roleLoop(ctx, agentErr)
+	d.gossip.stop()
 	cancel()
 	wg.Wait()
 	return err
@@ -296,6 +305,16 @@ func (d *Daemon) newAgent() (*agent.Agent, error) {
 	acfg.Labels = s.Labels
 	acfg.Logger = d.log
 	acfg.OnNode = d.onNode
+	acfg.OnGossip = func(keys [][]byte) { d.gossip.update(keys, nil) }
+	acfg.OnManagers = func(ms []protocol.Manager) {
+		peers := make([]string, 0, len(ms))
+		for _, m := range ms {
+			if m.GossipAddr != "" {
+				peers = append(peers, m.GossipAddr)
+			}
+		}
+		d.gossip.update(nil, peers)
+	}
 	return agent.New(acfg)
 }
 

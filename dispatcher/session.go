@@ -26,6 +26,7 @@ type session struct {
 	node     *protocol.NodeInfo
 	managers []protocol.Manager
 	mgrsSet  bool
+	gossip   [][]byte
 	logs     []protocol.LogSubscription
 
 	wake      chan struct{} // holds a token while something is pending
@@ -122,6 +123,16 @@ func (s *session) setManagers(m []protocol.Manager) {
 	s.signal()
 }
 
+func (s *session) setGossip(keys [][]byte) {
+	if len(keys) == 0 {
+		return
+	}
+	s.mu.Lock()
+	s.gossip = keys
+	s.mu.Unlock()
+	s.signal()
+}
+
 func (s *session) addLogs(sub protocol.LogSubscription) {
 	s.mu.Lock()
 	s.logs = append(s.logs, sub)
@@ -138,6 +149,10 @@ func (s *session) take() []protocol.Message {
 	if s.mgrsSet {
 		out = append(out, protocol.Message{Type: protocol.MessageManagers, Managers: s.managers})
 		s.managers, s.mgrsSet = nil, false
+	}
+	if s.gossip != nil {
+		out = append(out, protocol.Message{Type: protocol.MessageGossip, GossipKeys: s.gossip})
+		s.gossip = nil
 	}
 	if s.node != nil {
 		out = append(out, protocol.Message{Type: protocol.MessageNode, Node: s.node})

@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -41,7 +42,9 @@ type term struct {
 	tasks    map[string]map[string]*state.Task // node ID -> task ID -> task
 	nodeObjs map[string]*state.Node
 	managers []protocol.Manager
-	regs     chan registration
+	// gossip are the cluster's gossip keys, primary first.
+	gossip [][]byte
+	regs   chan registration
 
 	batch  *batcher
 	broker *broker
@@ -118,9 +121,11 @@ func (t *term) resync() error {
 	tasks := map[string]map[string]*state.Task{}
 	nodes := map[string]*state.Node{}
 	var period time.Duration
+	var gossip [][]byte
 	w, err := t.d.store.ViewAndWatch(func(tx state.ReadTx) error {
 		if c := tx.Cluster(); c != nil {
 			period = c.Spec.Dispatcher.HeartbeatPeriod
+			gossip = gossipKeys(c)
 		}
 		ns, err := tx.FindNodes(state.All)
 		if err != nil {
@@ -153,7 +158,16 @@ func (t *term) resync() error {
 	t.watcher, t.tasks, t.nodeObjs = w, tasks, nodes
 	t.setPeriod(period)
 	t.managers = managerList(nodes)
+	t.gossip = gossip
 	return nil
+}
+
+func gossipKeys(c *state.Cluster) [][]byte {
+	out := make([][]byte, 0, len(c.GossipKeys))
+	for _, k := range c.GossipKeys {
+		out = append(out, k.Key)
+	}
+	return out
 }
 
 func (t *term) setPeriod(p time.Duration) {
@@ -182,7 +196,7 @@ func managerList(nodes map[string]*state.Node) []protocol.Manager {
 	var out []protocol.Manager
 	for _, n := range nodes {
 		if isManager(n) {
-			out = append(out, protocol.Manager{ID: n.ID, Addr: n.ManagerStatus.Addr})
+			out = append(out, protocol.Manager{ID: n.ID, Addr: n.ManagerStatus.Addr, GossipAddr: n.ManagerStatus.GossipAddr})
 		}
 	}
 	slices.SortFunc(out, func(a, b protocol.Manager) int {
@@ -317,6 +331,7 @@ func (t *term) register(s *session) error {
 		full = append(full, task)
 	}
 	s.setManagers(t.managers)
+	s.setGossip(t.gossip)
 	s.setNode(nodeInfo(n))
 	s.setFull(full)
 
@@ -577,6 +592,14 @@ func (t *term) apply(e state.Event) {
 	case *state.Cluster:
 		if e.Action != state.ActionDelete {
 			t.setPeriod(o.Spec.Dispatcher.HeartbeatPeriod)
+			if keys := gossipKeys(o); !slices.EqualFunc(keys, t.gossip, bytes.Equal) {
+				t.gossip = keys
+				t.mu.Lock()
+				for _, s := range t.sessions {
+					s.setGossip(keys)
+				}
+				t.mu.Unlock()
+			}
 		}
 	}
 }
@@ -676,6 +699,7 @@ func (t *term) resendAll() {
 			full = append(full, task)
 		}
 		s.setManagers(t.managers)
+		s.setGossip(t.gossip)
 		if n := t.nodeObjs[s.nodeID]; n != nil {
 			s.setNode(nodeInfo(n))
 		}

@@ -1,14 +1,19 @@
 package manager
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 
 	"github.com/shoal-dev/shoal/encryption"
 	"github.com/shoal-dev/shoal/state"
 )
 
+// keepDEKWrapped also tells the node's gossip (Config.OnGossip) the keys
+// and the other managers' gossip addresses as the store changes.
+//
 // keepDEKWrapped keeps this manager's data key file in line with the
 // cluster's autolock setting: wrapped with the cluster's unlock key while
 // autolock is on (so a restart needs `manager unlock`), in clear when it is
@@ -20,13 +25,38 @@ import (
 // A manager that is down while the key rotates still needs the previous
 // key to unlock; it rewraps with the new key once it runs again.
 func (m *Manager) keepDEKWrapped(ctx context.Context) {
-	isCluster := func(e state.Event) bool { return e.Object.Kind() == state.KindCluster }
-	w := m.store.Watch(state.WithFilter(isCluster))
+	interesting := func(e state.Event) bool {
+		return e.Object.Kind() == state.KindCluster || e.Object.Kind() == state.KindNode
+	}
+	w := m.store.Watch(state.WithFilter(interesting))
 	defer func() { w.Close() }()
 	applied := "\x00" // nothing applied yet
+	var gossipKeys [][]byte
+	var gossipPeers []string
 	for {
 		var c *state.Cluster
-		_ = m.store.View(func(tx state.ReadTx) error { c = tx.Cluster(); return nil })
+		var peers []string
+		_ = m.store.View(func(tx state.ReadTx) error {
+			c = tx.Cluster()
+			nodes, _ := tx.FindNodes(state.ByRole(state.RoleManager))
+			for _, n := range nodes {
+				if n.ID != m.st.NodeID && n.ManagerStatus != nil && n.ManagerStatus.GossipAddr != "" {
+					peers = append(peers, n.ManagerStatus.GossipAddr)
+				}
+			}
+			return nil
+		})
+		if c != nil && m.cfg.OnGossip != nil {
+			keys := make([][]byte, 0, len(c.GossipKeys))
+			for _, k := range c.GossipKeys {
+				keys = append(keys, k.Key)
+			}
+			slices.Sort(peers)
+			if !slices.EqualFunc(keys, gossipKeys, bytes.Equal) || !slices.Equal(peers, gossipPeers) {
+				gossipKeys, gossipPeers = keys, peers
+				m.cfg.OnGossip(keys, peers)
+			}
+		}
 		if c != nil {
 			want := ""
 			if c.Spec.Encryption.AutoLockManagers {
@@ -46,7 +76,7 @@ func (m *Manager) keepDEKWrapped(ctx context.Context) {
 		case <-w.Ready():
 			if _, err := w.Drain(); err != nil {
 				w.Close()
-				w = m.store.Watch(state.WithFilter(isCluster))
+				w = m.store.Watch(state.WithFilter(interesting))
 			}
 		}
 	}

@@ -20,8 +20,9 @@ import (
 const pathRaftJoin = "/manager/v1/raft-join"
 
 type raftJoinRequest struct {
-	ID   string `json:"id"`
-	Addr string `json:"addr"`
+	ID         string `json:"id"`
+	Addr       string `json:"addr"`
+	GossipAddr string `json:"gossip_addr,omitempty"`
 }
 
 // clusterHandler routes the cluster port's HTTP requests.
@@ -94,7 +95,7 @@ func (m *Manager) serveRaftJoin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m.log.Info("added manager to Raft", "manager", req.ID, "addr", req.Addr)
-	if err := m.recordManagerAddr(r.Context(), req.ID, req.Addr); err != nil {
+	if err := m.recordManagerAddr(r.Context(), req.ID, req.Addr, req.GossipAddr); err != nil {
 		writeJSONError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
@@ -110,7 +111,7 @@ func (m *Manager) joinRaft(ctx context.Context) {
 		return
 	}
 	cl := newHTTPClient(cfg)
-	body, _ := json.Marshal(raftJoinRequest{ID: m.st.NodeID, Addr: m.st.Settings.AdvertiseAddr})
+	body, _ := json.Marshal(raftJoinRequest{ID: m.st.NodeID, Addr: m.st.Settings.AdvertiseAddr, GossipAddr: m.st.Settings.GossipAddr})
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		m.stMu.Lock()
@@ -164,14 +165,14 @@ func (m *Manager) joinRaft(ctx context.Context) {
 
 // recordManagerAddr stores a manager's cluster address in its node, for a
 // promoted worker whose node has none yet.
-func (m *Manager) recordManagerAddr(ctx context.Context, id, addr string) error {
+func (m *Manager) recordManagerAddr(ctx context.Context, id, addr, gossipAddr string) error {
 	for attempt := 0; ; attempt++ {
 		var n *state.Node
 		_ = m.store.View(func(tx state.ReadTx) error { n = tx.GetNode(id); return nil })
 		if n == nil {
 			return fmt.Errorf("node %s not found", id)
 		}
-		if n.ManagerStatus != nil && n.ManagerStatus.Addr == addr {
+		if n.ManagerStatus != nil && n.ManagerStatus.Addr == addr && (gossipAddr == "" || n.ManagerStatus.GossipAddr == gossipAddr) {
 			return nil
 		}
 		upd := n.Copy()
@@ -179,6 +180,9 @@ func (m *Manager) recordManagerAddr(ctx context.Context, id, addr string) error 
 			upd.ManagerStatus = &state.ManagerStatus{}
 		}
 		upd.ManagerStatus.Addr = addr
+		if gossipAddr != "" {
+			upd.ManagerStatus.GossipAddr = gossipAddr
+		}
 		res, err := m.raft.Propose(ctx, state.NewCommand(state.Op{Type: state.OpUpdateNode, Node: upd, Version: n.Version.Index}))
 		if err == nil {
 			err = res.Err()

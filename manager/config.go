@@ -36,6 +36,13 @@ type Config struct {
 	// DockerHost is the Docker daemon the local agent uses; empty means
 	// the environment (DOCKER_HOST) or the default socket.
 	DockerHost string
+	// Alive, if set, tells whether gossip sees a node alive; the leader's
+	// dispatcher then holds a silent node up (see dispatcher.Config.Alive).
+	Alive func(nodeID string) bool
+	// OnGossip, if set, is called with the cluster's gossip keys (primary
+	// first) and the other managers' gossip addresses whenever they
+	// change, from this manager's store.
+	OnGossip func(keys [][]byte, peers []string)
 	// Credentials, if set, are the node's credentials, shared with its
 	// agent and renewed by the node's daemon. Nil loads them from DataDir.
 	Credentials *node.Credentials

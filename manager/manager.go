@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -173,6 +174,11 @@ func newCluster(autolock bool) (*state.Cluster, *ca.RootCA, error) {
 	if autolock {
 		c.UnlockKey = encryption.GenerateUnlockKey().String()
 	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, nil, err
+	}
+	c.GossipKeys = []state.GossipKey{{Key: key, CreatedAt: time.Now().UTC()}}
 	return c, root, nil
 }
 
@@ -471,6 +477,7 @@ func (m *Manager) registerLeaderHooks() {
 	dcfg.Identify = dispatcher.PeerIdentity
 	dcfg.Leader = m.raft.Leader
 	dcfg.Logger = m.log
+	dcfg.Alive = m.cfg.Alive
 	if tlsCfg, err := m.creds.ClientTLS(); err == nil {
 		dcfg.ManagerClient = newHTTPClient(tlsCfg)
 	}
@@ -481,6 +488,7 @@ func (m *Manager) registerLeaderHooks() {
 		}
 	})
 	m.raft.OnLeader(m.bootstrapCluster)
+	m.raft.OnLeader(m.rotateGossipKeys)
 	m.raft.OnLeader((&roleManager{m: m}).run)
 	m.raft.OnLeader(func(ctx context.Context) {
 		if err := m.orch.Run(ctx); err != nil && ctx.Err() == nil {
@@ -565,6 +573,35 @@ func (m *Manager) bootstrapCluster(ctx context.Context) {
 		_ = os.Remove(filepath.Join(m.cfg.DataDir, restoreFile))
 		return
 	}
+}
+
+// SetGossipHooks sets Config.Alive and Config.OnGossip of a manager made
+// by Init, Join or Open, before Run.
+func (m *Manager) SetGossipHooks(alive func(nodeID string) bool, onGossip func(keys [][]byte, peers []string)) {
+	m.cfg.Alive, m.cfg.OnGossip = alive, onGossip
+}
+
+// IsRemoved tells whether a node was removed from the cluster.
+func (m *Manager) IsRemoved(nodeID string) bool { return m.isRevoked(nodeID) }
+
+// ReportNodeFailed is gossip's report that a node failed. On the leader,
+// the dispatcher marks it down at once if its heartbeats agree; elsewhere
+// it changes nothing (every manager's gossip sees the failure).
+func (m *Manager) ReportNodeFailed(nodeID string) {
+	if m.disp == nil || m.raft == nil || !m.raft.IsLeader() {
+		return
+	}
+	go func() {
+		down, err := m.disp.ConfirmDown(nodeID, "node failed: gossip and heartbeats agree")
+		switch {
+		case err != nil:
+			m.log.Debug("gossip failure report", "node", nodeID, "err", err)
+		case down:
+			m.log.Info("gossip reported a node failed; its heartbeats agree", "node", nodeID)
+		default:
+			m.log.Warn("gossip reported a node failed but it still sends heartbeats; it stays up", "node", nodeID)
+		}
+	}()
 }
 
 // isRevoked tells whether a node was removed from the cluster.

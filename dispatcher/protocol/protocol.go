@@ -72,6 +72,10 @@ const (
 	// MessageLogs asks the node to publish (or to stop publishing) the
 	// logs of its matching tasks.
 	MessageLogs MessageType = "logs"
+	// MessageGossip carries the gossip encryption keys (the first is the
+	// primary), at the start of a session and whenever the leader rotates
+	// them. This authenticated session is the only way keys reach nodes.
+	MessageGossip MessageType = "gossip"
 )
 
 // Message is one line of the session stream. Only the field its Type
@@ -80,6 +84,7 @@ type Message struct {
 	Type        MessageType      `json:"type"`
 	Session     *SessionInfo     `json:"session,omitempty"`
 	Managers    []Manager        `json:"managers,omitempty"`
+	GossipKeys  [][]byte         `json:"gossip_keys,omitempty"`
 	Node        *NodeInfo        `json:"node,omitempty"`
 	Assignments *Assignments     `json:"assignments,omitempty"`
 	Logs        *LogSubscription `json:"logs,omitempty"`
@@ -98,6 +103,8 @@ type Manager struct {
 	ID string `json:"id"`
 	// Addr is its cluster address (host:port).
 	Addr string `json:"addr"`
+	// GossipAddr is its gossip address, for nodes to join gossip through.
+	GossipAddr string `json:"gossip_addr,omitempty"`
 }
 
 // NodeInfo is what the cluster says about the node.
