@@ -115,6 +115,7 @@ func main() {
 	}
 	type key struct{ image, name string }
 	results := map[key]*stats.Sample{}
+	timedOut := map[key]int{}
 	sample := func(k key) *stats.Sample {
 		if results[k] == nil {
 			results[k] = &stats.Sample{}
@@ -134,6 +135,10 @@ func main() {
 			for i := range contenders {
 				ct := contenders[(i+round)%len(contenders)]
 				res := ct.run(image, round)
+				if res.running == 0 {
+					timedOut[key{image, ct.name}]++
+					continue
+				}
 				sample(key{image, ct.name}).AddDur(res.running)
 				msg := fmt.Sprintf("round %d, %s, %s: %d running in %v", round+1, image, ct.name, *replicas, res.running.Round(time.Millisecond))
 				if res.healthy > 0 {
@@ -174,6 +179,11 @@ func main() {
 				target = "<= 0.5x"
 			}
 			t.Row(name, stats.Dur(s.MedianDur()), s.SpreadDur(), stats.Num(float64(*replicas)/s.Median()), stats.Ratio(shoal, s.Median()), target)
+		}
+		for k, n := range timedOut {
+			if k.image == image {
+				fmt.Printf("%s: %d run(s) did not reach %d running within -timeout %v\n", k.name, n, *replicas, *timeout)
+			}
 		}
 		t.Print(os.Stdout)
 	}
@@ -294,8 +304,11 @@ func (b *bench) waitServiceRunning(cl *client.Client, id string, t0 time.Time, w
 			}
 		}
 		if time.Since(t0) > b.timeout {
-			b.r.Fatalf("%s: not %d running after %v (err %v; %d tasks failed, e.g. unhealthy on an overloaded machine)",
+			// Not a failure of the program: on an overloaded machine 1 s
+			// health probes time out and tasks keep being replaced.
+			benchmain.Logf("%s: NOT %d running after %v (err %v; %d tasks failed, e.g. unhealthy): recorded as timed out",
 				who, b.replicas, b.timeout, err, failedTasks(cl, id))
+			return 0
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
