@@ -141,6 +141,7 @@ type snapshotWriter struct {
 	records uint64
 	specs   map[specKey][]specRef
 	nspecs  uint64
+	lenBuf  [binary.MaxVarintLen64]byte
 }
 
 // specRef is a spec record written, and the task spec it was written for.
@@ -158,8 +159,8 @@ func (sw *snapshotWriter) flush() {
 	if sw.err != nil {
 		return
 	}
-	var l [binary.MaxVarintLen64]byte
-	if _, err := sw.w.Write(l[:binary.PutUvarint(l[:], uint64(len(sw.rec.buf)))]); err != nil {
+	l := binary.PutUvarint(sw.lenBuf[:], uint64(len(sw.rec.buf)))
+	if _, err := sw.w.Write(sw.lenBuf[:l]); err != nil {
 		sw.err = err
 		return
 	}
