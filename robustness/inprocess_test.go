@@ -199,8 +199,12 @@ func newIPCluster(t testing.TB, cfg runConfig, events *eventLog) *ipCluster {
 	return c
 }
 
+// proposeSetup writes ops, retrying until it succeeds. An attempt whose
+// outcome was unknown may have applied: a retry that finds the cluster
+// object (ErrExists) then succeeded.
 func (c *ipCluster) proposeSetup(ops []state.Op) error {
 	deadline := time.Now().Add(20 * time.Second)
+	retried := false
 	for {
 		l := c.leader(5 * time.Second)
 		if l != nil {
@@ -209,8 +213,12 @@ func (c *ipCluster) proposeSetup(ops []state.Op) error {
 			res, err := n.Propose(ctx, state.NewCommand(ops...))
 			cancel()
 			if err == nil {
+				if err := res.Err(); retried && errors.Is(err, state.ErrExists) {
+					return nil
+				}
 				return res.Err()
 			}
+			retried = true
 			if time.Now().After(deadline) {
 				return err
 			}

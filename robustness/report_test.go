@@ -37,15 +37,17 @@ type runResult struct {
 	Leaderships                                         int
 }
 
+// count counts the load's calls (the final reads aside) and the outcomes
+// of its writes.
 func (r *runResult) count() {
 	for _, h := range r.History {
-		if !h.In.Kind.isWrite() || h.Client >= finalClient {
-			if h.Client < finalClient {
-				r.Ops++
-			}
+		if h.Client >= finalClient {
 			continue
 		}
 		r.Ops++
+		if !h.In.Kind.isWrite() {
+			continue
+		}
 		switch h.Out.Outcome {
 		case outOK:
 			r.Acked++
