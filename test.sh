@@ -27,8 +27,17 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 
-step "tests (unit, in-process clusters, Docker, multi-process, docker CLI)"
-go test -count=1 -timeout 20m ./...
+# The packages that run real containers go one at a time, after the others:
+# sharing one Docker daemon, in parallel they slow it down enough to miss
+# health-check deadlines.
+docker_pkgs="./agent/ ./agent/exec/docker/ ./internal/testimage/ ./e2e/ ./robustness/"
+other_pkgs=$(go list ./... | grep -v -E '/(agent|agent/exec/docker|internal/testimage|e2e|robustness)$')
+
+step "tests (unit, in-process clusters, multi-process, docker CLI)"
+go test -count=1 -timeout 20m $other_pkgs
+
+step "tests on the Docker daemon (executor, agents, end-to-end, robustness), one package at a time"
+go test -count=1 -timeout 20m -p 1 $docker_pkgs
 
 if [ "$mode" != quick ]; then
 	step "race detector on the concurrency-heavy packages"
