@@ -392,7 +392,8 @@ func (b *bench) finishDaemonRun(image, label string, t0 time.Time) result {
 				break
 			}
 			if time.Since(t0) > b.timeout {
-				b.r.Fatalf("%s: not all healthy after %v (err %v)", label, b.timeout, err)
+				benchmain.Logf("%s: NOT all %d healthy after %v (err %v): not counted", label, b.replicas, b.timeout, err)
+				break
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
