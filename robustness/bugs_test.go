@@ -3,6 +3,7 @@ package robustness
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"sync"
 	"testing"
@@ -233,5 +234,128 @@ func TestBugForwardedConnectionLostAnswers500(t *testing.T) {
 	}
 	if len(bad) > 0 {
 		regression(t, "a follower answered %d calls whose forwarded request lost its connection with 500: %q", len(bad), bad)
+	}
+}
+
+var flagKnownBugs = flag.Bool("known-bugs", false, "fail, rather than skip, the scenarios of bugs not fixed yet")
+
+// knownBug ends the scenario of a bug not fixed yet: a skip that says so
+// (the suite stays usable for everybody meanwhile), or a failure with
+// -known-bugs. The randomized runs still fail when they hit it.
+func knownBug(t *testing.T, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if *flagKnownBugs {
+		t.Fatal("KNOWN BUG: " + msg)
+	}
+	t.Skip("KNOWN BUG reproduced (-known-bugs fails it): " + msg)
+}
+
+// TestBugLeaderReadIndexBehindCommit: a linearizable read can miss a
+// write that an earlier linearizable read, through another manager,
+// already returned.
+//
+// Found by the in-process level (seed 40803277861, 5 managers): a read of
+// svc-3 through node3 returned the service just created; the update the
+// same client then sent through node2 was answered 404 "service ... not
+// found" by node2's read barrier and view, although every later read saw
+// the service.
+//
+// Diagnosis: ReadIndexLocal answers with the leader's store index, the
+// last entry its FSM applied, not its commit index. Raft commits an entry
+// before the leader's FSM applies it, and a follower learns the new commit
+// index from the next AppendEntries and may apply the entry before the
+// leader does. A read through that follower returns the entry; a read
+// that starts afterwards through the leader, or through any follower
+// whose store is behind, gets the leader's older applied index as its
+// read index and misses it. (The entry is not acknowledged yet, so no
+// acknowledged write is lost, but reads go back in time: R1 saw W, then
+// R2, which started after R1 ended, did not.) The scenario stalls the
+// leader's FSM (a ViewAndWatch callback holds the store's writer lock)
+// while a follower applies a new entry.
+//
+// Proposed fix (state/raft/node.go): the read index is the leader's
+// commit index, read before VerifyLeader (raft.CommitIndex()), and every
+// reader, the leader included, waits until its own store has applied the
+// entries up to it. hashicorp/raft does not hand LogNoop and LogBarrier
+// entries to the FSM, so the store index may never equal a commit index
+// that ends on one: wait until store.Index() >= idx, or until
+// raft.AppliedIndex() >= idx and no command or configuration entry lies
+// in (store.Index(), idx] (look them up in the log store), and make the
+// FSM wake WaitForIndex waiters for that case too. ReadBarrier's leader
+// branch must wait like the followers (today it ignores the index).
+func TestBugLeaderReadIndexBehindCommit(t *testing.T) {
+	c := rafttest.New(t, 3)
+	leader := c.Leader(10 * time.Second)
+	var follower *rafttest.Member
+	for _, m := range c.Members {
+		if m != leader {
+			follower = m
+			break
+		}
+	}
+	c.WaitConverged(10 * time.Second)
+
+	// Stall the leader's FSM: Apply waits for the store's lock.
+	release := make(chan struct{})
+	stalled := make(chan struct{})
+	go func() {
+		w, err := leader.Store.ViewAndWatch(func(state.ReadTx) error {
+			close(stalled)
+			<-release
+			return nil
+		})
+		if err == nil {
+			w.Close()
+		}
+	}()
+	<-stalled
+	var once sync.Once
+	defer once.Do(func() { close(release) })
+
+	svc := &state.Service{ID: state.NewID(), Spec: state.ServiceSpec{Annotations: state.Annotations{Name: "web"},
+		Task: state.TaskSpec{Container: state.ContainerSpec{Image: "app:1"}}}}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = follower.Node.Propose(ctx, state.NewCommand(state.Op{Type: state.OpCreateService, Service: svc}))
+	}()
+
+	// R1, through the follower, once it has applied the committed entry.
+	seen := func(m *rafttest.Member) (bool, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		if err := m.Node.ReadBarrier(ctx); err != nil {
+			return false, err
+		}
+		var found bool
+		_ = m.Store.View(func(tx state.ReadTx) error { found = tx.GetService(svc.ID) != nil; return nil })
+		return found, nil
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if ok, err := seen(follower); err == nil && ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Skip("the follower did not apply the entry while the leader's FSM was stalled; nothing to check")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// R2, through the leader, after R1 returned the service. A correct
+	// read waits for the leader's FSM, which resumes a little later.
+	r2 := make(chan bool, 1)
+	go func() {
+		ok, err := seen(leader)
+		if err != nil {
+			t.Logf("read through the leader: %v", err)
+		}
+		r2 <- ok || err != nil
+	}()
+	time.Sleep(300 * time.Millisecond)
+	once.Do(func() { close(release) })
+	if !<-r2 {
+		knownBug(t, "a linearizable read through the leader missed service %s, which a linearizable read through %s had returned before it started "+
+			"(the read index is the leader's applied index, not its commit index)", short(svc.ID), follower.ID)
 	}
 }
