@@ -20,12 +20,14 @@
 //     conflict, not found), identical on every manager.
 //
 // Reads: ReadBarrier makes the next local read linearizable. The leader
-// confirms its leadership with a quorum (VerifyLeader) and answers with its
-// store index, which covers every acknowledged write because a leader
-// serves only after applying a no-op of its own term (Ready). A follower
-// asks the leader for that index and waits until its own store reaches it,
-// so reads scale over all managers and no client reads state older than a
-// write it saw acknowledged.
+// takes its commit index, confirms its leadership with a quorum
+// (VerifyLeader), and every reader, the leader included, waits until its
+// own store has applied that index. The commit index covers every
+// acknowledged write and every write another read may already have seen
+// through a faster follower; a leader serves reads only after a no-op of
+// its own term is applied (Ready), so the index always names an entry the
+// store applies. Reads scale over all managers and no client reads state
+// older than a write it saw acknowledged, or than an earlier read saw.
 //
 // Leader-only work (orchestrators, scheduler, dispatcher) registers with
 // OnLeader and runs with a context that ends with the leadership.

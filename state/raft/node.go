@@ -449,14 +449,17 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 			return err
 		}
 		if n.IsLeader() {
-			_, err := n.ReadIndexLocal(ctx)
+			idx, err := n.ReadIndexLocal(ctx)
 			if errors.Is(err, ErrNotLeader) {
 				if err := n.waitForLeader(ctx, &waitStart); err != nil {
 					return err
 				}
 				continue
 			}
-			return err
+			if err != nil {
+				return err
+			}
+			return n.store.WaitForIndex(ctx, idx)
 		}
 		_, addr := n.Leader()
 		if addr == "" || addr == n.cfg.Addr {
@@ -498,9 +501,16 @@ func (n *Node) ReadIndexLocal(ctx context.Context) (uint64, error) {
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	// Every write this leader acknowledged is applied to its store, and the
-	// no-op put every earlier leader's writes there too.
-	idx := n.store.Index()
+	// The commit index covers every acknowledged write, and more: a
+	// committed write may already be visible through a follower that
+	// applied it before this leader did, so a read must wait for it too
+	// (the leader's applied index would not do; the robustness suite found
+	// a read missing a write that an earlier read had returned). Once the
+	// leader is ready, the committed entry at that index is one the store
+	// applies (a command or a configuration; Raft's own no-op opens the
+	// term, before this leader's no-op command), so every reader's store
+	// reaches it.
+	idx := n.raft.CommitIndex()
 	if err := n.raft.VerifyLeader().Error(); err != nil {
 		return 0, ErrNotLeader
 	}
