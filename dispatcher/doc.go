@@ -95,7 +95,9 @@
 // A session makes its node READY (OpNodeStatus, with the description and
 // the address the session comes from). A node must then send a heartbeat
 // every period (the cluster spec's Dispatcher.HeartbeatPeriod, default
-// 1 s; answers carry the current period). It is marked DOWN, "heartbeat
+// 1 s, stretched to nodes/MaxHeartbeatRate seconds past 500 nodes so the
+// leader gets at most 500 heartbeats a second; answers carry the current
+// period). It is marked DOWN, "heartbeat
 // failure", after GraceMultiplier (3) periods without one, and its session
 // is ended. A session whose stream closes (the agent died, its connection
 // dropped) gives the node CloseGrace (1 s) to open a new one before it is
@@ -103,8 +105,10 @@
 // a second later. A node that reports that its container engine is
 // unavailable (engine_error in a session request or heartbeat) is DOWN with
 // that message until it reports it back. After a leader change every node
-// not already DOWN has LeaderChangeGrace (6 s) to open a session with the
-// new leader. MarkDown marks a node DOWN at once (for the gossip layer).
+// not already DOWN has LeaderChangeGrace (6 s) plus nodes/ReconnectRate
+// (one second per 200 nodes) to open a session with the new leader: a
+// thousand agents reconnecting at once cost the new leader a thousand TLS
+// handshakes. MarkDown marks a node DOWN at once (for the gossip layer).
 // Opening a second session for a node ends the first.
 //
 // # Writes

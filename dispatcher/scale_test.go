@@ -36,6 +36,7 @@ func TestScaleThousandSessions(t *testing.T) {
 	h := newHarness(t, 1, time.Second, func(c *dispatcher.Config) {
 		c.Logger = testLogger(t, slog.LevelWarn)
 		c.WriteTimeout = 2 * time.Second // shorter than the hold below: idle streams must survive it
+		c.MaxHeartbeatRate = 0           // 1,000 heartbeats a second: the uncapped worst case
 	})
 	leader := h.leader()
 	addr := h.addr(leader.ID)

@@ -27,8 +27,10 @@ type term struct {
 	log *slog.Logger
 
 	// period is the heartbeat period in nanoseconds, from the cluster
-	// spec (or Config.HeartbeatPeriod).
-	period atomic.Int64
+	// spec (or Config.HeartbeatPeriod); nodeCount, the number of nodes,
+	// stretches it past Config.MaxHeartbeatRate.
+	period    atomic.Int64
+	nodeCount atomic.Int64
 
 	// mu guards nodes and sessions. Lock order: term.mu, then session.mu.
 	mu       sync.Mutex
@@ -96,8 +98,8 @@ func newTerm(ctx context.Context, d *Dispatcher) (*term, error) {
 		return nil, err
 	}
 	// Every node that is not known to be down must reach this leader
-	// within the leader change grace.
-	deadline := time.Now().Add(t.cfg.LeaderChangeGrace)
+	// within the leader change grace, longer the more nodes reconnect.
+	deadline := time.Now().Add(leaderChangeGrace(t.cfg, len(t.nodeObjs)))
 	t.mu.Lock()
 	for id, n := range t.nodeObjs {
 		e := &nodeEntry{id: id, addr: n.Status.Addr}
@@ -156,6 +158,7 @@ func (t *term) resync() error {
 		return err
 	}
 	t.watcher, t.tasks, t.nodeObjs = w, tasks, nodes
+	t.nodeCount.Store(int64(len(nodes)))
 	t.setPeriod(period)
 	t.managers = managerList(nodes)
 	t.gossip = gossip
@@ -177,7 +180,31 @@ func (t *term) setPeriod(p time.Duration) {
 	t.period.Store(int64(p))
 }
 
-func (t *term) heartbeatPeriod() time.Duration { return time.Duration(t.period.Load()) }
+// heartbeatPeriod is the period nodes are asked to heartbeat at: the
+// configured one, stretched so that the leader receives at most
+// Config.MaxHeartbeatRate heartbeats a second.
+func (t *term) heartbeatPeriod() time.Duration {
+	return stretchPeriod(time.Duration(t.period.Load()), int(t.nodeCount.Load()), t.cfg.MaxHeartbeatRate)
+}
+
+func stretchPeriod(p time.Duration, nodes, maxRate int) time.Duration {
+	if maxRate <= 0 || nodes <= maxRate {
+		return p
+	}
+	if s := time.Duration(nodes) * time.Second / time.Duration(maxRate); s > p {
+		return s.Round(time.Millisecond)
+	}
+	return p
+}
+
+// leaderChangeGrace is how long the nodes have to reach a new leader.
+func leaderChangeGrace(c *Config, nodes int) time.Duration {
+	g := c.LeaderChangeGrace
+	if c.ReconnectRate > 0 {
+		g += time.Duration(nodes) * time.Second / time.Duration(c.ReconnectRate)
+	}
+	return g
+}
 
 func (t *term) grace() time.Duration {
 	return t.heartbeatPeriod() * time.Duration(t.cfg.GraceMultiplier)
@@ -651,6 +678,7 @@ func (t *term) applyNode(action state.Action, n, old *state.Node) {
 		wasManager = isManager(n)
 		delete(t.nodeObjs, n.ID)
 		delete(t.tasks, n.ID)
+		t.nodeCount.Store(int64(len(t.nodeObjs)))
 		t.mu.Lock()
 		var s *session
 		if e := t.nodes[n.ID]; e != nil {
@@ -670,6 +698,7 @@ func (t *term) applyNode(action state.Action, n, old *state.Node) {
 		t.broker.nodeGone(n.ID, "node "+n.ID+" was removed from the cluster")
 	} else {
 		t.nodeObjs[n.ID] = n
+		t.nodeCount.Store(int64(len(t.nodeObjs)))
 		if old != nil && (old.Role != n.Role || !reflect.DeepEqual(old.Spec, n.Spec)) {
 			if s := t.nodeSession(n.ID); s != nil {
 				s.setNode(nodeInfo(n))

@@ -138,7 +138,7 @@ func (o *Options) Config() (manager.Config, error) {
 	if o.heartbeatTimeout > 0 {
 		cfg.Raft.HeartbeatTimeout = o.heartbeatTimeout
 		if cfg.Raft.LeaderLeaseTimeout > o.heartbeatTimeout {
-			cfg.Raft.LeaderLeaseTimeout = o.heartbeatTimeout / 2
+			cfg.Raft.LeaderLeaseTimeout = o.heartbeatTimeout
 		}
 	}
 	if o.electionTimeout > 0 {
