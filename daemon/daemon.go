@@ -339,6 +339,7 @@ func signal(ch chan struct{}) {
 // roleLoop runs the manager components while the role is manager.
 func (d *Daemon) roleLoop(ctx context.Context, agentErr <-chan error) error {
 	for {
+		d.gossip.roleChanged()
 		if d.Role() == state.RoleManager {
 			err := d.runManager(ctx, agentErr)
 			if !errors.Is(err, manager.ErrDemoted) {

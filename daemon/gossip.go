@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -61,11 +62,7 @@ func (r *gossipRunner) start() {
 	s := d.cfg.Settings
 	cfg := discovery.DefaultLANConfig()
 	cfg.NodeID = d.st.NodeID
-	cfg.Role = d.Role()
-	if cfg.Role == state.RoleManager {
-		cfg.ClusterAddr = s.AdvertiseAddr
-		cfg.APIAddr = s.APIAddr
-	}
+	cfg.Role, cfg.ClusterAddr, cfg.APIAddr = d.gossipMeta()
 	cfg.BindAddr = s.GossipAddr
 	cfg.AdvertiseAddr = s.GossipAddr
 	cfg.Keys = r.keys
@@ -80,6 +77,31 @@ func (r *gossipRunner) start() {
 		return
 	}
 	r.g = g
+}
+
+// gossipMeta is the role and addresses the node advertises in gossip.
+func (d *Daemon) gossipMeta() (role state.NodeRole, clusterAddr, apiAddr string) {
+	role = d.Role()
+	if role == state.RoleManager {
+		s := d.cfg.Settings
+		return role, s.AdvertiseAddr, s.APIAddr
+	}
+	return role, "", ""
+}
+
+// roleChanged advertises the node's current role (after a promotion or a
+// demotion), so that gossip's view of the managers stays true.
+func (r *gossipRunner) roleChanged() {
+	r.mu.Lock()
+	g := r.g
+	r.mu.Unlock()
+	if g == nil {
+		return // start reads the role when gossip starts
+	}
+	role, clusterAddr, apiAddr := r.d.gossipMeta()
+	if err := g.SetRole(role, clusterAddr, apiAddr, time.Second); err != nil && !errors.Is(err, discovery.ErrShutdown) {
+		r.d.log.Warn("gossip: advertising the new role", "role", role, "err", err)
+	}
 }
 
 func (r *gossipRunner) join() {

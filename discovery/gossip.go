@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/shoal-dev/shoal/state"
 )
 
 // Gossip is this node's membership in the cluster's gossip: it probes the
@@ -199,6 +201,36 @@ func (g *Gossip) Leave(timeout time.Duration) error {
 // leavingMsg is the user message that tells a member the sender leaves:
 // the type byte, then the sender's node ID.
 const leavingMsg byte = 1
+
+// SetRole changes the role and addresses this member advertises (after a
+// promotion or demotion) and broadcasts them, waiting up to timeout for
+// the broadcast to go out. The other members see an EventUpdate. It returns
+// an error wrapping ErrInvalidMeta for metadata that does not encode.
+func (g *Gossip) SetRole(role state.NodeRole, clusterAddr, apiAddr string, timeout time.Duration) error {
+	g.lifeMu.Lock()
+	defer g.lifeMu.Unlock()
+	if g.shutdown {
+		return ErrShutdown
+	}
+	g.mu.Lock()
+	m := g.meta
+	m.Role, m.ClusterAddr, m.APIAddr = role, clusterAddr, apiAddr
+	if _, err := m.Encode(); err != nil {
+		g.mu.Unlock()
+		return err
+	}
+	changed := m != g.meta
+	g.meta = m
+	g.mu.Unlock()
+	if !changed {
+		return nil
+	}
+	if err := g.ml.UpdateNode(timeout); err != nil {
+		return fmt.Errorf("discovery: broadcasting the new role: %w", err)
+	}
+	g.log.Info("gossip metadata updated", "role", role, "cluster_addr", clusterAddr)
+	return nil
+}
 
 // notifyLeaving tells every alive member directly, over TCP and in
 // parallel, that this node leaves, and waits for the messages to be sent

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -503,5 +504,50 @@ func TestHandlerMayCallBack(t *testing.T) {
 	case <-shut:
 	case <-time.After(5 * time.Second):
 		t.Fatal("Shutdown hangs while the handler calls Leave")
+	}
+}
+
+func TestSetRoleSpreadsToEveryMember(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, DefaultLocalConfig())
+	ids := []string{"m1", "w1", "w2"}
+	nodes := c.mustStart(ids...)
+	c.waitFor(5*time.Second, "every member to see every member alive", func() bool {
+		return allSee(nodes, StateAlive, ids...)
+	})
+
+	// w1 is promoted: it now advertises a cluster address.
+	if err := nodes[1].g.SetRole(state.RoleManager, "w1.example:2377", "", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	seen := func(role state.NodeRole, addr string) func() bool {
+		return func() bool {
+			for _, n := range nodes {
+				m, ok := n.g.Member("w1")
+				if !ok || m.Role != role || m.ClusterAddr != addr {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	c.waitFor(5*time.Second, "every member to see w1 as a manager", seen(state.RoleManager, "w1.example:2377"))
+	if got := nodes[0].rec.count(EventUpdate, "w1"); got < 1 {
+		t.Errorf("m1 got %d update events for w1, want at least 1", got)
+	}
+
+	// And demoted again.
+	if err := nodes[1].g.SetRole(state.RoleWorker, "", "", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(5*time.Second, "every member to see w1 as a worker", seen(state.RoleWorker, ""))
+
+	// Metadata that does not fit is refused and changes nothing.
+	long := strings.Repeat("x", 600)
+	if err := nodes[1].g.SetRole(state.RoleManager, long, "", time.Second); !errors.Is(err, ErrInvalidMeta) {
+		t.Errorf("SetRole with a %d-byte address: err = %v, want ErrInvalidMeta", len(long), err)
+	}
+	if m, _ := nodes[0].g.Member("w1"); m.Role != state.RoleWorker {
+		t.Errorf("after a refused SetRole m1 sees w1 as %q", m.Role)
 	}
 }

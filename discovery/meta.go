@@ -17,7 +17,8 @@ import (
 type Meta struct {
 	// NodeID is the node's ID, also its memberlist name.
 	NodeID string
-	// Role is the node's role when its gossip started.
+	// Role is the node's role: the one it had when its gossip started, or
+	// the one Gossip.SetRole gave it since.
 	Role state.NodeRole
 	// ClusterAddr is a manager's advertised cluster address (host:port of
 	// port 2377: Raft and the HTTP routes), ManagerStatus.Addr. Empty for
