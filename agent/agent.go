@@ -65,7 +65,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a := &Agent{
 		cfg:           cfg,
-		log:           cfg.Logger.With("component", "agent", "node.id", nodeID),
+		log:           cfg.Logger.With("component", "agent", "node", nodeID),
 		nodeID:        nodeID,
 		managers:      managers,
 		workers:       map[string]*worker{},

@@ -291,7 +291,7 @@ func (d *Daemon) newAgent() (*agent.Agent, error) {
 		return nil, fmt.Errorf("the Docker endpoint %s is a shoal manager's API, not a Docker Engine: unset DOCKER_HOST or pass --docker-host", cli.DaemonHost())
 	}
 	s := d.cfg.Settings
-	exe, err := dockerexec.New(cli, d.st.NodeID, dockerexec.WithHostname(s.Hostname), dockerexec.WithLogger(d.log))
+	exe, err := dockerexec.New(cli, d.st.NodeID, dockerexec.WithHostname(s.Hostname), dockerexec.WithLogger(d.cfg.Logger))
 	if err != nil {
 		return nil, err
 	}
@@ -303,7 +303,7 @@ func (d *Daemon) newAgent() (*agent.Agent, error) {
 	acfg.Executor = exe
 	acfg.Hostname = s.Hostname
 	acfg.Labels = s.Labels
-	acfg.Logger = d.log
+	acfg.Logger = d.cfg.Logger // the agent adds the node ID
 	acfg.OnNode = d.onNode
 	acfg.OnGossip = func(keys [][]byte) { d.gossip.update(keys, nil) }
 	acfg.OnManagers = func(ms []protocol.Manager) {

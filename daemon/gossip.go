@@ -69,7 +69,7 @@ func (r *gossipRunner) start() {
 	cfg.Label = d.st.ClusterID
 	cfg.IsRemoved = d.isRemoved
 	cfg.Events = discovery.EventHandlerFunc(d.onGossipEvent)
-	cfg.Logger = d.log
+	cfg.Logger = d.cfg.Logger // gossip adds the node ID
 	g, err := discovery.New(cfg)
 	if err != nil {
 		r.failed = true

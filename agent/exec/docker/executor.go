@@ -67,7 +67,7 @@ func New(cli *client.Client, nodeID string, opts ...Option) (*Executor, error) {
 	if e.log == nil {
 		e.log = slog.Default()
 	}
-	e.log = e.log.With("component", "dockerexec", "node.id", nodeID)
+	e.log = e.log.With("component", "dockerexec", "node", nodeID)
 	return e, nil
 }
 
