@@ -16,8 +16,8 @@ func runHealth(ctx context.Context, args []string, getenv func(string) string, s
 	fs := flag.NewFlagSet("demoapp health", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", listenDefault(getenv), "listen address of the server to probe")
-	// Docker's healthcheck timeout in the Dockerfile is 1 s: answer before.
-	timeout := fs.Duration("timeout", 900*time.Millisecond, "probe timeout")
+	// Docker's healthcheck timeout in the Dockerfile is 3 s: answer before.
+	timeout := fs.Duration("timeout", 2500*time.Millisecond, "probe timeout")
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
