@@ -77,6 +77,26 @@ func openStores(cfg Config) (hraft.LogStore, hraft.StableStore, hraft.SnapshotSt
 	return logs, bolt, newEncryptedSnapshotStore(snaps, cfg.DataKey), bolt.Close, nil
 }
 
+// logCacheEntries is how many of the newest log entries a node keeps in
+// memory. The leader reads every entry it replicates back from its log
+// store; without the cache each one is a bbolt read and, with a data key,
+// a decryption. 512 entries are half a second of writes at the highest
+// rate measured (about 1,000 writes/s), enough for a follower that keeps
+// up, and a few MB of memory at most; a follower further behind reads
+// from disk as before.
+const logCacheEntries = 512
+
+// cachedLogStore keeps the newest entries of logs in memory. It wraps the
+// encrypted store, not the other way round, so it holds plaintext entries
+// and a hit costs neither a read nor a decryption.
+func cachedLogStore(logs hraft.LogStore) hraft.LogStore {
+	c, err := hraft.NewLogCache(logCacheEntries, logs)
+	if err != nil {
+		panic(err) // only for a capacity <= 0
+	}
+	return c
+}
+
 func (c *Config) raftConfig() *hraft.Config {
 	rc := hraft.DefaultConfig()
 	rc.LocalID = hraft.ServerID(c.NodeID)
@@ -121,7 +141,7 @@ func New(cfg Config, store *state.Store, trans hraft.Transport, fwd Forwarder) (
 	}
 	rc := cfg.raftConfig()
 	rc.NotifyCh = n.notifyCh
-	r, err := hraft.NewRaft(rc, &fsm{store: store}, logs, stable, snaps, trans)
+	r, err := hraft.NewRaft(rc, &fsm{store: store}, cachedLogStore(logs), stable, snaps, trans)
 	if err != nil {
 		closeFn()
 		return nil, fmt.Errorf("raft: starting: %w", err)
