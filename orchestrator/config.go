@@ -48,10 +48,22 @@ type Config struct {
 	WatchLimit int
 
 	// MaxBatch is the most task changes (creations, shutdowns, deletions)
-	// put into one Raft command. A scale to 10,000 replicas is written in
-	// chunks so that no log entry grows to megabytes and followers apply
-	// each one quickly. 1,000 tasks encode to about 200 KB.
+	// put into one Raft command. It bounds the size of a log entry, not
+	// the work of a round: a round's plans are packed into commands of at
+	// most MaxBatch changes, a larger plan split over several, written one
+	// after the other. So no log entry grows to megabytes and followers
+	// apply each one quickly. 1,000 tasks encode to about 200 KB.
 	MaxBatch int
+
+	// MaxRoundChanges is the most task changes one round plans for one
+	// service; the rest is planned by the next round, which runs at once.
+	// Each round plans the whole service again (a pass over all its
+	// tasks), so a cap of MaxBatch would make a scale to 100,000 replicas
+	// cost 100 passes over up to 100,000 tasks; without a cap, the round
+	// would write for as long as the whole scale takes without looking at
+	// any other change (a node down, a task failed). 10,000 (10 commands
+	// of 1,000) makes that scale 10 rounds of a few seconds at most.
+	MaxRoundChanges int
 }
 
 // DefaultConfig returns the settings for production.
@@ -64,6 +76,7 @@ func DefaultConfig() Config {
 		MaxRetryBackoff: 5 * time.Second,
 		ConflictRetry:   5 * time.Second,
 		MaxBatch:        1000,
+		MaxRoundChanges: 10000,
 	}
 }
 
@@ -90,6 +103,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBatch < 1 {
 		errs = append(errs, errors.New("max batch must be at least 1"))
+	}
+	if c.MaxRoundChanges < 1 {
+		errs = append(errs, errors.New("max round changes must be at least 1"))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("orchestrator: invalid config: %w", errors.Join(errs...))

@@ -36,10 +36,21 @@
 // then reads one snapshot, plans each dirty service from scratch (plan:
 // what to create, stop, delete, which UpdateStatus to write, and when to
 // look again) and writes all the plans in one Raft command, split only when
-// it exceeds Config.MaxBatch task changes. Nothing is polled: besides the
-// change feed, the only wake-ups are timers at the times the plans asked
-// for (restart delays, update delays, monitor periods) and the retry
-// backoff.
+// it exceeds Config.MaxBatch task changes.
+//
+// Two limits, for two reasons. Config.MaxBatch bounds the size of one Raft
+// entry: the commands of a round are written one after the other, a plan
+// larger than MaxBatch split over several of them. Config.MaxRoundChanges
+// (10 times as many by default) bounds the task changes one round plans for
+// one service, so that a scale to 100,000 replicas is a few rounds, each a
+// pass over the service's tasks, rather than one round per MaxBatch, and
+// yet no round writes for so long that the loop stops reacting to other
+// changes; a service with more to do is looked at again at once. A plan
+// makes a task (and its ID) only if it has room for it.
+//
+// Nothing is polled: besides the change feed, the only wake-ups are timers
+// at the times the plans asked for (restart delays, update delays, monitor
+// periods) and the retry backoff.
 //
 // Decisions are functions of the stored state and Config.Clock: restart
 // delays count from the task's status timestamp, update progress is read

@@ -174,6 +174,7 @@ func TestConfigValidate(t *testing.T) {
 		{"backoff above its cap", func(c *Config) { c.MaxRetryBackoff = c.RetryBackoff / 2 }, "retry backoff"},
 		{"no conflict retry", func(c *Config) { c.ConflictRetry = 0 }, "conflict retry"},
 		{"empty batches", func(c *Config) { c.MaxBatch = 0 }, "max batch"},
+		{"empty rounds", func(c *Config) { c.MaxRoundChanges = 0 }, "max round changes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,7 +12,8 @@ type plan struct {
 	serviceID string
 	// svc is the service as the round read it; nil once it is deleted.
 	svc *state.Service
-	// limit is the most task changes the plan may hold (Config.MaxBatch).
+	// limit is the most task changes the plan may hold
+	// (Config.MaxRoundChanges).
 	limit int
 
 	create   []state.NewTask
@@ -32,6 +33,10 @@ type plan struct {
 	wake time.Time
 	// full is set when the plan hit its limit: the rest comes next round.
 	full bool
+	// refused is set once an operation of the plan was refused on a
+	// precondition: the rest of a plan split over several commands is not
+	// written (see term.commit).
+	refused bool
 }
 
 func newPlan(id string, svc *state.Service, limit int) *plan {
@@ -49,13 +54,16 @@ func (p *plan) room() bool {
 	return true
 }
 
-// add plans the creation of a task.
-func (p *plan) add(nt state.NewTask) bool {
+// add plans the creation of a task in slot s. The task (a new ID) is made
+// only if the plan has room: a service missing many tasks would otherwise
+// make one for each, every round, to keep a few.
+func (p *plan) add(s *slot) (state.NewTask, bool) {
 	if !p.room() {
-		return false
+		return state.NewTask{}, false
 	}
+	nt := s.newTask()
 	p.create = append(p.create, nt)
-	return true
+	return nt, true
 }
 
 // stop plans setting t's desired state to SHUTDOWN. reason is unused but

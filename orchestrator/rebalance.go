@@ -137,7 +137,7 @@ func (r *round) rebalance(svc *state.Service, keys []*slot, p *plan) {
 		counts[hi]--
 		counts[lo]++
 		if cfg.Order == state.UpdateOrderStartFirst {
-			if !p.add(s.newTask()) {
+			if _, ok := p.add(s); !ok {
 				break
 			}
 		} else {

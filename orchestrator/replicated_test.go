@@ -1,11 +1,15 @@
 package orchestrator_test
 
 import (
+	"context"
 	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/shoal-dev/shoal/orchestrator"
 	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/state/raft/rafttest"
 )
 
 func TestScaleUpAndDown(t *testing.T) {
@@ -126,9 +130,10 @@ func TestNodeDownAndBackLeavesNoDoubledSlot(t *testing.T) {
 }
 
 // With a tiny change-feed buffer the orchestrator keeps losing events and
-// starting over from snapshots; it still converges.
+// starting over from snapshots; it still converges. Rounds hold at most 6
+// task changes, written in commands of at most 4.
 func TestResyncAfterChangeFeedOverflow(t *testing.T) {
-	w := newWorld(t, 1, func(c *orchestrator.Config) { c.WatchLimit = 3; c.MaxBatch = 4 })
+	w := newWorld(t, 1, func(c *orchestrator.Config) { c.WatchLimit = 3; c.MaxBatch = 4; c.MaxRoundChanges = 6 })
 	w.addNode("n1")
 	w.addNode("n2")
 	id := w.createService(replicated("web", 10))
@@ -138,4 +143,55 @@ func TestResyncAfterChangeFeedOverflow(t *testing.T) {
 	s = w.waitFor(id, "3 running", func(s *snap) bool { return len(s.runnable()) == 3 })
 	w.settle()
 	oneTaskPerSlot(t, w.get(id), 3)
+}
+
+// batchRecorder passes the orchestrator's commands on and records, per
+// command that creates tasks, its time (the round's stamp) and how many it
+// creates.
+type batchRecorder struct {
+	m       *rafttest.Member
+	mu      sync.Mutex
+	creates []int
+	rounds  map[time.Time]bool
+}
+
+func (p *batchRecorder) Propose(ctx context.Context, cmd *state.Command) (state.Results, error) {
+	n := 0
+	for _, op := range cmd.Ops {
+		if op.Type == state.OpCreateTasks {
+			n += len(op.NewTasks)
+		}
+	}
+	if n > 0 {
+		p.mu.Lock()
+		p.creates = append(p.creates, n)
+		p.rounds[cmd.Time] = true
+		p.mu.Unlock()
+	}
+	return p.m.Node.Propose(ctx, cmd)
+}
+
+// A scale up plans up to MaxRoundChanges tasks per round, not MaxBatch,
+// and writes them in commands of at most MaxBatch.
+func TestScaleUpRoundsAndBatches(t *testing.T) {
+	var prop *batchRecorder
+	w := newWorldWith(t, 1, func(m *rafttest.Member) orchestrator.Proposer {
+		prop = &batchRecorder{m: m, rounds: map[time.Time]bool{}}
+		return prop
+	}, func(c *orchestrator.Config) { c.MaxBatch = 4; c.MaxRoundChanges = 10 })
+	w.addNode("n1")
+	w.addNode("n2")
+	id := w.createService(replicated("web", 25))
+	w.waitFor(id, "25 running", func(s *snap) bool { return len(s.running()) == 25 })
+	w.settle()
+	oneTaskPerSlot(t, w.get(id), 25)
+	prop.mu.Lock()
+	defer prop.mu.Unlock()
+	// 10, 10 and 5 tasks in three rounds; 4, 4, 2, 4, 4, 2, 4, 1 per command.
+	if want := []int{4, 4, 2, 4, 4, 2, 4, 1}; !slices.Equal(prop.creates, want) {
+		t.Fatalf("tasks created per command %v, want %v", prop.creates, want)
+	}
+	if len(prop.rounds) != 3 {
+		t.Fatalf("tasks created in %d rounds, want 3", len(prop.rounds))
+	}
 }

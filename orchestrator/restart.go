@@ -185,8 +185,8 @@ func (r *round) fill(svc *state.Service, s *slot, p *plan) {
 			}
 		}
 	case restartNow:
-		nt := s.newTask()
-		if !p.add(nt) {
+		nt, ok := p.add(s)
+		if !ok {
 			return
 		}
 		s.filled = true

@@ -14,7 +14,7 @@ import (
 
 // round is one pass over the services that need a look, all read from one
 // snapshot of the store, ending in one Raft command (or a few, see
-// Config.MaxBatch).
+// Config.MaxBatch and term.commit).
 type round struct {
 	term *term
 	log  *slog.Logger
@@ -174,7 +174,7 @@ func (r *round) service(id string) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := newPlan(id, svc, r.term.o.cfg.MaxBatch)
+	p := newPlan(id, svc, r.term.o.cfg.MaxRoundChanges)
 	switch {
 	case svc == nil:
 		r.term.forget(id)
@@ -197,34 +197,81 @@ func (t *term) forget(id string) {
 	}
 }
 
-// commit writes the plans, in as few commands as Config.MaxBatch allows,
-// stamped with the round's stamp.
+// commit writes the plans stamped with the round's stamp, in commands of
+// at most Config.MaxBatch task changes. Plans are packed whole into a
+// command while they fit; a plan that does not fit starts a new one, and a
+// plan larger than MaxBatch is split over several commands, in the order
+// of its operations, its last part shared with the next plans. Commands are
+// written one after the other: a later part of a plan is written only once
+// the earlier ones are applied, and not at all once an operation of the
+// plan was refused (the service is looked at again, see conflict).
 func (t *term) commit(ctx context.Context, stamp time.Time, plans []*plan) {
+	limit := t.o.cfg.MaxBatch
 	var ops []state.Op
 	var owners []*plan
 	items := 0
+	flush := func() bool {
+		if len(ops) == 0 {
+			return true
+		}
+		ok := t.propose(ctx, stamp, ops, owners)
+		ops, owners, items = nil, nil, 0
+		return ok
+	}
 	for i, p := range plans {
 		pops := p.ops()
 		if len(pops) == 0 {
 			continue
 		}
-		n := max(p.items(), 1)
-		if items+n > t.o.cfg.MaxBatch && len(ops) > 0 {
-			if !t.propose(ctx, stamp, ops, owners) {
-				t.redo(plans[i:])
-				return
+		n := 0
+		for _, op := range pops {
+			n += opChanges(op)
+		}
+		if items > 0 && items+n > limit && !flush() {
+			t.redo(plans[i:])
+			return
+		}
+	plan:
+		for _, op := range pops {
+			for {
+				room := limit - items
+				if opChanges(op) <= room {
+					ops, owners = append(ops, op), append(owners, p)
+					items += opChanges(op)
+					break
+				}
+				if room > 0 {
+					var head state.Op
+					head, op = splitOp(op, room)
+					ops, owners = append(ops, head), append(owners, p)
+					items += room
+				}
+				if !flush() {
+					t.redo(plans[i:])
+					return
+				}
+				if p.refused {
+					break plan
+				}
 			}
-			ops, owners, items = nil, nil, 0
 		}
-		ops = append(ops, pops...)
-		for range pops {
-			owners = append(owners, p)
-		}
-		items += n
 	}
-	if len(ops) > 0 {
-		t.propose(ctx, stamp, ops, owners)
+	flush()
+}
+
+// opChanges counts the task changes of an operation.
+func opChanges(op state.Op) int { return len(op.IDs) + len(op.NewTasks) }
+
+// splitOp splits an operation on tasks into one on the first n of them and
+// one on the rest. The parts share op's slices, which nobody modifies.
+func splitOp(op state.Op, n int) (head, rest state.Op) {
+	head, rest = op, op
+	if op.NewTasks != nil {
+		head.NewTasks, rest.NewTasks = op.NewTasks[:n:n], op.NewTasks[n:]
+	} else {
+		head.IDs, rest.IDs = op.IDs[:n:n], op.IDs[n:]
 	}
+	return head, rest
 }
 
 func (t *term) redo(plans []*plan) {
@@ -250,10 +297,13 @@ func (t *term) propose(ctx context.Context, stamp time.Time, ops []state.Op, own
 	}
 	t.proposeFailures = 0
 	failed := map[string]error{}
+	changes := map[string]int{}
 	for i, r := range res {
+		id := owners[i].serviceID
+		changes[id] += opChanges(ops[i])
 		if r.Err != nil {
-			if _, ok := failed[owners[i].serviceID]; !ok {
-				failed[owners[i].serviceID] = r.Err
+			if _, ok := failed[id]; !ok {
+				failed[id] = r.Err
 			}
 		}
 	}
@@ -264,12 +314,14 @@ func (t *term) propose(ctx context.Context, stamp time.Time, ops []state.Op, own
 		}
 		last = p
 		if err := failed[p.serviceID]; err != nil {
+			p.refused = true
 			t.conflict(p.serviceID, err)
 			continue
 		}
 		delete(t.conflicts, p.serviceID)
-		t.log.Debug("applied", "service", p.serviceID, "created", len(p.create),
-			"shut_down", len(p.shutdown), "removed", len(p.remove), "deleted", len(p.del))
+		t.log.Debug("applied", "service", p.serviceID, "task_changes", changes[p.serviceID],
+			"planned_created", len(p.create), "planned_shut_down", len(p.shutdown),
+			"planned_removed", len(p.remove), "planned_deleted", len(p.del))
 	}
 	return true
 }

@@ -129,7 +129,7 @@ func (r *round) update(svc *state.Service, keys []*slot, tasks []*state.Task, p 
 		// task that does not run yet has nothing to keep.
 		switch {
 		case cfg.Order == state.UpdateOrderStartFirst && s.live[0].Status.State == state.TaskStateRunning:
-			if !p.add(s.newTask()) {
+			if _, ok := p.add(s); !ok {
 				return
 			}
 		default:
