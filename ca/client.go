@@ -96,8 +96,17 @@ func Renew(ctx context.Context, cfg *tls.Config, addr string) (certPEM, keyPEM [
 	return []byte(resp.Certificate), keyPEM, resp, nil
 }
 
+// oneShotClient returns a client for a single request: each call of this
+// package has its own TLS configuration (bootstrap, token-verified root,
+// node certificate), so no connection could be reused anyway, and a kept
+// alive one would stay open on both ends until the process exits, two per
+// join. Without keep-alives the connection closes with the answer.
+func oneShotClient(cfg *tls.Config, timeout time.Duration) *http.Client {
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}, Timeout: timeout}
+}
+
 func fetchRoot(ctx context.Context, addr string) ([]byte, error) {
-	cl := &http.Client{Transport: &http.Transport{TLSClientConfig: InsecureBootstrapTLSConfig()}, Timeout: 30 * time.Second}
+	cl := oneShotClient(InsecureBootstrapTLSConfig(), 30*time.Second)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+PathRoot, nil)
 	if err != nil {
 		return nil, err
@@ -122,7 +131,7 @@ func post(ctx context.Context, cfg *tls.Config, addr, path string, in, out any) 
 	if err != nil {
 		return err
 	}
-	cl := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: 60 * time.Second}
+	cl := oneShotClient(cfg, 60*time.Second)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+addr+path, bytes.NewReader(body))
 	if err != nil {
 		return err
