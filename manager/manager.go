@@ -388,7 +388,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 	m.registerLeaderHooks()
 
-	m.http = &http.Server{Handler: m.clusterHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(m.log.Handler(), slog.LevelDebug)}
+	m.http = transport.NewHTTPServer(m.clusterHandler(), slog.NewLogLogger(m.log.Handler(), slog.LevelDebug))
 	go func() {
 		if err := m.mux.Serve(); err != nil {
 			m.log.Error("cluster port stopped", "err", err)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -54,8 +55,9 @@ func newPKI(t *testing.T) *pki {
 	return &pki{root: root, cluster: state.NewID()}
 }
 
-// startMux serves HTTP "hello" and echoes Raft connections.
-func startMux(t *testing.T, p *pki) *transport.Mux {
+// startMux serves HTTP "hello" and echoes Raft connections. opts adjust
+// the HTTP server before it starts.
+func startMux(t *testing.T, p *pki, opts ...func(*http.Server)) *transport.Mux {
 	t.Helper()
 	serverTLS, err := ca.ServerTLSConfig(p.cert(t, state.RoleManager), p.root)
 	if err != nil {
@@ -80,9 +82,12 @@ func startMux(t *testing.T, p *pki) *transport.Mux {
 		HandshakeTimeout: 2 * time.Second,
 	})
 	go m.Serve()
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := transport.NewHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "hello %s", r.Proto)
-	})}
+	}), nil)
+	for _, o := range opts {
+		o(srv)
+	}
 	go srv.Serve(m.HTTPListener())
 	layer := m.RaftLayer(ln.Addr(), nil)
 	go func() {
@@ -193,5 +198,60 @@ func TestGarbageAndForeignCAAreRefused(t *testing.T) {
 	cl := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}
 	if _, err := cl.Get("https://" + m.Addr().String() + "/"); err == nil {
 		t.Fatal("a certificate from another CA was accepted")
+	}
+}
+
+// TestIdleHTTPConnectionsAreClosed checks that the server closes a
+// connection its client left idle, over HTTP/2 and HTTP/1.1, for
+// connections that reach it through the Mux.
+func TestIdleHTTPConnectionsAreClosed(t *testing.T) {
+	if s := transport.NewHTTPServer(http.NotFoundHandler(), nil); s.IdleTimeout != transport.HTTPIdleTimeout {
+		t.Fatalf("IdleTimeout %v, want %v", s.IdleTimeout, transport.HTTPIdleTimeout)
+	}
+	p := newPKI(t)
+	var mu sync.Mutex
+	open := 0
+	m := startMux(t, p, func(s *http.Server) {
+		s.IdleTimeout = 100 * time.Millisecond
+		s.ConnState = func(_ net.Conn, st http.ConnState) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch st {
+			case http.StateNew:
+				open++
+			case http.StateClosed, http.StateHijacked:
+				open--
+			}
+		}
+	})
+	worker := p.cert(t, state.RoleWorker)
+	cfg, err := ca.ClientTLSConfig(&worker, p.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h2 := range []bool{true, false} {
+		// The client keeps its connection in its pool, as a client that
+		// forgot about it would. Each has its own TLS configuration: an
+		// HTTP/2 transport adds "h2" to the NextProtos of the one it has.
+		cl := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg.Clone(), ForceAttemptHTTP2: h2}}
+		resp, err := cl.Get("https://" + m.Addr().String() + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			mu.Lock()
+			n := open
+			mu.Unlock()
+			if n == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d idle connections still open", resp.Proto, n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 }
