@@ -24,8 +24,10 @@ type Backend interface {
 // by ReadBarrier, and the Raft log that writes it.
 type ReplicatedStore interface {
 	// Store returns the manager's local store, the one committed commands
-	// are applied to before Propose returns. The server only reads it,
-	// always after ReadBarrier, and never modifies the objects it returns.
+	// are applied to before Propose returns. The server only reads it and
+	// never modifies the objects it returns. Reads that answer a client
+	// come after ReadBarrier; a write whose command carries the version it
+	// read as a precondition may read it first without one.
 	Store() *state.Store
 	// ReadBarrier returns once the local store reflects every write
 	// acknowledged before the call (raft.Node.ReadBarrier). It fails with

@@ -24,7 +24,10 @@
 //	          writes: decode (strict) -> api/convert -> scheduler placement
 //	                  checks -> state.Command -> Backend.Propose; the
 //	                  operation checks ?version= and name uniqueness when
-//	                  the Raft log applies it
+//	                  the Raft log applies it. A service or node update
+//	                  reads the local store without a barrier when it has
+//	                  the object at ?version= (the FSM's check covers it),
+//	                  else after one
 //	       -> JSON answer, or {"message": ...} with the status below
 //
 // The server announces API 1.41 (Docker 20.10); docker 28 then speaks 1.41,

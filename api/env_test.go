@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,13 +45,36 @@ type testBackend struct {
 	reach   map[string]state.Reachability
 	removed []string
 	logs    *fakeLogs
+	// lagging, when set, is the store Store returns until the next read
+	// barrier: a manager whose store is behind until the barrier waits for
+	// it to catch up.
+	lagging *state.Store
+
+	// barriers counts ReadBarrier calls.
+	barriers atomic.Int64
 }
 
 var _ api.Backend = (*testBackend)(nil)
 
-func (b *testBackend) Store() *state.Store { return b.m.Store }
+func (b *testBackend) Store() *state.Store {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.lagging != nil {
+		return b.lagging
+	}
+	return b.m.Store
+}
 
-func (b *testBackend) ReadBarrier(ctx context.Context) error { return b.m.Node.ReadBarrier(ctx) }
+func (b *testBackend) ReadBarrier(ctx context.Context) error {
+	b.barriers.Add(1)
+	err := b.m.Node.ReadBarrier(ctx)
+	if err == nil {
+		b.mu.Lock()
+		b.lagging = nil
+		b.mu.Unlock()
+	}
+	return err
+}
 
 func (b *testBackend) Propose(ctx context.Context, cmd *state.Command) (state.Results, error) {
 	return b.m.Node.Propose(ctx, cmd)

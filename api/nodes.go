@@ -103,7 +103,9 @@ func (s *Server) inspectNode(w http.ResponseWriter, r *http.Request) error {
 
 // updateNode answers POST /nodes/{id}/update?version=: availability,
 // labels, and the desired role (`docker node promote|demote`), which the
-// managers then carry out (certificate and Raft membership).
+// managers then carry out (certificate and Raft membership). Like a
+// service update, it reads the node without a read barrier when the local
+// store has it at the client's version, except for a demotion.
 func (s *Server) updateNode(w http.ResponseWriter, r *http.Request) error {
 	version, err := versionParam(r, "node")
 	if err != nil {
@@ -117,19 +119,26 @@ func (s *Server) updateNode(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	ref := r.PathValue("id")
 	var n *state.Node
-	err = s.view(r.Context(), func(tx state.ReadTx) error {
-		stored, err := findNode(tx, r.PathValue("id"))
+	err = s.viewForWrite(r.Context(), func(tx state.ReadTx) (bool, error) {
+		stored, err := findNode(tx, ref)
 		if err != nil {
-			return err
+			return false, err
 		}
-		if desiredRole(stored) == state.RoleManager && spec.DesiredRole == state.RoleWorker {
+		// A demotion's quorum check reads the other managers, which the
+		// version does not cover: it needs a linearizable read.
+		demotion := desiredRole(stored) == state.RoleManager && spec.DesiredRole == state.RoleWorker
+		if demotion {
 			if err := s.checkDemotion(tx, stored); err != nil {
-				return err
+				return false, err
 			}
 		}
+		// The FSM keeps the stored Status and Description, the fields that
+		// change without a new version, so the copy may come from the
+		// local store.
 		n = stored.Copy()
-		return nil
+		return stored.ID == ref && stored.Version.Index == version && !demotion, nil
 	})
 	if err != nil {
 		return err

@@ -410,6 +410,39 @@ func (s *Server) view(ctx context.Context, fn func(tx state.ReadTx) error) error
 	return s.backend.Store().View(fn)
 }
 
+// viewForWrite reads the store for a write whose command carries, as the
+// FSM's precondition, the version of the object the client read: the FSM
+// refuses the command ("update out of sequence") unless the object is
+// still at that version when the command applies. Such a write does not
+// need a linearizable read, and the read barrier would cost a quorum round
+// trip before the write's own.
+//
+// So fn first reads the local store with no barrier. It returns current
+// true when it found the object by its full ID at exactly the client's
+// version and built the write from nothing else: every write of the
+// object bumps its version, so the precondition guarantees that the object
+// the command replaces is the one fn read, on the leader or on a follower
+// alike. When fn says otherwise or fails (a reference by name or prefix,
+// an object the local store lacks or has at another version, as on a
+// follower behind the manager the client read from, an object fn refused),
+// fn runs again after a read barrier, as view would, and its outcome
+// stands: a 404 or a refusal is never based on a stale read.
+func (s *Server) viewForWrite(ctx context.Context, fn func(tx state.ReadTx) (current bool, err error)) error {
+	var current bool
+	err := s.backend.Store().View(func(tx state.ReadTx) error {
+		var err error
+		current, err = fn(tx)
+		return err
+	})
+	if err == nil && current {
+		return nil
+	}
+	return s.view(ctx, func(tx state.ReadTx) error {
+		_, err := fn(tx)
+		return err
+	})
+}
+
 // propose commits ops in one command and returns the first operation's
 // error.
 func (s *Server) propose(ctx context.Context, ops ...state.Op) error {
