@@ -97,6 +97,13 @@ type Cluster struct {
 	Nodes []*Node
 	// ExtraArgs are added to every manager's command line.
 	ExtraArgs []string
+	// Cgroup, if set, returns the cgroup v2 directory (an absolute path,
+	// which must exist) that the named node's processes start in, restarts
+	// included. A process is placed there as it is created
+	// (CLONE_INTO_CGROUP, Linux 5.7), before it opens any socket, so that
+	// iptables -m cgroup matches all its packets: the robustness suite
+	// partitions nodes that way. Set it before starting nodes.
+	Cgroup func(name string) string
 }
 
 // New returns an empty cluster; its processes are killed when the test
@@ -130,12 +137,14 @@ type Node struct {
 	Binary  string // manager or worker
 	DataDir string
 	// Addr is the cluster address (managers) or advertise address.
-	Addr    string
-	Socket  string
-	LogPath string
-	cmd     *exec.Cmd
-	done    chan struct{}
-	exitErr error
+	Addr string
+	// GossipAddr is the node's gossip address (TCP and UDP).
+	GossipAddr string
+	Socket     string
+	LogPath    string
+	cmd        *exec.Cmd
+	done       chan struct{}
+	exitErr    error
 }
 
 func (c *Cluster) newNode(name, binary string) *Node {
@@ -148,6 +157,7 @@ func (c *Cluster) newNode(name, binary string) *Node {
 		Addr:    fmt.Sprintf("127.0.0.1:%d", port),
 		LogPath: filepath.Join(c.dir, name+".log"),
 	}
+	n.GossipAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(c.tb))
 	n.Socket = filepath.Join(n.DataDir, "swarm.sock")
 	c.mu.Lock()
 	c.Nodes = append(c.Nodes, n)
@@ -161,7 +171,7 @@ func (n *Node) commonArgs() []string {
 		"--hostname", n.Name,
 		"--listen-addr", n.Addr,
 		"--advertise-addr", n.Addr,
-		"--gossip-addr", fmt.Sprintf("127.0.0.1:%d", FreePort(n.c.tb)),
+		"--gossip-addr", n.GossipAddr,
 	}
 }
 
@@ -202,7 +212,19 @@ func (n *Node) start(args []string) {
 	cmd := exec.Command(filepath.Join(n.c.bin, n.Binary), args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	var cgroup *os.File
+	if n.c.Cgroup != nil {
+		if cgroup, err = os.Open(n.c.Cgroup(n.Name)); err != nil {
+			logf.Close()
+			n.c.tb.Fatalf("starting %s: %v", n.Name, err)
+		}
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(cgroup.Fd())
+	}
+	err = cmd.Start()
+	if cgroup != nil {
+		cgroup.Close()
+	}
+	if err != nil {
 		logf.Close()
 		n.c.tb.Fatalf("starting %s: %v", n.Name, err)
 	}
