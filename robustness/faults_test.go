@@ -3,6 +3,7 @@ package robustness
 import (
 	"fmt"
 	"math/rand"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -28,7 +29,8 @@ const (
 	// cleanly: its leadership handover may pick the follower it cannot
 	// reach and fail, and it shuts down while still leading.
 	faultRestartLeaderCut faultKind = "restart-leader-cut"
-	// Cut the leader, with a minority of followers, from the majority.
+	// Cut the leader, with a minority of followers, from the majority
+	// (multi-process: the leader from both followers, with iptables).
 	faultPartitionLeader faultKind = "partition-leader"
 	// Cut one follower from every other manager.
 	faultPartitionFollower faultKind = "partition-follower"
@@ -48,6 +50,9 @@ const (
 	faultKillWorker faultKind = "kill-worker"
 	// Multi-process: docker kill the containers running under a worker.
 	faultKillContainers faultKind = "kill-containers"
+	// Multi-process: cut a worker from every manager with iptables; its
+	// containers keep running.
+	faultIsolateWorker faultKind = "isolate-worker"
 )
 
 // fault is one step of a schedule.
@@ -64,33 +69,42 @@ func (f fault) String() string {
 	return fmt.Sprintf("%7.3fs %-18s hold %5.3fs pick %d", f.At.Seconds(), f.Kind, f.Hold.Seconds(), f.Pick)
 }
 
-// planFaults draws a schedule over duration from rng.
-func planFaults(rng *rand.Rand, kinds []faultKind, duration time.Duration) []fault {
+// planFaults draws a schedule over duration from rng. The kinds in
+// longHolds are held like pause-leader (see drawHold).
+func planFaults(rng *rand.Rand, kinds []faultKind, duration time.Duration, longHolds ...faultKind) []fault {
 	var plan []fault
 	at := 500*time.Millisecond + time.Duration(rng.Int63n(int64(time.Second)))
 	for at < duration-time.Second {
 		f := fault{Kind: kinds[rng.Intn(len(kinds))], At: at, Pick: rng.Intn(1 << 16)}
-		switch f.Kind {
-		case faultRestart, faultKillContainers:
-			f.Hold = 0
-		case faultPauseLeader:
-			// Long enough for the others to elect a leader and write: the
-			// woken leader must not serve what it had.
-			f.Hold = 1500*time.Millisecond + time.Duration(rng.Int63n(int64(2*time.Second)))
-		case faultQuorumLoss:
-			f.Hold = 300*time.Millisecond + time.Duration(rng.Int63n(int64(1200*time.Millisecond)))
-		default:
-			f.Hold = 300*time.Millisecond + time.Duration(rng.Int63n(int64(2700*time.Millisecond)))
-		}
+		f.Hold = drawHold(rng, f.Kind, longHolds)
 		plan = append(plan, f)
 		at += f.Hold + 300*time.Millisecond + time.Duration(rng.Int63n(int64(1500*time.Millisecond)))
 	}
 	return plan
 }
 
+// drawHold draws how long a fault of kind k lasts before it is healed.
+func drawHold(rng *rand.Rand, k faultKind, longHolds []faultKind) time.Duration {
+	switch {
+	case k == faultRestart || k == faultKillContainers:
+		return 0
+	case k == faultPauseLeader || slices.Contains(longHolds, k):
+		// Long enough for the others to elect a leader and write: the
+		// woken (or reconnected) leader must not serve what it had.
+		return 1500*time.Millisecond + time.Duration(rng.Int63n(int64(2*time.Second)))
+	case k == faultQuorumLoss:
+		return 300*time.Millisecond + time.Duration(rng.Int63n(int64(1200*time.Millisecond)))
+	default:
+		return 300*time.Millisecond + time.Duration(rng.Int63n(int64(2700*time.Millisecond)))
+	}
+}
+
 // ensureKinds makes sure every kind in required appears in plan, drawing
 // the steps it replaces from rng, so that a single scenario covers them.
-func ensureKinds(rng *rand.Rand, plan []fault, required []faultKind) []fault {
+// A replaced step gets a hold drawn for its new kind, and the steps after
+// it move by the difference, so that the gaps between faults stay.
+// Coverage needs at least as many steps as kinds.
+func ensureKinds(rng *rand.Rand, plan []fault, required []faultKind, longHolds ...faultKind) []fault {
 	for _, k := range required {
 		counts := map[faultKind]int{}
 		for _, f := range plan {
@@ -110,9 +124,11 @@ func ensureKinds(rng *rand.Rand, plan []fault, required []faultKind) []fault {
 		}
 		i := spare[rng.Intn(len(spare))]
 		plan[i].Kind = k
-		if k == faultRestart || k == faultKillContainers {
-			plan[i].Hold = 0
+		hold := drawHold(rng, k, longHolds)
+		for j := i + 1; j < len(plan); j++ {
+			plan[j].At += hold - plan[i].Hold
 		}
+		plan[i].Hold = hold
 	}
 	return plan
 }
