@@ -29,11 +29,10 @@ import (
 
 // The multi-process level: three manager processes (--no-agent) and two
 // worker processes on loopback, the workers running real containers of
-// the demo image on the local Docker daemon. Faults are signals: kill -9,
-// SIGTERM and restart, SIGSTOP/SIGCONT, and docker kill of a worker's
-// containers. Network partitions are left to the in-process level: doing
-// them here would take iptables rules or network namespaces on a machine
-// other people use.
+// the demo image on the local Docker daemon. Faults are signals (kill -9,
+// SIGTERM and restart, SIGSTOP/SIGCONT), docker kill of a worker's
+// containers, and network partitions made with iptables DROP rules on
+// each process's cgroup (partition_test.go), when the machine allows it.
 
 // Container labels the agent sets (agent/exec/docker).
 const (
@@ -42,7 +41,11 @@ const (
 )
 
 var multiProcessKinds = []faultKind{faultKillLeader, faultKillFollower, faultRestart, faultPause, faultPauseLeader,
-	faultKillWorker, faultKillContainers}
+	faultKillWorker, faultKillContainers, faultPartitionLeader, faultPartitionFollower, faultIsolateWorker}
+
+// multiProcessLongHolds are held 1.5 to 3.5 s: a cut leader stays cut
+// long enough for the majority to elect another and write.
+var multiProcessLongHolds = []faultKind{faultPartitionLeader}
 
 // mpConfig is everything a seed decides about a multi-process run.
 type mpConfig struct {
@@ -53,17 +56,23 @@ type mpConfig struct {
 	Names       int
 	MaxReplicas uint64
 	Duration    time.Duration
+	// Partitions says how partitions are made, or why they are not.
+	Partitions string
 }
 
-func multiProcessConfig(seed int64, duration time.Duration) (mpConfig, []fault) {
+// multiProcessConfig derives the run's configuration and schedule from
+// its seed; kinds are the fault kinds this machine can inject.
+func multiProcessConfig(seed int64, duration time.Duration, kinds []faultKind) (mpConfig, []fault) {
 	rng := rand.New(rand.NewSource(seed))
 	c := mpConfig{Seed: seed, Managers: 3, Workers: 2, Clients: 4, Names: 4, MaxReplicas: 2, Duration: duration}
-	// One scenario runs in CI: make it cover every kind.
-	kinds := multiProcessKinds
-	if only := onlyFaults(); len(only) > 0 {
-		kinds = only
+	// One scenario runs in CI: make it cover every kind. That takes a
+	// schedule with as many steps as kinds: a short draw (long holds) is
+	// drawn again, from the same rng, so the seed still decides it.
+	plan := planFaults(rng, kinds, duration, multiProcessLongHolds...)
+	for try := 0; len(plan) < len(kinds) && try < 100; try++ {
+		plan = planFaults(rng, kinds, duration, multiProcessLongHolds...)
 	}
-	return c, ensureKinds(rng, planFaults(rng, kinds, duration), kinds)
+	return c, ensureKinds(rng, plan, kinds, multiProcessLongHolds...)
 }
 
 // unixClient calls a manager's API on its unix socket. Every request dials
@@ -88,15 +97,22 @@ type mpCluster struct {
 	docker   *client.Client
 	events   *eventLog
 	terms    *termLog
+	// net partitions processes; nil where the machine does not allow it.
+	net *netPartitioner
 
 	mu     sync.Mutex
 	paused map[string]bool
 }
 
-func newMPCluster(t *testing.T, cfg mpConfig, docker *client.Client, events *eventLog) *mpCluster {
+func newMPCluster(t *testing.T, cfg mpConfig, docker *client.Client, events *eventLog, np *netPartitioner) *mpCluster {
 	c := &mpCluster{t: t, cfg: cfg, pc: proctest.New(t), clients: map[string]*apiClient{}, nodeIDs: map[string]string{},
-		docker: docker, events: events, terms: newTermLog(), paused: map[string]bool{}}
+		docker: docker, events: events, terms: newTermLog(), paused: map[string]bool{}, net: np}
 	c.pc.ExtraArgs = []string{"--no-agent"}
+	if np != nil {
+		// Every process starts in its node's cgroup, which the iptables
+		// rules match on.
+		c.pc.Cgroup = np.cgroupFor
+	}
 	// Registered after proctest's cleanup, so it runs first: workers die
 	// before their containers are removed, and nothing restarts them.
 	t.Cleanup(c.cleanup)
@@ -309,6 +325,41 @@ func (c *mpCluster) inject(f fault) (string, func(), error) {
 			cancel()
 		}
 		return fmt.Sprintf("docker kill %d containers of %s", len(ids), w.Name), func() {}, err
+	case faultPartitionLeader, faultPartitionFollower, faultIsolateWorker:
+		if c.net == nil {
+			return "", func() {}, fmt.Errorf("fault %s needs iptables partitions, unavailable here", f.Kind)
+		}
+		var target *proctest.Node
+		var others []*proctest.Node
+		switch f.Kind {
+		case faultPartitionLeader:
+			target = leader
+			if target == nil {
+				target = pick(c.managers, f.Pick)
+			}
+		case faultPartitionFollower:
+			target = pick(c.managers, f.Pick)
+			if len(followers) > 0 {
+				target = pick(followers, f.Pick)
+			}
+		case faultIsolateWorker:
+			target = pick(c.workers, f.Pick)
+		}
+		var names []string
+		var errs []error
+		for _, m := range c.managers {
+			if m != target {
+				others = append(others, m)
+				names = append(names, m.Name)
+				errs = append(errs, c.net.cut(target, m))
+			}
+		}
+		heal := func() {
+			if err := c.net.heal(); err != nil {
+				c.t.Errorf("healing %s: %v", f.Kind, err)
+			}
+		}
+		return fmt.Sprintf("iptables DROP between %s%s and %s", target.Name, note(target), strings.Join(names, ", ")), heal, errors.Join(errs...)
 	}
 	return "", func() {}, fmt.Errorf("fault %s is not supported with processes", f.Kind)
 }
@@ -333,8 +384,14 @@ func (c *mpCluster) runningContainers(worker string) ([]container.Summary, error
 	return c.docker.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", labelNodeID+"="+id))})
 }
 
-// healAll resumes paused processes and restarts dead ones.
+// healAll heals partitions, resumes paused processes and restarts dead
+// ones.
 func (c *mpCluster) healAll() {
+	if c.net != nil {
+		if err := c.net.heal(); err != nil {
+			c.t.Errorf("healing partitions: %v", err)
+		}
+	}
 	for _, m := range c.managers {
 		if c.isPaused(m) {
 			m.Resume()
@@ -476,6 +533,9 @@ func (c *mpCluster) compareStores(timeout time.Duration) []string {
 // cleanup removes the services, waits for their containers to stop, then
 // kills the processes and removes whatever container of ours is left.
 func (c *mpCluster) cleanup() {
+	if c.net != nil {
+		_ = c.net.heal()
+	}
 	for _, m := range c.managers {
 		if c.isPaused(m) {
 			m.Resume()
@@ -527,7 +587,7 @@ func (c *mpCluster) cleanup() {
 }
 
 // runMultiProcess runs one seed of the multi-process level.
-func runMultiProcess(t *testing.T, cfg mpConfig, plan []fault) *runResult {
+func runMultiProcess(t *testing.T, cfg mpConfig, plan []fault, np *netPartitioner) *runResult {
 	docker := testimage.Client(t)
 	ctx := context.Background()
 	image, err := testimage.EnsureVariant(ctx, docker, testimage.NoHealthcheck)
@@ -538,8 +598,8 @@ func runMultiProcess(t *testing.T, cfg mpConfig, plan []fault) *runResult {
 	events := &eventLog{start: h.start}
 	r := &runResult{Level: "multiprocess", Seed: cfg.Seed, Config: cfg, Plan: plan, Faults: faultCounts{},
 		Replay: fmt.Sprintf("go test ./robustness/ -run 'TestMultiProcess$' -mp-seed=%d -mp-duration=%v", cfg.Seed, cfg.Duration)}
-	c := newMPCluster(t, cfg, docker, events)
-	events.add("cluster up: %d managers, %d workers %v", cfg.Managers, cfg.Workers, c.nodeIDs)
+	c := newMPCluster(t, cfg, docker, events, np)
+	events.add("cluster up: %d managers, %d workers %v; partitions: %s", cfg.Managers, cfg.Workers, c.nodeIDs, cfg.Partitions)
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	watchDone := make(chan struct{})
 	go func() {
@@ -635,11 +695,36 @@ func TestMultiProcess(t *testing.T) {
 	if seed == 0 {
 		seed = newSeed()
 	}
-	cfg, plan := multiProcessConfig(seed, *flagMPDur)
-	t.Logf("seed %d: %d managers, %d workers, %d clients on %d services, %d faults planned",
-		seed, cfg.Managers, cfg.Workers, cfg.Clients, cfg.Names, len(plan))
+	kinds := multiProcessKinds
+	if only := onlyFaults(); len(only) > 0 {
+		kinds = only
+	}
+	// Partitions need root, cgroup v2 and iptables' cgroup match: without
+	// them the run goes on with the other faults, and says so.
+	np, why := newNetPartitioner(t)
+	partitions := "iptables DROP rules matched by cgroup (chain " + partitionChainPrefix + strconv.Itoa(os.Getpid()) + ")"
+	if np == nil {
+		partitions = "unavailable: " + why
+		var left []faultKind
+		for _, k := range kinds {
+			if !partitionKinds[k] {
+				left = append(left, k)
+			}
+		}
+		if len(left) < len(kinds) {
+			t.Logf("network partition faults left out of the schedule: %s", why)
+		}
+		if len(left) == 0 {
+			t.Skipf("every fault asked for needs network partitions, which this machine cannot make: %s", why)
+		}
+		kinds = left
+	}
+	cfg, plan := multiProcessConfig(seed, *flagMPDur, kinds)
+	cfg.Partitions = partitions
+	t.Logf("seed %d: %d managers, %d workers, %d clients on %d services, %d faults planned; partitions: %s",
+		seed, cfg.Managers, cfg.Workers, cfg.Clients, cfg.Names, len(plan), partitions)
 	start := time.Now()
-	r := runMultiProcess(t, cfg, plan)
+	r := runMultiProcess(t, cfg, plan, np)
 	addTotals(r, time.Since(start))
 	finish(t, r)
 }

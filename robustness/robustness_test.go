@@ -18,7 +18,7 @@ var (
 	flagDuration = flag.Duration("duration", 15*time.Second, "in-process level: load and fault time per run")
 	flagSoak     = flag.Duration("soak", 0, "TestSoak: run in-process seeds until this much time has passed")
 	flagMPSeed   = flag.Int64("mp-seed", 0, "multi-process level: replay this seed")
-	flagMPDur    = flag.Duration("mp-duration", 25*time.Second, "multi-process level: load and fault time")
+	flagMPDur    = flag.Duration("mp-duration", 40*time.Second, "multi-process level: load and fault time")
 	flagReports  = flag.String("reports", "reports", "directory of the reports written for failed runs")
 	flagKeep     = flag.Bool("keep-reports", false, "write a report for every run, not only failed ones")
 	flagFaults   = flag.String("faults", "", "comma-separated fault kinds to draw from instead of all (e.g. kill-leader,pause-leader)")
