@@ -31,8 +31,14 @@
 // # How it works
 //
 // One goroutine (Run) watches the store. Each batch of changes marks
-// services dirty: the service itself, the service of a changed task, the
-// services with tasks on a changed node and every global service. A round
+// services dirty: the service itself, the service of a task created,
+// deleted, ended, asked to stop or moved, the services with tasks on a
+// changed node and every global service. A task's progress towards running
+// (assigned .. running) marks its service only if the service's last plan
+// waits for it (an update, a rollback or a rebalancing in progress, a
+// start-first replacement) or the task went to a node it cannot count on:
+// while 100,000 tasks start, a steady service is not planned again for
+// each status report. A round
 // then reads one snapshot, plans each dirty service from scratch (plan:
 // what to create, stop, delete, which UpdateStatus to write, and when to
 // look again) and writes all the plans in one Raft command, split only when

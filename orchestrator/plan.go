@@ -33,6 +33,9 @@ type plan struct {
 	wake time.Time
 	// full is set when the plan hit its limit: the rest comes next round.
 	full bool
+	// follow is set when the plan's decisions wait for tasks to start or
+	// run (see term.follow).
+	follow bool
 	// refused is set once an operation of the plan was refused on a
 	// precondition: the rest of a plan split over several commands is not
 	// written (see term.commit).

@@ -28,7 +28,7 @@ import (
 // replicatedUsable tells whether a replicated task on node id still counts.
 func (r *round) replicatedUsable(id string) bool {
 	n := r.nodes[id]
-	return n != nil && n.Status.State != state.NodeStateDown && n.Spec.Availability != state.AvailabilityDrain
+	return n != nil && usableNode(n)
 }
 
 func (r *round) replicated(svc *state.Service, tasks []*state.Task, p *plan) {
@@ -56,5 +56,8 @@ func (r *round) replicated(svc *state.Service, tasks []*state.Task, p *plan) {
 	}
 	r.update(svc, keys, tasks, p)
 	r.rebalance(svc, keys, p)
+	if r.term.rebalances[svc.ID] != nil {
+		p.follow = true
+	}
 	r.trim(maps.Values(slots), p)
 }

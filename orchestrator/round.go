@@ -94,6 +94,11 @@ func (t *term) round(ctx context.Context) {
 				return err
 			}
 			plans = append(plans, p)
+			if p.follow {
+				t.follow[id] = true
+			} else {
+				delete(t.follow, id)
+			}
 			if p.full {
 				t.dirty[id] = true
 			}
@@ -190,6 +195,7 @@ func (r *round) service(id string) (*plan, error) {
 // forget drops what the term remembers of a deleted service.
 func (t *term) forget(id string) {
 	delete(t.rebalances, id)
+	delete(t.follow, id)
 	for k := range t.ends {
 		if k.serviceID == id {
 			delete(t.ends, k)

@@ -203,7 +203,8 @@ func (s *slot) settle(p *plan, load map[string]int) {
 	rest := slices.Clone(s.live[1:])
 	if s.live[0].Status.State < state.TaskStateRunning {
 		// The newest task replaces the others start-first: keep the best of
-		// them running until it runs.
+		// them running until it runs, which the service must hear of.
+		p.follow = true
 		slices.SortStableFunc(rest, func(a, b *state.Task) int {
 			if ar, br := a.Status.State == state.TaskStateRunning, b.Status.State == state.TaskStateRunning; ar != br {
 				if ar {

@@ -44,6 +44,17 @@ type term struct {
 	ends map[restartKey]map[string]endRecord
 	// rebalances holds the rebalancing in progress per service.
 	rebalances map[string]*rebalance
+	// follow holds the services whose last plan waits for tasks to
+	// progress (an update, a rollback or a rebalancing in progress, a
+	// start-first replacement): a task of theirs that starts or runs makes
+	// them dirty. For the others only a task's end, or a change of its
+	// desired state or node, does (see observe).
+	follow map[string]bool
+	// usable holds the nodes a replicated task still counts on (they
+	// exist, are not down, not drained; replicatedUsable), as the change
+	// feed last showed them: a task assigned to any other node must be
+	// replaced, so its assignment makes its service dirty.
+	usable map[string]bool
 	// lastStamp is the latest command time used or task creation time
 	// seen (see nextStamp).
 	lastStamp time.Time
@@ -66,6 +77,8 @@ func newTerm(o *Orchestrator) *term {
 		endedBefore:  map[string]bool{},
 		ends:         map[restartKey]map[string]endRecord{},
 		rebalances:   map[string]*rebalance{},
+		follow:       map[string]bool{},
+		usable:       map[string]bool{},
 	}
 }
 
@@ -168,6 +181,13 @@ func (t *term) seed(tx state.ReadTx) error {
 	for _, s := range services {
 		t.dirty[s.ID] = true
 	}
+	nodes, err := tx.FindNodes(state.All)
+	if err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		t.usable[n.ID] = usableNode(n)
+	}
 	err = tx.ForEachTask(state.All, func(task *state.Task) bool {
 		switch {
 		case task.Status.State == state.TaskStateRunning:
@@ -191,14 +211,22 @@ func (t *term) seed(tx state.ReadTx) error {
 }
 
 // observe records what a batch of changes makes worth looking at.
+//
+// A task's progress towards running (assigned, accepted, ..., running) is
+// most of the change feed while a service starts, and most services decide
+// nothing on it: their tasks are replaced when they end, their desired
+// state or node changes, or their node does. So progress makes a service
+// dirty only if its last plan follows it (t.follow), or if the task was
+// assigned to a node it cannot count on; the time a task was seen running
+// is recorded either way, for the failure ratio of a later update.
 func (t *term) observe(b state.Batch) {
 	for _, ev := range b.Events {
 		switch o := ev.Object.(type) {
 		case *state.Service:
 			t.dirty[o.ID] = true
 		case *state.Task:
-			t.dirty[o.ServiceID] = true
 			if ev.Action == state.ActionDelete {
+				t.dirty[o.ServiceID] = true
 				delete(t.runningAt, o.ID)
 				delete(t.endedBefore, o.ID)
 				continue
@@ -208,7 +236,17 @@ func (t *term) observe(b state.Batch) {
 					t.runningAt[o.ID] = o.Status.Timestamp
 				}
 			}
+			if old, ok := ev.Old.(*state.Task); ok && progressOnly(old, o) && !t.follow[o.ServiceID] &&
+				(o.NodeID == old.NodeID || t.usable[o.NodeID]) {
+				continue
+			}
+			t.dirty[o.ServiceID] = true
 		case *state.Node:
+			if ev.Action == state.ActionDelete {
+				delete(t.usable, o.ID)
+			} else {
+				t.usable[o.ID] = usableNode(o)
+			}
 			t.nodesChanged[o.ID] = true
 			if ev.Action != state.ActionDelete && ready(o) {
 				old, _ := ev.Old.(*state.Node)
@@ -224,6 +262,21 @@ func (t *term) observe(b state.Batch) {
 			}
 		}
 	}
+}
+
+// progressOnly tells whether a task update only moved the task forward to
+// a state short of its end: nothing but its observed state, and its node
+// when the scheduler assigned it, changed.
+func progressOnly(old, cur *state.Task) bool {
+	return cur.Status.State > old.Status.State && !cur.Status.State.Terminal() &&
+		cur.DesiredState == old.DesiredState && (cur.NodeID == old.NodeID || old.NodeID == "") &&
+		cur.Slot == old.Slot && cur.ServiceID == old.ServiceID && cur.SpecVersion == old.SpecVersion
+}
+
+// usableNode tells whether a replicated task on n still counts as running
+// there (round.replicatedUsable).
+func usableNode(n *state.Node) bool {
+	return n.Status.State != state.NodeStateDown && n.Spec.Availability != state.AvailabilityDrain
 }
 
 // ready tells whether a node takes new tasks.

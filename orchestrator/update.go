@@ -107,6 +107,11 @@ func (r *round) update(svc *state.Service, keys []*slot, tasks []*state.Task, p 
 			"outdated", len(outdated), "parallelism", cfg.Parallelism, "order", cfg.Order)
 	}
 	active := us.State == state.UpdateStateUpdating || rollingBack
+	if active || busy > 0 || len(outdated) > 0 {
+		// Progress, completion and the failure ratio depend on when new
+		// tasks start and run.
+		p.follow = true
+	}
 	if active && cfg.FailureAction != state.FailureActionContinue {
 		if failed := r.updateFailures(svc, tasks, since, cfg, len(keys)); failed != nil {
 			r.failUpdate(svc, us, cfg, failed, p)
