@@ -282,7 +282,10 @@ func (n *Node) Kill() {
 	<-n.done
 }
 
-// Stop sends SIGTERM and waits up to timeout for a clean exit.
+// Stop sends SIGTERM and waits up to timeout for a clean exit. A process
+// still up then gets SIGQUIT, so that the Go runtime writes every
+// goroutine's stack to its log (what blocked the shutdown), and is killed
+// if that does not end it within 5 s.
 func (n *Node) Stop(timeout time.Duration) error {
 	if !n.Running() {
 		return nil
@@ -292,8 +295,13 @@ func (n *Node) Stop(timeout time.Duration) error {
 	case <-n.done:
 		return n.exitErr
 	case <-time.After(timeout):
+		_ = n.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-n.done:
+		case <-time.After(5 * time.Second):
+		}
 		n.Kill()
-		return fmt.Errorf("%s did not stop within %v", n.Name, timeout)
+		return fmt.Errorf("%s did not stop within %v (goroutine dump in its log)", n.Name, timeout)
 	}
 }
 
