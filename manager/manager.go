@@ -372,6 +372,14 @@ func (m *Manager) Run(ctx context.Context) error {
 		Stream:  m.mux.RaftLayer(advertise, m.creds.ClientTLS),
 		MaxPool: 3,
 		Timeout: 10 * time.Second,
+		// No pipelined replication: with it, hashicorp/raft v1.7.3 can
+		// deadlock a leader's shutdown (a replication goroutine parked
+		// sending to a pipeline whose reader exited after a peer answered
+		// with a newer term; grafana/pyroscope#5518). The robustness suite
+		// hit it: a leader cut off by a partition, then sent SIGTERM, never
+		// stopped. Each AppendEntries waits for its answer instead; batching
+		// (MaxAppendEntries, group commit) keeps the throughput.
+		MaxRPCsInFlight: 1,
 	})
 	fresh := !raft.HasState(m.raftDir())
 	rcfg := m.cfg.Raft
