@@ -56,13 +56,14 @@ if [ "$mode" != quick ]; then
 	step "benchmark smoke"
 	benchbin=$(mktemp -d)
 	trap 'rm -rf "$benchbin"' EXIT
-	go build -o "$benchbin/" ./bench/sim ./bench/docker ./bench/writes ./bench/failover ./bench/nodeloss ./bench/restart
+	go build -o "$benchbin/" ./bench/sim ./bench/docker ./bench/writes ./bench/failover ./bench/nodeloss ./bench/restart ./bench/gossip
 	"$benchbin/sim" -nodes 20 -tasks 200 -runs 1
 	"$benchbin/docker" -replicas 5 -rounds 1 -images nohealth
 	"$benchbin/writes" -clients 1,8 -duration 2s -runs 1
 	"$benchbin/failover" -runs 1
 	"$benchbin/nodeloss" -runs 1 -images nohealth
 	"$benchbin/restart" -tasks 2000 -nodes 20 -runs 1 -snapshot=false
+	"$benchbin/gossip" -members 10 -duration 2s -kills 1 -joins 1
 fi
 
 printf '\nall tests passed in %ss\n' $(($(date +%s) - start))
