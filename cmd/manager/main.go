@@ -11,9 +11,12 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/shoal-dev/shoal/internal/nodecmd"
 )
 
 func main() {
+	nodecmd.CatchSignals()
 	root := &cobra.Command{
 		Use:           "manager",
 		Short:         "Run a swarm manager",

@@ -21,6 +21,7 @@ import (
 )
 
 func main() {
+	nodecmd.CatchSignals()
 	root := &cobra.Command{
 		Use:           "worker",
 		Short:         "Run a swarm worker",

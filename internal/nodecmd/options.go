@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -150,9 +151,25 @@ func (o *Options) Config() (manager.Config, error) {
 // Serve runs d until SIGINT or SIGTERM, then shuts it down cleanly:
 // running containers are left alone, a leader hands leadership over.
 func Serve(d *daemon.Daemon) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return d.Run(ctx)
+	return d.Run(CatchSignals())
+}
+
+var (
+	signalsOnce sync.Once
+	signalsCtx  context.Context
+)
+
+// CatchSignals starts catching SIGINT and SIGTERM, once, and returns a
+// context they cancel. The commands call it first thing, so that a signal
+// that arrives while the node starts (opening its data dir, joining) is
+// kept: Serve then shuts the node down cleanly at once, where Go's default
+// action would kill the process midway (the robustness suite's restarts
+// hit that when they signalled a manager milliseconds after its start).
+func CatchSignals() context.Context {
+	signalsOnce.Do(func() {
+		signalsCtx, _ = signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	})
+	return signalsCtx
 }
 
 // JoinToken holds a join token given as --token, --token-file, or the
