@@ -253,6 +253,26 @@ func (c *mpCluster) leader(timeout time.Duration) *proctest.Node {
 func (c *mpCluster) restartManager(m *proctest.Node) {
 	if !m.Running() {
 		m.Restart("--no-agent")
+		waitStarted(m)
+	}
+}
+
+// waitStarted waits, for at most 5 s, until a restarted manager answers
+// /_ping (which needs no quorum): a restart is over once the process runs.
+// A SIGTERM that reaches a process before its runtime has even run main
+// (the next fault picked the same manager 5 ms later, seed 116753211872)
+// kills it by Go's default action, which no program can prevent.
+func waitStarted(m *proctest.Node) {
+	cl := m.Client()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && m.Running() {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		_, err := cl.Ping(ctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
