@@ -15,7 +15,7 @@ import (
 
 	"github.com/shoal-dev/shoal/ca"
 	"github.com/shoal-dev/shoal/dispatcher/protocol"
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // Agent is the node side of the swarm: it keeps a session with the leader,
@@ -37,13 +37,44 @@ type Agent struct {
 
 	engineMu      sync.Mutex
 	engineErr     string
-	desc          *state.NodeDescription
+	desc          *model.NodeDescription
 	engineChanged chan struct{}
 	cleanupKick   chan struct{}
+	// starts holds a token per Prepare or Start in flight
+	// (Config.MaxConcurrentStarts).
+	starts chan struct{}
 
 	// node is what the cluster last said about this node.
 	nodeMu sync.Mutex
 	node   *protocol.NodeInfo
+
+	// Sessions, for Status.
+	sessMu     sync.Mutex
+	sessReady  bool   // a session was opened since Run started
+	sessErrMsg string // why the last attempt or session failed; "" while one is open
+
+	// secrets and networks are the last sets the session sent: in memory
+	// only, never written to disk (a secret's data must not outlive the
+	// process, nor be found in the data dir).
+	resMu    sync.Mutex
+	secrets  *protocol.Secrets
+	networks *protocol.NetworkView
+}
+
+// Secrets returns the secrets and configs the node's tasks reference, as
+// the manager last sent them; nil before the first set. Do not modify it.
+func (a *Agent) Secrets() *protocol.Secrets {
+	a.resMu.Lock()
+	defer a.resMu.Unlock()
+	return a.secrets
+}
+
+// Networks returns the node's view of its networks, as the manager last
+// sent it; nil before the first view. Do not modify it.
+func (a *Agent) Networks() *protocol.NetworkView {
+	a.resMu.Lock()
+	defer a.resMu.Unlock()
+	return a.networks
 }
 
 // New returns an agent. It reads the managers saved in DataDir and, unless
@@ -72,6 +103,7 @@ func New(cfg Config) (*Agent, error) {
 		logs:          map[string]*logStream{},
 		engineChanged: make(chan struct{}, 1),
 		cleanupKick:   make(chan struct{}, 1),
+		starts:        make(chan struct{}, cfg.MaxConcurrentStarts),
 	}
 	a.reporter = newReporter(a)
 	return a, nil
@@ -105,6 +137,42 @@ func (a *Agent) NodeID() string { return a.nodeID }
 // Managers returns the manager addresses the agent knows, in the order it
 // tries them.
 func (a *Agent) Managers() []string { return a.managers.list() }
+
+// Status is what the agent knows of the node's place in the swarm, for
+// `docker info` on the node (api.WorkerStatus).
+type Status struct {
+	// Ready is set once a session was opened since Run started; it stays
+	// set (Docker's node is "active" from then on).
+	Ready bool
+	// Error says why the last attempt to open a session, or the last
+	// session, failed; empty while a session is open.
+	Error string
+	// Managers are the managers the last session named, with their node
+	// IDs; before any session, the configured addresses, without IDs.
+	Managers []protocol.Manager
+}
+
+// Status returns the agent's view of its sessions. It is safe for
+// concurrent use and never blocks on the network.
+func (a *Agent) Status() Status {
+	a.sessMu.Lock()
+	st := Status{Ready: a.sessReady, Error: a.sessErrMsg}
+	a.sessMu.Unlock()
+	st.Managers = a.managers.known()
+	return st
+}
+
+// sessionChanged records that a session opened (err nil) or that an
+// attempt or a session ended with err.
+func (a *Agent) sessionChanged(err error) {
+	a.sessMu.Lock()
+	defer a.sessMu.Unlock()
+	if err == nil {
+		a.sessReady, a.sessErrMsg = true, ""
+		return
+	}
+	a.sessErrMsg = ca.ExplainTLSError(err).Error()
+}
 
 // ErrRunning is returned by Run while another Run is in progress.
 var ErrRunning = errors.New("agent: already running")
@@ -142,6 +210,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
+		a.sessionChanged(fmt.Errorf("no session with the manager at %s: %w", addr, err))
 		// Follow a redirect, unless it points where the last attempt
 		// failed: followers name the old leader until an election ends.
 		if _, leader, ok := protocol.Leader(err); ok && leader != addr && leader != lastFailed && redirects < 3 {
@@ -251,7 +320,7 @@ func (a *Agent) describe(ctx context.Context) {
 	}
 }
 
-func (a *Agent) engineState() (*state.NodeDescription, string) {
+func (a *Agent) engineState() (*model.NodeDescription, string) {
 	a.engineMu.Lock()
 	defer a.engineMu.Unlock()
 	return a.desc, a.engineErr
@@ -320,14 +389,14 @@ func (a *Agent) workerDone(w *worker) {
 }
 
 // tasks returns the node's tasks as the agent sees them.
-func (a *Agent) tasks() []*state.Task {
+func (a *Agent) tasks() []*model.Task {
 	a.mu.Lock()
 	ws := make([]*worker, 0, len(a.workers))
 	for _, w := range a.workers {
 		ws = append(ws, w)
 	}
 	a.mu.Unlock()
-	out := make([]*state.Task, 0, len(ws))
+	out := make([]*model.Task, 0, len(ws))
 	for _, w := range ws {
 		out = append(out, w.current())
 	}

@@ -1,8 +1,11 @@
 package agent_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,8 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-dev/shoal/agent/exec/dockerexec"
 	"github.com/shoal-dev/shoal/dispatcher"
 	"github.com/shoal-dev/shoal/dispatcher/protocol"
+	"github.com/shoal-dev/shoal/internal/testimage"
+	"github.com/shoal-dev/shoal/internal/testutil"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 )
 
@@ -33,13 +40,13 @@ func TestFailoverKeepsTasksRunning(t *testing.T) {
 	ra := w.startAgent(nodeID, dataDir, []string{w.manager(follower).addr}, nil, nil)
 	_, tasks := w.addService("web", nil, nodeID, nodeID)
 
-	ready := w.waitNode(nodeID, state.NodeStateReady)
+	ready := w.waitNode(nodeID, model.NodeStateReady)
 	if ready.Description.Hostname != "host-"+nodeID || ready.Description.Engine.Labels["zone"] != "test" {
 		t.Fatalf("description %+v", ready.Description)
 	}
 	containers := map[string]string{}
 	for _, id := range tasks {
-		task := w.waitTask(id, state.TaskStateRunning)
+		task := w.waitTask(id, model.TaskStateRunning)
 		if task.Status.Container == nil {
 			t.Fatalf("running task without container: %+v", task.Status)
 		}
@@ -81,8 +88,8 @@ func TestFailoverKeepsTasksRunning(t *testing.T) {
 		}
 	}
 	// Statuses flow to the new leader: one task is shut down.
-	w.propose(state.Op{Type: state.OpSetTasksDesired, IDs: tasks[:1], DesiredState: state.TaskStateShutdown})
-	w.waitTask(tasks[0], state.TaskStateShutdown)
+	w.propose(state.Op{Type: state.OpSetTasksDesired, IDs: tasks[:1], DesiredState: model.TaskStateShutdown})
+	w.waitTask(tasks[0], model.TaskStateShutdown)
 	ins, err := w.inspect(containers[tasks[0]])
 	if err != nil {
 		t.Fatalf("a SHUTDOWN task's container is kept for its history: %v", err)
@@ -90,10 +97,10 @@ func TestFailoverKeepsTasksRunning(t *testing.T) {
 	if ins.State.Running {
 		t.Fatal("SHUTDOWN task's container still runs")
 	}
-	if st := w.task(tasks[1]).Status.State; st != state.TaskStateRunning {
+	if st := w.task(tasks[1]).Status.State; st != model.TaskStateRunning {
 		t.Fatalf("other task is %v", st)
 	}
-	if st := w.node(nodeID).Status.State; st != state.NodeStateReady {
+	if st := w.node(nodeID).Status.State; st != model.NodeStateReady {
 		t.Fatalf("node is %s after the failover", st)
 	}
 	// A restarted agent configured with the dead manager's address only
@@ -128,7 +135,7 @@ func TestRestartAdoptsContainersBesideAnotherAgent(t *testing.T) {
 	_, tasks := w.addService("web", nil, a, a, b)
 	containers := map[string]string{}
 	for _, id := range tasks {
-		containers[id] = w.waitTask(id, state.TaskStateRunning).Status.Container.ContainerID
+		containers[id] = w.waitTask(id, model.TaskStateRunning).Status.Container.ContainerID
 	}
 	// Two agents with different node IDs share the engine.
 	if n := len(w.nodeContainers(a)); n != 2 {
@@ -142,7 +149,7 @@ func TestRestartAdoptsContainersBesideAnotherAgent(t *testing.T) {
 	// DOWN about a second later; its containers keep running.
 	ra.stop()
 	stopped := time.Now()
-	w.waitNode(a, state.NodeStateDown)
+	w.waitNode(a, model.NodeStateDown)
 	t.Logf("agent stopped -> node DOWN in the store after %v", time.Since(stopped).Round(time.Millisecond))
 	for _, id := range tasks[:2] {
 		if ins, err := w.inspect(containers[id]); err != nil || !ins.State.Running {
@@ -153,7 +160,7 @@ func TestRestartAdoptsContainersBesideAnotherAgent(t *testing.T) {
 	w.propose(state.Op{Type: state.OpDeleteTasks, IDs: tasks[1:2]})
 
 	w.startAgent(a, dirA, []string{addr}, nil, nil)
-	w.waitNode(a, state.NodeStateReady)
+	w.waitNode(a, model.NodeStateReady)
 	waitFor(t, waitTimeout, "the deleted task's container removed", func() bool {
 		_, err := w.inspect(containers[tasks[1]])
 		return err != nil
@@ -163,19 +170,19 @@ func TestRestartAdoptsContainersBesideAnotherAgent(t *testing.T) {
 		t.Fatalf("adopted container: %v", err)
 	}
 	task := w.task(tasks[0])
-	if task.Status.State != state.TaskStateRunning || task.Status.Container.ContainerID != containers[tasks[0]] {
+	if task.Status.State != model.TaskStateRunning || task.Status.Container.ContainerID != containers[tasks[0]] {
 		t.Fatalf("adopted task: %+v", task.Status)
 	}
 	// The neighbour's container was not touched.
 	if ins, err := w.inspect(containers[tasks[2]]); err != nil || !ins.State.Running {
 		t.Fatalf("the other node's container: %v", err)
 	}
-	if st := w.task(tasks[2]).Status.State; st != state.TaskStateRunning {
+	if st := w.task(tasks[2]).Status.State; st != model.TaskStateRunning {
 		t.Fatalf("the other node's task: %v", st)
 	}
 	// The adopted task is still driven: it shuts down on demand.
-	w.propose(state.Op{Type: state.OpSetTasksDesired, IDs: tasks[:1], DesiredState: state.TaskStateShutdown})
-	w.waitTask(tasks[0], state.TaskStateShutdown)
+	w.propose(state.Op{Type: state.OpSetTasksDesired, IDs: tasks[:1], DesiredState: model.TaskStateShutdown})
+	w.waitTask(tasks[0], model.TaskStateShutdown)
 }
 
 // TestLogs reads the logs of a running task through the dispatcher: a
@@ -187,7 +194,7 @@ func TestLogs(t *testing.T) {
 	leader := w.leader()
 	w.startAgent(nodeID, t.TempDir(), []string{w.manager(leader.ID).addr}, nil, nil)
 	svc, tasks := w.addService("logger", []string{"--tick", "100ms"}, nodeID)
-	w.waitTask(tasks[0], state.TaskStateRunning)
+	w.waitTask(tasks[0], model.TaskStateRunning)
 	d := w.manager(leader.ID).d
 	time.Sleep(500 * time.Millisecond) // a few ticks
 
@@ -243,4 +250,124 @@ func TestLogs(t *testing.T) {
 		t.Fatalf("lines out of order: %+v", follow)
 	}
 	t.Logf("tail: %q; follow: %d lines", tail[2].Text, len(follow))
+}
+
+// TestSecretAndConfigFilesInTheContainer: a task's secret and config are
+// files in its container with their content, owner and mode, on a
+// read-only tmpfs of the task's own; the secret's data is in no docker
+// inspect output and nowhere in the data dir; once the task stops, its
+// tmpfs is gone.
+func TestSecretAndConfigFilesInTheContainer(t *testing.T) {
+	w := dockerWorld(t, 1)
+	node := newNodeID("secret")
+	w.addNode(node)
+	w.propose(state.Op{Type: state.OpCreateSecret, Secret: &model.Secret{ID: "sec1",
+		Spec: model.SecretSpec{Annotations: model.Annotations{Name: "db_password"}, Data: []byte("hunter2")}}})
+	w.propose(state.Op{Type: state.OpCreateConfig, Config: &model.Config{ID: "cfg1",
+		Spec: model.ConfigSpec{Annotations: model.Annotations{Name: "app.conf"}, Data: []byte("color=blue\n")}}})
+	svc := &model.Service{ID: model.NewID(), Spec: model.ServiceSpec{
+		Annotations: model.Annotations{Name: "with-secret"},
+		Task: model.TaskSpec{Container: model.ContainerSpec{Image: w.image,
+			Secrets: []model.SecretReference{{SecretID: "sec1", SecretName: "db_password", File: model.FileTarget{Name: "db_password", UID: "0", GID: "0", Mode: 0o440}}},
+			Configs: []model.ConfigReference{{ConfigID: "cfg1", ConfigName: "app.conf", File: model.FileTarget{Name: "/etc/app.conf", UID: "65534", GID: "65534", Mode: 0o444}}}}},
+		Mode: model.ServiceMode{Replicated: &model.ReplicatedService{Replicas: 1}},
+	}}
+	w.propose(state.Op{Type: state.OpCreateService, Service: svc})
+	var sv uint64
+	w.view(func(tx state.ReadTx) { sv = tx.GetService(svc.ID).SpecVersion.Index })
+	taskID := model.NewID()
+	w.propose(state.Op{Type: state.OpCreateTasks, ID: svc.ID, SpecVersion: sv, NewTasks: []state.NewTask{{ID: taskID, Slot: 1}}},
+		state.Op{Type: state.OpAssignTasks, Assignments: []state.Assignment{{TaskID: taskID, NodeID: node}}})
+
+	dataDir, runDir := t.TempDir(), t.TempDir()
+	ex, err := dockerexec.New(w.cli, node, dockerexec.WithLogger(testutil.Logger(t, slog.LevelInfo)), dockerexec.WithRunDir(runDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ra := w.startAgent(node, dataDir, []string{w.manager(w.leader().ID).addr}, ex, nil)
+	task := w.waitTask(taskID, model.TaskStateRunning)
+	ctrID := task.Status.Container.ContainerID
+	ctx := context.Background()
+	for _, want := range []testimage.Probe{
+		{Mode: "0440", UID: 0, GID: 0, Content: "hunter2"}, // the probe runs as root
+		{Mode: "0444", UID: 65534, GID: 65534, Content: "color=blue\n"},
+	} {
+		path := "/run/secrets/db_password"
+		if want.UID != 0 {
+			path = "/etc/app.conf"
+		}
+		got, err := testimage.RunProbe(ctx, w.cli, ctrID, "file", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Err != "" || got.Mode != want.Mode || got.UID != want.UID || got.GID != want.GID || got.Content != want.Content {
+			t.Errorf("%s: %+v, want %+v", path, got, want)
+		}
+	}
+	// The tmpfs: mounted, read-only, nodev, nosuid, noexec; the file has the data.
+	tmpfs := filepath.Join(runDir, "tasks", taskID)
+	opts := mountOptions(t, tmpfs)
+	for _, o := range []string{"ro", "nodev", "nosuid", "noexec"} {
+		if !slices.Contains(opts, o) {
+			t.Errorf("tmpfs %s options %v, want %s", tmpfs, opts, o)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(tmpfs, "0")); err != nil || string(b) != "hunter2" {
+		t.Errorf("secret file on the tmpfs: %q, %v", b, err)
+	}
+	if fi, err := os.Stat(tmpfs); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("tmpfs mode: %v, %v", fi, err)
+	}
+	inspect, err := w.cli.ContainerInspect(ctx, ctrID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := json.Marshal(inspect); bytes.Contains(b, []byte("hunter2")) {
+		t.Errorf("secret data in docker inspect: %s", b)
+	}
+	waitFor(t, waitTimeout, "the secret in memory", func() bool {
+		s := ra.a.Secrets()
+		return s != nil && len(s.Secrets) == 1 && string(s.Secrets[0].Spec.Data) == "hunter2"
+	})
+	// Stopped: the tmpfs is gone.
+	w.propose(state.Op{Type: state.OpSetTasksDesired, IDs: []string{taskID}, DesiredState: model.TaskStateShutdown})
+	w.waitTask(taskID, model.TaskStateShutdown)
+	waitFor(t, waitTimeout, "the tmpfs unmounted", func() bool { return mountOptions(t, tmpfs) == nil })
+	if _, err := os.Stat(tmpfs); !os.IsNotExist(err) {
+		t.Errorf("tmpfs mount point still there: %v", err)
+	}
+	// Nothing of it on disk.
+	err = filepath.WalkDir(dataDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, []byte("hunter2")) {
+			t.Errorf("secret data in %s", path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mountOptions returns the options of the mount at dir (from
+// /proc/self/mountinfo), nil if nothing is mounted there.
+func mountOptions(t *testing.T, dir string) []string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 5 && f[4] == dir {
+			return strings.Split(f[5], ",")
+		}
+	}
+	return nil
 }

@@ -52,6 +52,11 @@ type Config struct {
 	// primary first. Same contract as OnNode.
 	OnManagers func([]protocol.Manager)
 	OnGossip   func(keys [][]byte)
+	// OnSecrets, if set, is called with each whole set of secrets and
+	// configs a session sends (the node side of secret files will mount
+	// from it). Same contract as OnNode; it must not keep the data
+	// anywhere but in memory.
+	OnSecrets func(*protocol.Secrets)
 
 	// Logger receives the agent's logs, with component=agent and node,
 	// task and session IDs as fields.
@@ -77,6 +82,18 @@ type Config struct {
 	// answer comes again. 2 s: an engine outage is seen about as fast as
 	// a lost heartbeat, for one cheap call.
 	EngineCheckInterval time.Duration
+
+	// MaxConcurrentStarts is the most task steps that call the engine to
+	// make or start a container (Prepare: pull and create; Start) in
+	// flight at once; the other tasks wait their turn, in no set order.
+	// The engine serializes much of that work itself, so beyond a few
+	// tens of calls more concurrency only queues inside the daemon, where
+	// calls time out (issue 21: thousands at once gave thousands of
+	// "Cannot connect to the Docker daemon" errors and a container the
+	// daemon could no longer remove). 32 keeps a small node's daemon busy
+	// without flooding it. Stopping and removing are not paced: they
+	// free resources.
+	MaxConcurrentStarts int
 }
 
 // DefaultConfig returns the settings for production; DataDir, Managers,
@@ -88,6 +105,7 @@ func DefaultConfig() Config {
 		BackoffMax:          8 * time.Second,
 		DialTimeout:         5 * time.Second,
 		EngineCheckInterval: 2 * time.Second,
+		MaxConcurrentStarts: 32,
 	}
 }
 
@@ -111,6 +129,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DialTimeout <= 0 || c.EngineCheckInterval <= 0 {
 		errs = append(errs, errors.New("dial timeout and engine check interval must be positive"))
+	}
+	if c.MaxConcurrentStarts < 1 {
+		errs = append(errs, errors.New("max concurrent starts must be at least 1"))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("agent: invalid config: %w", errors.Join(errs...))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/shoal-dev/shoal/agent"
 	"github.com/shoal-dev/shoal/agent/exec"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 )
 
@@ -32,14 +33,14 @@ func newFakeExecutor(nodeID string) *fakeExecutor {
 	return &fakeExecutor{nodeID: nodeID, running: map[string]chan struct{}{}}
 }
 
-func (f *fakeExecutor) Describe(context.Context) (*state.NodeDescription, error) {
+func (f *fakeExecutor) Describe(context.Context) (*model.NodeDescription, error) {
 	if f.down.Load() {
 		return nil, errors.New("Cannot connect to the Docker daemon at unix:///var/run/docker.sock")
 	}
-	return &state.NodeDescription{Hostname: "fake", Platform: state.Platform{OS: "linux", Architecture: "x86_64"}}, nil
+	return &model.NodeDescription{Hostname: "fake", Platform: model.Platform{OS: "linux", Architecture: "x86_64"}}, nil
 }
 
-func (f *fakeExecutor) Controller(t *state.Task) (exec.Controller, error) {
+func (f *fakeExecutor) Controller(t *model.Task) (exec.Controller, error) {
 	if t.Spec.Container.Image == "bad" {
 		return nil, fmt.Errorf("%w: image %q is refused", exec.ErrInvalidTask, t.Spec.Container.Image)
 	}
@@ -101,14 +102,14 @@ func TestEngineOutageMarksNodeDown(t *testing.T) {
 	w.startAgent(nodeID, t.TempDir(), []string{w.manager(w.leader().ID).addr}, ex, func(c *agent.Config) {
 		c.EngineCheckInterval = 50 * time.Millisecond
 	})
-	w.waitNode(nodeID, state.NodeStateReady)
+	w.waitNode(nodeID, model.NodeStateReady)
 	ex.down.Store(true)
-	down := w.waitNode(nodeID, state.NodeStateDown)
+	down := w.waitNode(nodeID, model.NodeStateDown)
 	if !strings.Contains(down.Status.Message, "container engine unavailable") || !strings.Contains(down.Status.Message, "Docker daemon") {
 		t.Fatalf("message %q", down.Status.Message)
 	}
 	ex.down.Store(false)
-	w.waitNode(nodeID, state.NodeStateReady)
+	w.waitNode(nodeID, model.NodeStateReady)
 	if n := w.manager(w.leader().ID).d.Sessions(); n != 1 {
 		t.Fatalf("%d sessions", n)
 	}
@@ -128,19 +129,19 @@ func TestTaskLifecycleWithoutDocker(t *testing.T) {
 	w.image = "bad"
 	_, bad := w.addService("bad", nil, nodeID)
 
-	rejected := w.waitTask(bad[0], state.TaskStateRejected)
+	rejected := w.waitTask(bad[0], model.TaskStateRejected)
 	if !strings.Contains(rejected.Status.Err, `image "bad" is refused`) {
 		t.Fatalf("rejected status %+v", rejected.Status)
 	}
 	for _, id := range good {
-		w.waitTask(id, state.TaskStateRunning)
+		w.waitTask(id, model.TaskStateRunning)
 	}
-	w.propose(state.Op{Type: state.OpSetTasksDesired, IDs: good[:1], DesiredState: state.TaskStateShutdown})
-	w.waitTask(good[0], state.TaskStateShutdown)
-	if st := w.task(good[1]).Status.State; st != state.TaskStateRunning {
+	w.propose(state.Op{Type: state.OpSetTasksDesired, IDs: good[:1], DesiredState: model.TaskStateShutdown})
+	w.waitTask(good[0], model.TaskStateShutdown)
+	if st := w.task(good[1]).Status.State; st != model.TaskStateRunning {
 		t.Fatalf("other task %v", st)
 	}
 	// The task exits by itself: COMPLETE.
 	close(ex.stopCh(good[1]))
-	w.waitTask(good[1], state.TaskStateComplete)
+	w.waitTask(good[1], model.TaskStateComplete)
 }

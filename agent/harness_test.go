@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,11 +22,13 @@ import (
 
 	"github.com/shoal-dev/shoal/agent"
 	"github.com/shoal-dev/shoal/agent/exec"
-	dockerexec "github.com/shoal-dev/shoal/agent/exec/docker"
+	"github.com/shoal-dev/shoal/agent/exec/dockerexec"
 	"github.com/shoal-dev/shoal/ca"
 	"github.com/shoal-dev/shoal/dispatcher"
 	"github.com/shoal-dev/shoal/dispatcher/protocol"
 	"github.com/shoal-dev/shoal/internal/testimage"
+	"github.com/shoal-dev/shoal/internal/testutil"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 	"github.com/shoal-dev/shoal/state/raft/rafttest"
 	"github.com/shoal-dev/shoal/transport"
@@ -54,17 +55,6 @@ type manager struct {
 	mux  *transport.Mux
 }
 
-func testLogger(t testing.TB, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: level}))
-}
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
 // dockerWorld returns a world with a Docker client and the demo image
 // (without healthcheck, so tasks run as soon as they start), or skips.
 func dockerWorld(t *testing.T, managers int) *world {
@@ -87,18 +77,18 @@ func newWorld(t *testing.T, n int) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{t: t, root: root, cluster: state.NewID(), managers: map[string]*manager{}}
+	w := &world{t: t, root: root, cluster: model.NewID(), managers: map[string]*manager{}}
 	w.c = rafttest.New(t, n, func(c *rafttest.Cluster) { c.OnStart = w.startManager })
 	leader := w.c.Leader(waitTimeout)
-	spec := state.DefaultClusterSpec()
+	spec := model.DefaultClusterSpec()
 	spec.Dispatcher.HeartbeatPeriod = 250 * time.Millisecond
-	ops := []state.Op{{Type: state.OpCreateCluster, Cluster: &state.Cluster{ID: w.cluster, Spec: spec}}}
+	ops := []state.Op{{Type: state.OpCreateCluster, Cluster: &model.Cluster{ID: w.cluster, Spec: spec}}}
 	for _, m := range w.c.Members {
-		ops = append(ops, state.Op{Type: state.OpCreateNode, Node: &state.Node{
+		ops = append(ops, state.Op{Type: state.OpCreateNode, Node: &model.Node{
 			ID:            m.ID,
-			Spec:          state.NodeSpec{DesiredRole: state.RoleManager, Availability: state.AvailabilityActive},
-			Role:          state.RoleManager,
-			ManagerStatus: &state.ManagerStatus{Addr: w.manager(m.ID).addr},
+			Spec:          model.NodeSpec{DesiredRole: model.RoleManager, Availability: model.AvailabilityActive},
+			Role:          model.RoleManager,
+			ManagerStatus: &model.ManagerStatus{Addr: w.manager(m.ID).addr},
 		}})
 	}
 	w.propose(ops...)
@@ -107,29 +97,9 @@ func newWorld(t *testing.T, n int) *world {
 	return w
 }
 
-func (w *world) cert(nodeID string, role state.NodeRole) tls.Certificate {
+func (w *world) cert(nodeID string, role model.NodeRole) tls.Certificate {
 	w.t.Helper()
-	key, err := ca.GenerateKey()
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	csr, err := ca.NewCSR(key)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	certPEM, err := w.root.IssueNodeCertificate(csr, nodeID, role, w.cluster, time.Hour)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	keyPEM, err := ca.MarshalKeyPEM(key)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	c, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return c
+	return testutil.IssueNode(w.t, w.root, nodeID, role, w.cluster, time.Hour).TLS
 }
 
 func (w *world) startManager(m *rafttest.Member) {
@@ -138,14 +108,14 @@ func (w *world) startManager(m *rafttest.Member) {
 	cfg := dispatcher.DefaultConfig()
 	cfg.Identify = dispatcher.PeerIdentity
 	cfg.Leader = node.Leader
-	cfg.Logger = testLogger(t, slog.LevelInfo).With("manager", m.ID)
+	cfg.Logger = testutil.Logger(t, slog.LevelInfo).With("manager", m.ID)
 	d := dispatcher.New(m.Store, node, cfg)
 	node.OnLeader(func(ctx context.Context) {
 		if err := d.Run(ctx); err != nil {
 			t.Errorf("dispatcher on %s: %v", m.ID, err)
 		}
 	})
-	serverTLS, err := ca.ServerTLSConfig(w.cert(m.ID, state.RoleManager), w.root, ca.WithLogger(testLogger(t, slog.LevelError)))
+	serverTLS, err := ca.ServerTLSConfig(w.cert(m.ID, model.RoleManager), w.root, ca.WithLogger(testutil.Logger(t, slog.LevelError)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +123,7 @@ func (w *world) startManager(m *rafttest.Member) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := transport.New(ln, transport.Config{TLS: serverTLS, Logger: testLogger(t, slog.LevelError)})
+	mux := transport.New(ln, transport.Config{TLS: serverTLS, Logger: testutil.Logger(t, slog.LevelError)})
 	go mux.Serve()
 	httpMux := http.NewServeMux()
 	httpMux.Handle(protocol.PathPrefix, d.Handler())
@@ -203,14 +173,14 @@ func (w *world) view(fn func(tx state.ReadTx)) {
 	_ = w.leader().Store.View(func(tx state.ReadTx) error { fn(tx); return nil })
 }
 
-func (w *world) node(id string) *state.Node {
-	var n *state.Node
+func (w *world) node(id string) *model.Node {
+	var n *model.Node
 	w.view(func(tx state.ReadTx) { n = tx.GetNode(id) })
 	return n
 }
 
-func (w *world) task(id string) *state.Task {
-	var t *state.Task
+func (w *world) task(id string) *model.Task {
+	var t *model.Task
 	w.view(func(tx state.ReadTx) { t = tx.GetTask(id) })
 	return t
 }
@@ -226,9 +196,9 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-func (w *world) waitNode(id string, st state.NodeState) *state.Node {
+func (w *world) waitNode(id string, st model.NodeState) *model.Node {
 	w.t.Helper()
-	var n *state.Node
+	var n *model.Node
 	waitFor(w.t, waitTimeout, "node "+id+" "+string(st), func() bool {
 		n = w.node(id)
 		return n != nil && n.Status.State == st
@@ -236,9 +206,9 @@ func (w *world) waitNode(id string, st state.NodeState) *state.Node {
 	return n
 }
 
-func (w *world) waitTask(id string, st state.TaskState) *state.Task {
+func (w *world) waitTask(id string, st model.TaskState) *model.Task {
 	w.t.Helper()
-	var t *state.Task
+	var t *model.Task
 	waitFor(w.t, waitTimeout, "task "+id+" "+st.String(), func() bool {
 		t = w.task(id)
 		return t != nil && t.Status.State == st
@@ -249,10 +219,10 @@ func (w *world) waitTask(id string, st state.TaskState) *state.Task {
 // addNode creates a worker node and removes its containers when the test
 // ends.
 func (w *world) addNode(id string) {
-	w.propose(state.Op{Type: state.OpCreateNode, Node: &state.Node{
+	w.propose(state.Op{Type: state.OpCreateNode, Node: &model.Node{
 		ID:   id,
-		Spec: state.NodeSpec{DesiredRole: state.RoleWorker, Availability: state.AvailabilityActive},
-		Role: state.RoleWorker,
+		Spec: model.NodeSpec{DesiredRole: model.RoleWorker, Availability: model.AvailabilityActive},
+		Role: model.RoleWorker,
 	}})
 	if w.cli != nil {
 		w.t.Cleanup(func() { removeNodeContainers(w.t, w.cli, id) })
@@ -264,12 +234,12 @@ func (w *world) addNode(id string) {
 func (w *world) addService(name string, args []string, nodes ...string) (string, []string) {
 	w.t.Helper()
 	grace := time.Second
-	svc := &state.Service{ID: state.NewID(), Spec: state.ServiceSpec{
-		Annotations: state.Annotations{Name: name},
-		Task: state.TaskSpec{Container: state.ContainerSpec{
+	svc := &model.Service{ID: model.NewID(), Spec: model.ServiceSpec{
+		Annotations: model.Annotations{Name: name},
+		Task: model.TaskSpec{Container: model.ContainerSpec{
 			Image: w.image, Args: args, StopGracePeriod: &grace,
 		}},
-		Mode: state.ServiceMode{Replicated: &state.ReplicatedService{Replicas: uint64(len(nodes))}},
+		Mode: model.ServiceMode{Replicated: &model.ReplicatedService{Replicas: uint64(len(nodes))}},
 	}}
 	w.propose(state.Op{Type: state.OpCreateService, Service: svc})
 	var specVersion uint64
@@ -278,7 +248,7 @@ func (w *world) addService(name string, args []string, nodes ...string) (string,
 	var as []state.Assignment
 	var ids []string
 	for i, n := range nodes {
-		id := state.NewID()
+		id := model.NewID()
 		nts = append(nts, state.NewTask{ID: id, Slot: uint64(i + 1)})
 		as = append(as, state.Assignment{TaskID: id, NodeID: n})
 		ids = append(ids, id)
@@ -298,8 +268,8 @@ type runningAgent struct {
 // startAgent runs an agent of nodeID with its own certificate.
 func (w *world) startAgent(nodeID, dataDir string, managers []string, ex exec.Executor, mod func(*agent.Config)) *runningAgent {
 	w.t.Helper()
-	cert := w.cert(nodeID, state.RoleWorker)
-	tlsCfg, err := ca.ClientTLSConfig(&cert, w.root, ca.WithLogger(testLogger(w.t, slog.LevelError)))
+	cert := w.cert(nodeID, model.RoleWorker)
+	tlsCfg, err := ca.ClientTLSConfig(&cert, w.root, ca.WithLogger(testutil.Logger(w.t, slog.LevelError)))
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -313,7 +283,7 @@ func (w *world) startAgent(nodeID, dataDir string, managers []string, ex exec.Ex
 	cfg.Executor = ex
 	cfg.Hostname = "host-" + nodeID
 	cfg.Labels = map[string]string{"zone": "test"}
-	cfg.Logger = testLogger(w.t, slog.LevelInfo)
+	cfg.Logger = testutil.Logger(w.t, slog.LevelInfo)
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -340,7 +310,7 @@ func (ra *runningAgent) stop() {
 }
 
 func (w *world) executor(nodeID string) *dockerexec.Executor {
-	ex, err := dockerexec.New(w.cli, nodeID, dockerexec.WithLogger(testLogger(w.t, slog.LevelInfo)))
+	ex, err := dockerexec.New(w.cli, nodeID, dockerexec.WithLogger(testutil.Logger(w.t, slog.LevelInfo)))
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -382,4 +352,4 @@ func removeNodeContainers(t *testing.T, cli *client.Client, nodeID string) {
 	}
 }
 
-func newNodeID(prefix string) string { return prefix + "-" + state.NewID()[:10] }
+func newNodeID(prefix string) string { return prefix + "-" + model.NewID()[:10] }

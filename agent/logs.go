@@ -10,7 +10,7 @@ import (
 
 	"github.com/shoal-dev/shoal/agent/exec"
 	"github.com/shoal-dev/shoal/dispatcher/protocol"
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // logStream serves one log subscription: it reads the logs of the node's
@@ -64,7 +64,7 @@ func (a *Agent) serveLogs(ctx context.Context, client *protocol.Client, sub prot
 
 // taskHasContainer starts the follow subscriptions a task that just got a
 // container matches.
-func (a *Agent) taskHasContainer(t *state.Task) {
+func (a *Agent) taskHasContainer(t *model.Task) {
 	a.mu.Lock()
 	var streams []*logStream
 	for _, ls := range a.logs {
@@ -115,7 +115,7 @@ func (ls *logStream) run() {
 }
 
 // start reads one task's logs, once per subscription.
-func (ls *logStream) start(t *state.Task, opts exec.LogsOptions) {
+func (ls *logStream) start(t *model.Task, opts exec.LogsOptions) {
 	ls.mu.Lock()
 	if ls.started[t.ID] || ls.ctx.Err() != nil {
 		ls.mu.Unlock()
@@ -130,7 +130,7 @@ func (ls *logStream) start(t *state.Task, opts exec.LogsOptions) {
 	}()
 }
 
-func (ls *logStream) read(t *state.Task, opts exec.LogsOptions) {
+func (ls *logStream) read(t *model.Task, opts exec.LogsOptions) {
 	logCtx := protocol.LogContext{ServiceID: t.ServiceID, NodeID: ls.a.nodeID, TaskID: t.ID}
 	src, ok := ls.a.cfg.Executor.(exec.LogSource)
 	if !ok {

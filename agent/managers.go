@@ -24,8 +24,10 @@ type managerList struct {
 	path    string
 	initial []string
 
-	mu       sync.Mutex
-	addrs    []string
+	mu    sync.Mutex
+	addrs []string
+	// named are the managers the last session named, with their IDs.
+	named    []protocol.Manager
 	i        int
 	redirect string // tried next, once: where a 421 pointed
 }
@@ -60,6 +62,7 @@ func loadManagers(dataDir string, initial []string) (*managerList, error) {
 // set makes the list the given managers followed by the configured
 // addresses they do not include. Called with l.mu held or before use.
 func (l *managerList) set(ms []protocol.Manager) {
+	l.named = slices.Clone(ms)
 	var addrs []string
 	for _, m := range ms {
 		if m.Addr != "" && !slices.Contains(addrs, m.Addr) {
@@ -116,6 +119,21 @@ func (l *managerList) update(ms []protocol.Manager) error {
 		return err
 	}
 	return writeFileAtomic(l.path, b)
+}
+
+// known returns the managers the last session named or, before any, the
+// configured addresses (without node IDs).
+func (l *managerList) known() []protocol.Manager {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.named) > 0 {
+		return slices.Clone(l.named)
+	}
+	out := make([]protocol.Manager, 0, len(l.addrs))
+	for _, a := range l.addrs {
+		out = append(out, protocol.Manager{Addr: a})
+	}
+	return out
 }
 
 func (l *managerList) list() []string {

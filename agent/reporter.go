@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/dispatcher/protocol"
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // reporter sends task status changes to the manager in batches. A status
@@ -19,12 +19,12 @@ type reporter struct {
 	a *Agent
 
 	mu      sync.Mutex
-	pending map[string]state.TaskStatus
+	pending map[string]model.TaskStatus
 	kick    chan struct{}
 }
 
 func newReporter(a *Agent) *reporter {
-	return &reporter{a: a, pending: map[string]state.TaskStatus{}, kick: make(chan struct{}, 1)}
+	return &reporter{a: a, pending: map[string]model.TaskStatus{}, kick: make(chan struct{}, 1)}
 }
 
 func (r *reporter) signal() {
@@ -35,7 +35,7 @@ func (r *reporter) signal() {
 }
 
 // report queues a task's status.
-func (r *reporter) report(taskID string, st state.TaskStatus) {
+func (r *reporter) report(taskID string, st model.TaskStatus) {
 	r.mu.Lock()
 	if prev, ok := r.pending[taskID]; ok && st.State < prev.State {
 		r.mu.Unlock()
@@ -46,18 +46,18 @@ func (r *reporter) report(taskID string, st state.TaskStatus) {
 	r.signal()
 }
 
-func (r *reporter) batch() []state.TaskStatusUpdate {
+func (r *reporter) batch() []model.TaskStatusUpdate {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]state.TaskStatusUpdate, 0, len(r.pending))
+	out := make([]model.TaskStatusUpdate, 0, len(r.pending))
 	for id, st := range r.pending {
-		out = append(out, state.TaskStatusUpdate{TaskID: id, Status: st})
+		out = append(out, model.TaskStatusUpdate{TaskID: id, Status: st})
 	}
 	return out
 }
 
 // ack forgets the statuses sent unless newer ones were queued since.
-func (r *reporter) ack(sent []state.TaskStatusUpdate) {
+func (r *reporter) ack(sent []model.TaskStatusUpdate) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, u := range sent {

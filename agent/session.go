@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shoal-dev/shoal/agent/exec"
 	"github.com/shoal-dev/shoal/dispatcher/protocol"
 )
 
@@ -41,6 +42,7 @@ func (a *Agent) session(ctx context.Context, addr string) (established bool, err
 	sessionID := first.Session.ID
 	log := a.log.With("session", sessionID, "manager", addr)
 	log.Info("session opened", "heartbeat_period", first.Session.HeartbeatPeriod)
+	a.sessionChanged(nil)
 
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -96,6 +98,30 @@ func (a *Agent) session(ctx context.Context, addr string) (established bool, err
 				fullSets++
 				log.Info("assignments", "tasks", len(msg.Assignments.Tasks), "full_sets", fullSets)
 				a.requestCleanup()
+			}
+		case protocol.MessageSecrets:
+			if msg.Secrets != nil {
+				a.resMu.Lock()
+				a.secrets = msg.Secrets
+				a.resMu.Unlock()
+				if a.cfg.OnSecrets != nil {
+					a.cfg.OnSecrets(msg.Secrets)
+				}
+				if ru, ok := a.cfg.Executor.(exec.ResourceUser); ok {
+					ru.SetSecrets(msg.Secrets)
+				}
+				// IDs only: secret data is never logged.
+				log.Debug("secrets", "secrets", len(msg.Secrets.Secrets), "configs", len(msg.Secrets.Configs))
+			}
+		case protocol.MessageNetworks:
+			if msg.Networks != nil {
+				a.resMu.Lock()
+				a.networks = msg.Networks
+				a.resMu.Unlock()
+				if ru, ok := a.cfg.Executor.(exec.ResourceUser); ok {
+					ru.SetNetworks(msg.Networks)
+				}
+				log.Debug("networks", "networks", len(msg.Networks.Networks))
 			}
 		case protocol.MessageLogs:
 			if msg.Logs != nil {

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/agent/exec"
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // worker drives one assigned task with exec.Do, from the status the
@@ -25,14 +25,14 @@ type worker struct {
 	mu sync.Mutex
 	// task holds the managers' fields and the agent's own observed status,
 	// which only moves forward.
-	task       *state.Task
+	task       *model.Task
 	version    int // bumped by changes the loop must act on
 	unassigned bool
 	changed    chan struct{}
 	done       chan struct{}
 }
 
-func newWorker(a *Agent, t *state.Task) *worker {
+func newWorker(a *Agent, t *model.Task) *worker {
 	return &worker{
 		a:       a,
 		id:      t.ID,
@@ -52,7 +52,7 @@ func (w *worker) signal() {
 
 // update takes the manager's new version of the task. The agent's status
 // is kept unless the manager's is further along.
-func (w *worker) update(t *state.Task) {
+func (w *worker) update(t *model.Task) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.unassigned {
@@ -80,19 +80,19 @@ func (w *worker) unassign() {
 	w.signal()
 }
 
-func (w *worker) snapshot() (*state.Task, int, bool) {
+func (w *worker) snapshot() (*model.Task, int, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.task.Copy(), w.version, w.unassigned
 }
 
 // current returns the task as the agent sees it now.
-func (w *worker) current() *state.Task {
+func (w *worker) current() *model.Task {
 	t, _, _ := w.snapshot()
 	return t
 }
 
-func (w *worker) setStatus(st state.TaskStatus) {
+func (w *worker) setStatus(st model.TaskStatus) {
 	w.mu.Lock()
 	if st.State >= w.task.Status.State {
 		t := *w.task
@@ -167,7 +167,7 @@ func (w *worker) run(ctx context.Context) {
 			return
 		}
 		if task.Status.State.Terminal() {
-			if task.DesiredState >= state.TaskStateRemove && !removed {
+			if task.DesiredState >= model.TaskStateRemove && !removed {
 				if err := ctlr.Remove(ctx); err != nil {
 					w.log.Warn("removing the task's container failed; retrying", "err", err, "retry_in", backoff)
 					w.wait(ctx, ver, backoff)
@@ -183,7 +183,21 @@ func (w *worker) run(ctx context.Context) {
 
 		stepCtx, cancel := context.WithCancel(ctx)
 		w.cancelOnChange(stepCtx, ver, cancel)
+		paced := callsEngineToStart(task)
+		if paced {
+			// Wait for a turn (Config.MaxConcurrentStarts); a change to
+			// the task (a shutdown) ends the wait.
+			select {
+			case w.a.starts <- struct{}{}:
+			case <-stepCtx.Done():
+				cancel()
+				continue
+			}
+		}
 		status, err := exec.Do(stepCtx, task, ctlr)
+		if paced {
+			<-w.a.starts
+		}
 		cancel()
 		if !statusEqual(&task.Status, status) {
 			w.setStatus(*status)
@@ -210,6 +224,14 @@ func (w *worker) run(ctx context.Context) {
 	}
 }
 
+// callsEngineToStart tells whether the next step of the task (exec.Do)
+// makes or starts its container: Prepare in PREPARING, Start in STARTING,
+// for a task still meant to run.
+func callsEngineToStart(t *model.Task) bool {
+	return t.DesiredState <= model.TaskStateRunning &&
+		(t.Status.State == model.TaskStatePreparing || t.Status.State == model.TaskStateStarting)
+}
+
 // reject reports a task the executor refused to make a controller for.
 func (w *worker) reject(err error) {
 	task := w.current()
@@ -217,7 +239,7 @@ func (w *worker) reject(err error) {
 		return
 	}
 	st := task.Status
-	st.State, st.Message, st.Err, st.Timestamp = state.TaskStateRejected, "rejected", err.Error(), time.Now()
+	st.State, st.Message, st.Err, st.Timestamp = model.TaskStateRejected, "rejected", err.Error(), time.Now()
 	w.log.Info("task rejected", "err", err)
 	w.setStatus(st)
 	w.a.reporter.report(w.id, st)
@@ -246,7 +268,7 @@ func (w *worker) remove(ctx context.Context, ctlr exec.Controller) {
 }
 
 // statusEqual tells whether two statuses differ in what is reported.
-func statusEqual(a, b *state.TaskStatus) bool {
+func statusEqual(a, b *model.TaskStatus) bool {
 	return a.State == b.State && a.Message == b.Message && a.Err == b.Err &&
 		reflect.DeepEqual(a.Container, b.Container) && reflect.DeepEqual(a.Ports, b.Ports)
 }

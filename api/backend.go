@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 )
 
@@ -33,11 +34,8 @@ type ReplicatedStore interface {
 	// acknowledged before the call (raft.Node.ReadBarrier). It fails with
 	// an error matching raft.ErrNoQuorum when no leader can be reached.
 	ReadBarrier(ctx context.Context) error
-	// Propose commits cmd through the leader and returns the results of
-	// its operations (raft.Node.Propose). The server does not retain cmd.
-	// Errors: raft.QuorumError, raft.ErrUnknownOutcome, raft.ErrShutdown,
-	// the context's error.
-	Propose(ctx context.Context, cmd *state.Command) (state.Results, error)
+	// Proposer commits cmd through the leader (raft.Node.Propose).
+	state.Proposer
 }
 
 // Membership tells who this node is and how the managers are doing.
@@ -58,7 +56,7 @@ type Membership interface {
 	// this manager (raft.Node.Reachable), for ManagerStatus.Reachability
 	// and the quorum check of a demotion. This node is always reachable;
 	// a node that is not a Raft member is ReachabilityUnknown.
-	Reachability(nodeID string) state.Reachability
+	Reachability(nodeID string) model.Reachability
 	// RemoveManager removes a node from the Raft group through the leader
 	// (raft.Node.RemoveServer). The server calls it for `docker node rm`
 	// of a node that was demoted but is still a Raft member, before it

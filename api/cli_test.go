@@ -16,6 +16,7 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/orchestrator"
 	"github.com/shoal-dev/shoal/state"
 	"github.com/shoal-dev/shoal/state/raft/rafttest"
@@ -77,47 +78,57 @@ func (a *agents) run(ctx context.Context) {
 
 func (a *agents) step() []state.Op {
 	var assign []state.Assignment
-	reports := map[string][]state.TaskStatusUpdate{}
+	reports := map[string][]model.TaskStatusUpdate{}
 	now := time.Now().UTC()
 	_ = a.m.Store.View(func(tx state.ReadTx) error {
 		nodes, _ := tx.FindNodes(state.All)
-		byID := map[string]*state.Node{}
+		byID := map[string]*model.Node{}
 		load := map[string]int{}
-		var eligible []*state.Node
+		var eligible []*model.Node
 		for _, n := range nodes {
 			byID[n.ID] = n
-			if n.Status.State == state.NodeStateReady && n.Spec.Availability == state.AvailabilityActive {
+			if n.Status.State == model.NodeStateReady && n.Spec.Availability == model.AvailabilityActive {
 				eligible = append(eligible, n)
 			}
 		}
 		tasks, _ := tx.FindTasks(state.All)
 		for _, t := range tasks {
-			if t.NodeID != "" && t.DesiredState <= state.TaskStateRunning {
+			if t.NodeID != "" && t.DesiredState.Wanted() {
 				load[t.NodeID]++
 			}
 		}
 		for _, t := range tasks {
 			switch n := byID[t.NodeID]; {
-			case t.Status.State == state.TaskStatePending && t.DesiredState <= state.TaskStateRunning:
+			case t.Status.State == model.TaskStatePending && t.DesiredState.Wanted():
 				target := t.NodeID
 				if target == "" && len(eligible) > 0 {
-					best := slices.MinFunc(eligible, func(x, y *state.Node) int { return load[x.ID] - load[y.ID] })
+					best := slices.MinFunc(eligible, func(x, y *model.Node) int { return load[x.ID] - load[y.ID] })
 					target = best.ID
 					load[target]++
 				}
 				if target != "" {
 					assign = append(assign, state.Assignment{TaskID: t.ID, NodeID: target})
 				}
-			case n == nil || n.Status.State != state.NodeStateReady:
-			case t.Status.State < state.TaskStateAssigned || t.Status.State > state.TaskStateRunning:
-			case t.DesiredState > state.TaskStateRunning:
-				reports[n.ID] = append(reports[n.ID], state.TaskStatusUpdate{TaskID: t.ID,
-					Status: state.TaskStatus{Timestamp: now, State: state.TaskStateShutdown, Message: "shutdown",
+			case n == nil || n.Status.State != model.NodeStateReady:
+			case t.Status.State < model.TaskStateAssigned || t.Status.State > model.TaskStateRunning:
+			case !t.DesiredState.Wanted():
+				reports[n.ID] = append(reports[n.ID], model.TaskStatusUpdate{TaskID: t.ID,
+					Status: model.TaskStatus{Timestamp: now, State: model.TaskStateShutdown, Message: "shutdown",
 						Container: t.Status.Container}})
-			case t.Status.State < state.TaskStateRunning:
-				reports[n.ID] = append(reports[n.ID], state.TaskStatusUpdate{TaskID: t.ID,
-					Status: state.TaskStatus{Timestamp: now, State: state.TaskStateRunning, Message: "started",
-						Container: &state.ContainerStatus{ContainerID: "c-" + t.ID, PID: 42}}})
+			case t.Status.State == model.TaskStateRunning && t.DesiredState == model.TaskStateComplete:
+				// A job's container exits: 0, or 1 for the images named
+				// fail*.
+				st := model.TaskStatus{Timestamp: now, State: model.TaskStateComplete, Message: "finished",
+					Container: &model.ContainerStatus{ContainerID: "c-" + t.ID}}
+				if strings.HasPrefix(t.Spec.Container.Image, "fail") {
+					st = model.TaskStatus{Timestamp: now, State: model.TaskStateFailed, Message: "started",
+						Err: "task: non-zero exit (1)", Container: &model.ContainerStatus{ContainerID: "c-" + t.ID, ExitCode: 1}}
+				}
+				reports[n.ID] = append(reports[n.ID], model.TaskStatusUpdate{TaskID: t.ID, Status: st})
+			case t.Status.State < model.TaskStateRunning:
+				reports[n.ID] = append(reports[n.ID], model.TaskStatusUpdate{TaskID: t.ID,
+					Status: model.TaskStatus{Timestamp: now, State: model.TaskStateRunning, Message: "started",
+						Container: &model.ContainerStatus{ContainerID: "c-" + t.ID, PID: 42}}})
 			}
 		}
 		return nil
@@ -138,6 +149,10 @@ type dockerCLI struct {
 	docker string
 	sock   string
 	env    []string
+	// printed is everything the CLI printed, on both streams.
+	printed strings.Builder
+	// stdin, if set, is the next command's standard input.
+	stdin string
 }
 
 // run runs one docker command and logs it with its output, which is the
@@ -148,10 +163,15 @@ func (d *dockerCLI) run(args ...string) (stdout, stderr string, err error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, d.docker, append([]string{"-H", "unix://" + d.sock}, args...)...)
 	cmd.Env = d.env
+	if d.stdin != "" {
+		cmd.Stdin, d.stdin = strings.NewReader(d.stdin), ""
+	}
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err = cmd.Run()
 	d.t.Logf("$ docker %s  (exit: %v)\n%s%s", strings.Join(args, " "), exitStatus(err), indent(o.String(), "> "), indent(e.String(), "! "))
+	d.printed.WriteString(o.String())
+	d.printed.WriteString(e.String())
 	return o.String(), e.String(), err
 }
 
@@ -206,55 +226,24 @@ func wantContains(t *testing.T, what, out string, want ...string) {
 	}
 }
 
+// startDockerCLI starts a one-manager cluster with a second node, the
+// real orchestrator, simulated agents and the API on a unix socket, and
+// returns the docker CLI to drive it. It skips the test if there is no
+// docker CLI.
+func startDockerCLI(t *testing.T) (*env, *dockerCLI) {
+	t.Helper()
+	docker := dockerBinary(t)
+	e := newEnv(t, 1, orchestrated(t))
+	e.addWorker("wrk0000000000000000000002", "node-2", func(n *model.Node) { n.Status.Addr = "10.0.0.2" })
+	startAgents(t, e.b.m)
+	return e, serveDockerCLI(t, e.srv, docker)
+}
+
 // TestDockerCLI drives the server with the stock docker CLI over a unix
 // socket, the way users will: a real Raft store, the real orchestrator on
 // the leader, simulated scheduler and agents.
 func TestDockerCLI(t *testing.T) {
-	docker, err := exec.LookPath("docker")
-	if err != nil {
-		t.Skip("skipping: no docker CLI binary on PATH; the stock-CLI tests need one (no engine is needed)")
-	}
-	e := newEnv(t, 1, func(c *rafttest.Cluster) {
-		c.OnStart = func(m *rafttest.Member) {
-			cfg := orchestrator.DefaultConfig()
-			cfg.Logger = testLogger(t).With("component", "orchestrator")
-			o := orchestrator.New(m.Store, m.Node, cfg)
-			m.Node.OnLeader(func(ctx context.Context) {
-				if err := o.Run(ctx); err != nil {
-					t.Errorf("orchestrator: %v", err)
-				}
-			})
-			t.Cleanup(o.Stop)
-		}
-	})
-	e.addWorker("wrk0000000000000000000002", "node-2", func(n *state.Node) { n.Status.Addr = "10.0.0.2" })
-	startAgents(t, e.b.m)
-
-	// Unix socket paths are limited to about 100 bytes; t.TempDir can be
-	// longer.
-	dir, err := os.MkdirTemp("", "shoal-cli")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, api.SocketName)
-	l, err := api.ListenUnix(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- e.srv.Serve(ctx, l) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	d := &dockerCLI{t: t, docker: docker, sock: sock, env: []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "DOCKER_CONFIG=" + filepath.Join(dir, "config"),
-		"DOCKER_CLI_HINTS=false",
-	}}
+	e, d := startDockerCLI(t)
 	version, _, _ := d.run("version", "--format", "{{.Client.Version}} API {{.Client.APIVersion}} against {{.Server.Version}} API {{.Server.APIVersion}}")
 	t.Logf("CLI: %s", strings.TrimSpace(version))
 
@@ -278,9 +267,9 @@ func TestDockerCLI(t *testing.T) {
 	wantContains(t, "service ps", out, "web.1", "web.2", "web.3", "manager-1", "node-2", "Running")
 	// Logs, as the dispatcher will relay them: the CLI reads the details
 	// of each line to name its task.
-	var webTasks []*state.Task
+	var webTasks []*model.Task
 	e.read(func(tx state.ReadTx) { webTasks, _ = tx.FindTasks(state.ByServiceID(svc.ID)) })
-	slices.SortFunc(webTasks, func(a, b *state.Task) int { return int(a.Slot) - int(b.Slot) })
+	slices.SortFunc(webTasks, func(a, b *model.Task) int { return int(a.Slot) - int(b.Slot) })
 	for i, task := range webTasks {
 		e.b.logs.add(api.LogMessage{Context: api.LogContext{NodeID: task.NodeID, ServiceID: svc.ID, TaskID: task.ID},
 			Timestamp: time.Now(), Stream: api.LogStream(1 + i%2), Data: []byte("hello from slot " + itoa(task.Slot))})
@@ -314,12 +303,20 @@ func TestDockerCLI(t *testing.T) {
 	}
 
 	// Errors as the CLI shows them.
-	errOut := d.fails("service", "create", "-d", "--name", "mesh", "--publish", "8080:80", "nginx:1.27")
-	wantContains(t, "refused ingress port", errOut, "EndpointSpec.Ports[0].PublishMode: ")
+	errOut := d.fails("service", "create", "-d", "--name", "mesh", "--endpoint-mode", "dnsrr", "--publish", "8080:80", "nginx:1.27")
+	wantContains(t, "refused ingress port with dnsrr", errOut, "EndpointSpec.Ports[0].PublishMode: port published with ingress mode can't be used with dnsrr mode")
 	errOut = d.fails("service", "create", "-d", "--name", "web", "nginx:1.27")
 	wantContains(t, "duplicate name", errOut, "Error response from daemon: service name web is already in use")
 	errOut = d.fails("service", "update", "-d", "--image", "nginx:1.29", "nope")
 	wantContains(t, "missing service", errOut, "service nope not found")
+	// Issue 21: these were accepted, and the first one panicked every
+	// manager for good.
+	errOut = d.fails("service", "create", "-d", "--name", "huge", "--replicas", "9223372036854775808", "nginx:1.27")
+	wantContains(t, "2^63 replicas", errOut, "Mode.Replicated.Replicas: 9223372036854775808 is more than 1000000")
+	errOut = d.fails("service", "scale", "-d", "web=10000000")
+	wantContains(t, "scale to ten million", errOut, "Mode.Replicated.Replicas: 10000000 is more than 1000000")
+	errOut = d.fails("service", "update", "-d", "--replicas", "100001", "web")
+	wantContains(t, "update over the cluster's limit", errOut, "replicas 100001 is more than the cluster's limit of 100000", "--max-replicas")
 
 	d.ok("service", "rm", "web")
 	if out := d.ok("service", "ls", "-q"); strings.TrimSpace(out) != "" {
@@ -335,13 +332,13 @@ func TestDockerCLI(t *testing.T) {
 	out = d.ok("node", "inspect", "--pretty", "self")
 	wantContains(t, "node inspect --pretty self", out, "Hostname:", "manager-1", "Leader:", "BEGIN CERTIFICATE")
 	d.ok("node", "update", "--availability", "drain", "node-2")
-	if n := e.node("wrk0000000000000000000002"); n.Spec.Availability != state.AvailabilityDrain {
+	if n := e.node("wrk0000000000000000000002"); n.Spec.Availability != model.AvailabilityDrain {
 		t.Errorf("after drain: %s", n.Spec.Availability)
 	}
 	d.ok("node", "update", "--availability", "active", "node-2")
 	out = d.ok("node", "promote", "node-2")
 	wantContains(t, "node promote", out, "Node node-2 promoted to a manager in the swarm.")
-	if n := e.node("wrk0000000000000000000002"); n.Spec.DesiredRole != state.RoleManager {
+	if n := e.node("wrk0000000000000000000002"); n.Spec.DesiredRole != model.RoleManager {
 		t.Errorf("after promote: %s", n.Spec.DesiredRole)
 	}
 	out = d.ok("node", "demote", "node-2")
@@ -377,6 +374,64 @@ func TestDockerCLI(t *testing.T) {
 	t.Logf("service create converged after %v", time.Since(start).Round(time.Millisecond))
 }
 
+// orchestrated runs the real orchestrator on the leader of an env's
+// cluster.
+func orchestrated(t *testing.T) func(c *rafttest.Cluster) {
+	return func(c *rafttest.Cluster) {
+		c.OnStart = func(m *rafttest.Member) {
+			cfg := orchestrator.DefaultConfig()
+			cfg.Logger = testLogger(t).With("component", "orchestrator")
+			o := orchestrator.New(m.Store, m.Node, cfg)
+			m.Node.OnLeader(func(ctx context.Context) {
+				if err := o.Run(ctx); err != nil {
+					t.Errorf("orchestrator: %v", err)
+				}
+			})
+			t.Cleanup(o.Stop)
+		}
+	}
+}
+
+// dockerBinary returns the docker CLI's path, or skips the test.
+func dockerBinary(t *testing.T) string {
+	docker, err := exec.LookPath("docker")
+	if err != nil {
+		t.Skip("skipping: no docker CLI binary on PATH; the stock-CLI tests need one (no engine is needed)")
+	}
+	return docker
+}
+
+// serveDockerCLI serves srv on a unix socket until the test ends and
+// returns the docker CLI pointed at it.
+func serveDockerCLI(t *testing.T, srv *api.Server, docker string) *dockerCLI {
+	t.Helper()
+	// Unix socket paths are limited to about 100 bytes; t.TempDir can be
+	// longer.
+	dir, err := os.MkdirTemp("", "shoal-cli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, api.SocketName)
+	l, err := api.ListenUnix(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, l) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return &dockerCLI{t: t, docker: docker, sock: sock, env: []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "DOCKER_CONFIG=" + filepath.Join(dir, "config"),
+		"DOCKER_CLI_HINTS=false",
+	}}
+}
+
 // firstLine is the first line of a create's output, the service ID.
 func firstLine(out string) string {
 	id, _, _ := strings.Cut(out, "\n")
@@ -394,8 +449,8 @@ func waitRunning(t *testing.T, e *env, service string, n int) {
 			if len(ss) != 1 {
 				return
 			}
-			_ = tx.ForEachTask(state.ByServiceID(ss[0].ID), func(t *state.Task) bool {
-				if t.Status.State == state.TaskStateRunning && t.DesiredState == state.TaskStateRunning {
+			_ = tx.ForEachTask(state.ByServiceID(ss[0].ID), func(t *model.Task) bool {
+				if t.Status.State == model.TaskStateRunning && t.DesiredState == model.TaskStateRunning {
 					running++
 				}
 				return true

@@ -26,10 +26,11 @@ type Config struct {
 	Version string
 
 	// MaxBodyBytes is the largest request body accepted; larger ones are
-	// refused with 413. A service spec the CLI sends is a few kilobytes; 1
-	// MiB leaves room for hundreds of environment variables while keeping
-	// a misbehaving client from making a manager buffer (and Raft
-	// replicate) megabytes.
+	// refused with 413. A service spec the CLI sends is a few kilobytes;
+	// the largest body is a config of just under 1000 KiB (Docker's
+	// limit), 1.33 MB once base64-encoded in its JSON. 2 MiB takes it
+	// while keeping a misbehaving client from making a manager buffer (and
+	// Raft replicate) many megabytes.
 	MaxBodyBytes int64
 
 	// RequestTimeout bounds each request except log streams: the read
@@ -48,7 +49,7 @@ type Config struct {
 }
 
 // DefaultMaxBodyBytes is the default Config.MaxBodyBytes.
-const DefaultMaxBodyBytes = 1 << 20
+const DefaultMaxBodyBytes = 2 << 20
 
 // DefaultConfig returns the settings for production.
 func DefaultConfig() Config {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/docker/docker/api/types/registry"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 )
 
@@ -30,7 +32,7 @@ func (s *Server) distribution(w http.ResponseWriter, r *http.Request) error {
 	}
 	named, err := reference.ParseNormalizedNamed(image)
 	if err != nil {
-		return badRequest("invalid image reference %q: %v", image, err)
+		return paramError("image reference (path)", image, fmt.Sprintf("an image reference such as nginx:1.27 or name@sha256:<digest> (%v)", err))
 	}
 	canonical, pinned := named.(reference.Canonical)
 	if !pinned {
@@ -42,7 +44,7 @@ func (s *Server) distribution(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		seen := map[state.Platform]bool{}
+		seen := map[model.Platform]bool{}
 		for _, svc := range services {
 			ref, err := reference.ParseNormalizedNamed(svc.Spec.Task.Container.Image)
 			c, ok := ref.(reference.Canonical)

@@ -6,7 +6,8 @@
 // # Use
 //
 // The manager implements Backend (its Raft node, membership, log broker
-// and metrics registry) and serves:
+// and metrics registry), and EventSource (its eventlog.Log) for
+// GET /events, and serves:
 //
 //	srv := api.NewServer(backend, cfg)           // cfg from api.DefaultConfig()
 //	l, err := api.ListenUnix(filepath.Join(dataDir, api.SocketName)) // mode 0600
@@ -15,6 +16,15 @@
 //
 // Handler returns the plain http.Handler for other arrangements. The
 // server holds no state of its own: every answer comes from the store.
+//
+// A worker serves the same routes on its own socket, as a Docker worker's
+// does: its node's daemon implements Worker (the node as its agent sees
+// it, and its Docker engine) and serves api.NewWorkerServer(worker, cfg).
+// /_ping (Swarm: active/worker), /version and /info answer, /info being
+// the engine's with the Swarm section Docker fills on a worker (NodeID,
+// NodeAddr, LocalNodeState pending until the agent's first session, then
+// active, Error while it has none, RemoteManagers, ControlAvailable false);
+// every "M" route below answers 503 with Docker's message for workers.
 //
 // # How a request is served
 //
@@ -70,6 +80,26 @@
 //	POST /nodes/{ref}/update?version=     M 200; 400 bad spec, last manager, loss of quorum; 404; 409 stale
 //	DELETE /nodes/{ref}?force=            M 200; 400 manager not demoted, node not down without force; 404
 //	GET  /distribution/{image}/json       M 200 for an image given by digest; 404 for a tag (the CLI warns)
+//	GET  /networks?filters=               M 200; filters name, id (regexps, as Docker), label, driver,
+//	                                        scope, type (custom, builtin), dangling; every network is overlay, scope swarm
+//	POST /networks/create                 M 201 {Id, Warning}; 400 bad request (driver other than overlay,
+//	                                        options, IPAM), 409 name in use or a second ingress network
+//	GET  /networks/{ref}?scope=&verbose=  M 200 Docker's NetworkResource; 404 (also for scope=local), 400 ambiguous
+//	DELETE /networks/{ref}                M 204; 404; 409 while a service names it or a running task is attached
+//	GET  /secrets?filters=, /configs?filters=
+//	                                      M 200; filters id (prefix), name (prefix), names (exact), label.
+//	                                        A secret's Data is never in any answer; a config's is
+//	POST /secrets/create, /configs/create M 201 {ID}; 400 bad name (64 chars of [a-zA-Z0-9-_.]) or size
+//	                                        (secret < 500 KiB, config < 1000 KiB), 409 name in use
+//	GET  /secrets/{ref}, /configs/{ref}   M 200; 404, 400 ambiguous
+//	POST /secrets/{ref}/update?version=, /configs/{ref}/update?version=
+//	                                      M 200; labels only: 400 "only updates to Labels are allowed"; 409 stale
+//	DELETE /secrets/{ref}, /configs/{ref} M 204; 404; 409 while a service references it
+//	GET  /events?since=&until=&filters=   M 200 stream of events.Message, one JSON object a line: the history
+//	                                        from since (to until), then live events until until or the client
+//	                                        goes; filters type, event, scope, service, node, network, secret,
+//	                                        config, label (container, image, volume, plugin, daemon match
+//	                                        nothing); 400 bad time or filter; 501 without an EventSource
 //
 // Any other path answers 404 {"message": "page not found: ..."}; a body
 // over Config.MaxBodyBytes 413; malformed JSON, an unknown field, an
@@ -80,6 +110,10 @@
 // A {ref} resolves as Docker resolves it: the full ID, then the name (a
 // node's hostname, compared case-insensitively), then a unique ID prefix;
 // several matches answer 400 "service x is ambiguous (2 matches found)".
+// A service spec's network targets resolve the same way to IDs, and its
+// secret and config references by ID or exact name, as dockerd resolves
+// them before SwarmKit sees the spec; an unknown one answers 404 ("network
+// appnet not found").
 // Filters are Docker's JSON ({"name":{"web":true}}): keys AND, values of a
 // key OR, labels all required. Unknown keys are refused, as Docker does.
 //

@@ -24,6 +24,9 @@ import (
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/api/convert"
 	"github.com/shoal-dev/shoal/ca"
+	"github.com/shoal-dev/shoal/eventlog"
+	"github.com/shoal-dev/shoal/internal/testutil"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 	"github.com/shoal-dev/shoal/state/raft"
 	"github.com/shoal-dev/shoal/state/raft/rafttest"
@@ -42,7 +45,7 @@ type testBackend struct {
 	mu      sync.Mutex
 	nodeID  string
 	manager bool
-	reach   map[string]state.Reachability
+	reach   map[string]model.Reachability
 	removed []string
 	logs    *fakeLogs
 	// lagging, when set, is the store Store returns until the next read
@@ -52,9 +55,34 @@ type testBackend struct {
 
 	// barriers counts ReadBarrier calls.
 	barriers atomic.Int64
+
+	// events is the member's event log, as the manager runs it.
+	events *eventlog.Log
 }
 
-var _ api.Backend = (*testBackend)(nil)
+var (
+	_ api.Backend     = (*testBackend)(nil)
+	_ api.EventSource = (*testBackend)(nil)
+)
+
+func (b *testBackend) Events() *eventlog.Log { return b.events }
+
+// startEventLog runs an event log over m's store until the test ends.
+func startEventLog(t *testing.T, m *rafttest.Member) *eventlog.Log {
+	cfg := eventlog.DefaultConfig()
+	cfg.Logger = testLogger(t)
+	l := eventlog.New(m.Store, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := l.Run(ctx); err != nil {
+			t.Errorf("event log: %v", err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return l
+}
 
 func (b *testBackend) Store() *state.Store {
 	b.mu.Lock()
@@ -98,7 +126,7 @@ func (b *testBackend) LeaderID() string {
 }
 
 // Reachability asks the Raft node unless a test decided.
-func (b *testBackend) Reachability(id string) state.Reachability {
+func (b *testBackend) Reachability(id string) model.Reachability {
 	b.mu.Lock()
 	r, ok := b.reach[id]
 	b.mu.Unlock()
@@ -107,12 +135,12 @@ func (b *testBackend) Reachability(id string) state.Reachability {
 	}
 	members, err := b.m.Node.Members()
 	if err != nil || !slices.ContainsFunc(members, func(m raft.Member) bool { return m.ID == id }) {
-		return state.ReachabilityUnknown
+		return model.ReachabilityUnknown
 	}
 	if b.m.Node.Reachable(id) {
-		return state.ReachabilityReachable
+		return model.ReachabilityReachable
 	}
-	return state.ReachabilityUnreachable
+	return model.ReachabilityUnreachable
 }
 
 func (b *testBackend) RemoveManager(ctx context.Context, id string) error {
@@ -134,7 +162,7 @@ func (b *testBackend) setRole(nodeID string, manager bool) {
 	b.mu.Unlock()
 }
 
-func (b *testBackend) setReachability(id string, r state.Reachability) {
+func (b *testBackend) setReachability(id string, r model.Reachability) {
 	b.mu.Lock()
 	b.reach[id] = r
 	b.mu.Unlock()
@@ -150,17 +178,29 @@ type env struct {
 	http   *httptest.Server
 	root   *ca.RootCA
 	client *http.Client
+	// logs holds every line the API server logged, for tests that check
+	// what the logs must never hold.
+	logs *logBuffer
 }
 
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+func testLogger(t *testing.T) *slog.Logger { return testutil.Logger(t, slog.LevelDebug) }
+
+// logBuffer is a log destination safe for concurrent writers.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
 }
 
-type tWriter struct{ t *testing.T }
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
 
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // managerName is the hostname of manager i (from 1).
@@ -176,7 +216,7 @@ func newEnv(t *testing.T, managers int, opts ...func(*rafttest.Cluster)) *env {
 	}
 	e := &env{t: t, c: c, root: root, client: &http.Client{Timeout: 30 * time.Second}}
 	e.b = &testBackend{c: c, m: leader, reg: prometheus.NewRegistry(), nodeID: leader.ID, manager: true,
-		reach: map[string]state.Reachability{}, logs: newFakeLogs()}
+		reach: map[string]model.Reachability{}, logs: newFakeLogs(), events: startEventLog(t, leader)}
 	worker, err := ca.GenerateJoinToken(root)
 	if err != nil {
 		t.Fatal(err)
@@ -185,28 +225,29 @@ func newEnv(t *testing.T, managers int, opts ...func(*rafttest.Cluster)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cluster := &state.Cluster{ID: state.NewID(), Spec: state.DefaultClusterSpec(),
-		RootCA: state.RootCA{CACert: root.CertPEM(), CACertDigest: root.DigestHex(),
-			JoinTokens: state.JoinTokens{Worker: worker.String(), Manager: mgr.String()}}}
+	cluster := &model.Cluster{ID: model.NewID(), Spec: model.DefaultClusterSpec(),
+		RootCA: model.RootCA{CACert: root.CertPEM(), CACertDigest: root.DigestHex(),
+			JoinTokens: model.JoinTokens{Worker: worker.String(), Manager: mgr.String()}}}
 	ops := []state.Op{{Type: state.OpCreateCluster, Cluster: cluster}}
 	for i, m := range c.Members {
 		host, _, _ := strings.Cut(m.Addr, ":")
-		ops = append(ops, state.Op{Type: state.OpCreateNode, Node: &state.Node{
+		ops = append(ops, state.Op{Type: state.OpCreateNode, Node: &model.Node{
 			ID:   m.ID,
-			Role: state.RoleManager,
-			Spec: state.NodeSpec{DesiredRole: state.RoleManager, Availability: state.AvailabilityActive},
-			Description: state.NodeDescription{Hostname: managerName(i + 1),
-				Platform:  state.Platform{OS: "linux", Architecture: "x86_64"},
-				Resources: state.Resources{NanoCPUs: 2e9, MemoryBytes: 4 << 30},
-				Engine:    state.Engine{EngineVersion: "28.5.2"}},
-			Status:        state.NodeStatus{State: state.NodeStateReady, Addr: host},
-			ManagerStatus: &state.ManagerStatus{Addr: m.Addr},
+			Role: model.RoleManager,
+			Spec: model.NodeSpec{DesiredRole: model.RoleManager, Availability: model.AvailabilityActive},
+			Description: model.NodeDescription{Hostname: managerName(i + 1),
+				Platform:  model.Platform{OS: "linux", Architecture: "x86_64"},
+				Resources: model.Resources{NanoCPUs: 2e9, MemoryBytes: 4 << 30},
+				Engine:    model.Engine{EngineVersion: "28.5.2"}},
+			Status:        model.NodeStatus{State: model.NodeStateReady, Addr: host},
+			ManagerStatus: &model.ManagerStatus{Addr: m.Addr},
 		}})
 	}
 	e.propose(ops...)
 	cfg := api.DefaultConfig()
 	cfg.Version = "test"
-	cfg.Logger = testLogger(t)
+	e.logs = &logBuffer{}
+	cfg.Logger = slog.New(slog.NewTextHandler(io.MultiWriter(testutil.Writer(t), e.logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.srv = api.NewServer(e.b, cfg)
 	e.http = httptest.NewServer(e.srv.Handler())
 	t.Cleanup(e.http.Close)
@@ -238,9 +279,9 @@ func (e *env) read(fn func(tx state.ReadTx)) {
 	_ = e.b.m.Store.View(func(tx state.ReadTx) error { fn(tx); return nil })
 }
 
-func (e *env) service(ref string) *state.Service {
+func (e *env) service(ref string) *model.Service {
 	e.t.Helper()
-	var s *state.Service
+	var s *model.Service
 	e.read(func(tx state.ReadTx) {
 		s = tx.GetService(ref)
 		if s == nil {
@@ -256,9 +297,9 @@ func (e *env) service(ref string) *state.Service {
 	return s
 }
 
-func (e *env) node(id string) *state.Node {
+func (e *env) node(id string) *model.Node {
 	e.t.Helper()
-	var n *state.Node
+	var n *model.Node
 	e.read(func(tx state.ReadTx) { n = tx.GetNode(id) })
 	if n == nil {
 		e.t.Fatalf("no node %s", id)
@@ -266,24 +307,24 @@ func (e *env) node(id string) *state.Node {
 	return n
 }
 
-func (e *env) clusterObject() *state.Cluster {
+func (e *env) clusterObject() *model.Cluster {
 	e.t.Helper()
-	var c *state.Cluster
+	var c *model.Cluster
 	e.read(func(tx state.ReadTx) { c = tx.Cluster() })
 	return c
 }
 
 // addWorker adds a ready worker node.
-func (e *env) addWorker(id, hostname string, mods ...func(*state.Node)) {
+func (e *env) addWorker(id, hostname string, mods ...func(*model.Node)) {
 	e.t.Helper()
-	n := &state.Node{
+	n := &model.Node{
 		ID:   id,
-		Role: state.RoleWorker,
-		Spec: state.NodeSpec{DesiredRole: state.RoleWorker, Availability: state.AvailabilityActive},
-		Description: state.NodeDescription{Hostname: hostname,
-			Platform: state.Platform{OS: "linux", Architecture: "x86_64"},
-			Engine:   state.Engine{EngineVersion: "28.5.2"}},
-		Status: state.NodeStatus{State: state.NodeStateReady, Addr: "10.0.1.1"},
+		Role: model.RoleWorker,
+		Spec: model.NodeSpec{DesiredRole: model.RoleWorker, Availability: model.AvailabilityActive},
+		Description: model.NodeDescription{Hostname: hostname,
+			Platform: model.Platform{OS: "linux", Architecture: "x86_64"},
+			Engine:   model.Engine{EngineVersion: "28.5.2"}},
+		Status: model.NodeStatus{State: model.NodeStateReady, Addr: "10.0.1.1"},
 	}
 	for _, m := range mods {
 		m(n)
@@ -383,6 +424,6 @@ func sorted(s []string) []string {
 	return s
 }
 
-func serviceState(s swarm.ServiceSpec) (state.ServiceSpec, error) {
+func serviceState(s swarm.ServiceSpec) (model.ServiceSpec, error) {
 	return convert.ServiceSpecFromDocker(s)
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/shoal-dev/shoal/api/convert"
+	"github.com/shoal-dev/shoal/model"
+	"github.com/shoal-dev/shoal/state"
 )
 
 // cliBodies are the request bodies the docker 28 CLI sent, recorded by
@@ -34,6 +36,10 @@ func readBody(t *testing.T, name string) []byte {
 func TestCLIBodies(t *testing.T) {
 	e := newEnv(t, 1)
 	e.addWorker("worker1", "node-2")
+	// The objects the recording engine named in the bodies, by its IDs.
+	e.propose(state.Op{Type: state.OpCreateNetwork, Network: &model.Network{ID: "netappnet0000000000000000", Spec: model.NetworkSpec{Annotations: model.Annotations{Name: "appnet"}}}},
+		state.Op{Type: state.OpCreateSecret, Secret: &model.Secret{ID: "secdbpass0000000000000000", Spec: model.SecretSpec{Annotations: model.Annotations{Name: "dbpass"}, Data: []byte("pw")}}},
+		state.Op{Type: state.OpCreateConfig, Config: &model.Config{ID: "cfgsite0conf0000000000000", Spec: model.ConfigSpec{Annotations: model.Annotations{Name: "site.conf"}, Data: []byte("conf")}}})
 	files, err := filepath.Glob(filepath.Join(cliBodies, "*.json"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no recorded bodies in %s: %v", cliBodies, err)

@@ -51,7 +51,7 @@ func parseLogParams(r *http.Request) (logParams, error) {
 		details:    looseBoolParam(r, "details"),
 	}
 	if !p.opts.Stdout && !p.opts.Stderr {
-		return p, badRequest("Bad parameters: you must choose at least one stream")
+		return p, paramError("stdout", r.URL.Query().Get("stdout"), "stdout=1 or stderr=1: Bad parameters: you must choose at least one stream")
 	}
 	q := r.URL.Query()
 	switch tail := q.Get("tail"); tail {
@@ -59,14 +59,14 @@ func parseLogParams(r *http.Request) (logParams, error) {
 	default:
 		n, err := strconv.Atoi(tail)
 		if err != nil || n < 0 {
-			return p, badRequest(`tail value must be a positive integer or "all"`)
+			return p, paramError("tail", tail, `"all" or a non-negative integer (tail value must be a positive integer or "all")`)
 		}
 		p.opts.Tail = n
 	}
 	if since := q.Get("since"); since != "" {
 		t, err := parseSince(since)
 		if err != nil {
-			return p, badRequest("could not parse since timestamp %q: %v", since, err)
+			return p, paramError("since", since, fmt.Sprintf("seconds[.nanoseconds] since the epoch or an RFC 3339 time (could not parse since timestamp: %v)", err))
 		}
 		p.opts.Since = t
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 )
 
@@ -18,8 +19,9 @@ type requestMetrics struct {
 	duration *prometheus.HistogramVec
 }
 
-// newRequestMetrics registers the request histogram and the state gauges
-// on reg. A second server on the same registry shares the histogram.
+// newRequestMetrics registers the request histogram and, for a manager's
+// backend b (nil on a worker), the state gauges on reg. A second server on
+// the same registry shares the histogram.
 func newRequestMetrics(reg prometheus.Registerer, b Backend, log *slog.Logger) *requestMetrics {
 	m := &requestMetrics{
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -43,6 +45,9 @@ func newRequestMetrics(reg prometheus.Registerer, b Backend, log *slog.Logger) *
 			log.Warn("registering API metrics", "err", err)
 		}
 	}
+	if b == nil {
+		return m // a worker's server: no store to count
+	}
 	if err := reg.Register(&stateCollector{backend: b}); err != nil {
 		var are prometheus.AlreadyRegisteredError
 		if !errors.As(err, &are) {
@@ -59,7 +64,7 @@ func (m *requestMetrics) observe(route, method string, code int, d time.Duration
 // metricsHandler serves the backend's gatherer, which holds the API's
 // metrics and whatever the manager registered (Raft, dispatcher...).
 func (s *Server) metricsHandler() http.Handler {
-	_, g := s.backend.Metrics()
+	g := s.gatherer
 	if g == nil {
 		g = prometheus.NewRegistry()
 	}
@@ -101,16 +106,16 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.backend.NodeID() == "" || !c.backend.IsManager() {
 		return
 	}
-	tasks := map[state.TaskState]int{}
+	tasks := map[model.TaskState]int{}
 	type nodeKey struct {
-		status state.NodeState
-		role   state.NodeRole
+		status model.NodeState
+		role   model.NodeRole
 	}
 	nodes := map[nodeKey]int{}
 	services := map[string]int{"replicated": 0, "global": 0}
 	store := c.backend.Store()
 	_ = store.View(func(tx state.ReadTx) error {
-		_ = tx.ForEachTask(state.All, func(t *state.Task) bool {
+		_ = tx.ForEachTask(state.All, func(t *model.Task) bool {
 			tasks[t.Status.State]++
 			return true
 		})
@@ -120,14 +125,14 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ss, _ := tx.FindServices(state.All)
 		for _, s := range ss {
-			services[serviceMode(&s.Spec)]++
+			services[s.Spec.ModeName()]++
 		}
 		return nil
 	})
-	for _, st := range []state.TaskState{state.TaskStateNew, state.TaskStatePending, state.TaskStateAssigned,
-		state.TaskStateAccepted, state.TaskStatePreparing, state.TaskStateReady, state.TaskStateStarting,
-		state.TaskStateRunning, state.TaskStateComplete, state.TaskStateShutdown, state.TaskStateFailed,
-		state.TaskStateRejected, state.TaskStateRemove, state.TaskStateOrphaned} {
+	for _, st := range []model.TaskState{model.TaskStateNew, model.TaskStatePending, model.TaskStateAssigned,
+		model.TaskStateAccepted, model.TaskStatePreparing, model.TaskStateReady, model.TaskStateStarting,
+		model.TaskStateRunning, model.TaskStateComplete, model.TaskStateShutdown, model.TaskStateFailed,
+		model.TaskStateRejected, model.TaskStateRemove, model.TaskStateOrphaned} {
 		ch <- prometheus.MustNewConstMetric(tasksDesc, prometheus.GaugeValue, float64(tasks[st]), st.String())
 	}
 	for k, n := range nodes {
@@ -137,11 +142,4 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(servicesDesc, prometheus.GaugeValue, float64(n), mode)
 	}
 	ch <- prometheus.MustNewConstMetric(storeIndexDesc, prometheus.GaugeValue, float64(store.Index()))
-}
-
-func serviceMode(s *state.ServiceSpec) string {
-	if s.IsGlobal() {
-		return "global"
-	}
-	return "replicated"
 }

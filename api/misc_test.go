@@ -15,12 +15,13 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 )
 
 func TestMetrics(t *testing.T) {
 	e := newEnv(t, 1)
-	e.addWorker("worker1", "worker-1", func(n *state.Node) { n.Status.State = state.NodeStateDown })
+	e.addWorker("worker1", "worker-1", func(n *model.Node) { n.Status.State = model.NodeStateDown })
 	e.must(http.StatusCreated, "POST", "/v1.41/services/create", webSpec("web", 2), nil)
 	ws := e.service("web")
 	e.propose(state.Op{Type: state.OpCreateTasks, ID: ws.ID, SpecVersion: ws.SpecVersion.Index,

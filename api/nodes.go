@@ -8,17 +8,18 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/shoal-dev/shoal/api/convert"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 )
 
 // nodeToDocker converts a node for a client, with what the store does not
 // hold: whether it leads, and whether this manager reaches it. Only nodes
 // that are managers now show a ManagerStatus.
-func (s *Server) nodeToDocker(n *state.Node, rootCA []byte, leader string) swarm.Node {
+func (s *Server) nodeToDocker(n *model.Node, rootCA []byte, leader string) swarm.Node {
 	c := n.Copy()
-	if c.Role == state.RoleManager {
+	if c.Role == model.RoleManager {
 		if c.ManagerStatus == nil {
-			c.ManagerStatus = &state.ManagerStatus{}
+			c.ManagerStatus = &model.ManagerStatus{}
 		}
 		c.ManagerStatus.Leader = n.ID == leader
 		c.ManagerStatus.Reachability = s.backend.Reachability(n.ID)
@@ -46,8 +47,8 @@ func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) error {
 	roles := map[string]bool{}
 	for _, v := range f.Get("role") {
 		v = strings.ToLower(v)
-		if v != string(state.RoleManager) && v != string(state.RoleWorker) {
-			return badRequest("Invalid role filter: '%s'", v)
+		if v != string(model.RoleManager) && v != string(model.RoleWorker) {
+			return filterError("role", v, "role=manager or role=worker")
 		}
 		roles[v] = true
 	}
@@ -55,7 +56,7 @@ func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) error {
 	for _, v := range f.Get("membership") {
 		v = strings.ToLower(v)
 		if v != "accepted" && v != "pending" {
-			return badRequest("Invalid membership filter: '%s'", v)
+			return filterError("membership", v, "membership=accepted or membership=pending")
 		}
 		memberships[v] = true
 	}
@@ -120,7 +121,7 @@ func (s *Server) updateNode(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ref := r.PathValue("id")
-	var n *state.Node
+	var n *model.Node
 	err = s.viewForWrite(r.Context(), func(tx state.ReadTx) (bool, error) {
 		stored, err := findNode(tx, ref)
 		if err != nil {
@@ -128,7 +129,7 @@ func (s *Server) updateNode(w http.ResponseWriter, r *http.Request) error {
 		}
 		// A demotion's quorum check reads the other managers, which the
 		// version does not cover: it needs a linearizable read.
-		demotion := desiredRole(stored) == state.RoleManager && spec.DesiredRole == state.RoleWorker
+		demotion := desiredRole(stored) == model.RoleManager && spec.DesiredRole == model.RoleWorker
 		if demotion {
 			if err := s.checkDemotion(tx, stored); err != nil {
 				return false, err
@@ -152,7 +153,7 @@ func (s *Server) updateNode(w http.ResponseWriter, r *http.Request) error {
 }
 
 // desiredRole is the role a node is meant to have.
-func desiredRole(n *state.Node) state.NodeRole {
+func desiredRole(n *model.Node) model.NodeRole {
 	if n.Spec.DesiredRole == "" {
 		return n.Role
 	}
@@ -163,7 +164,7 @@ func desiredRole(n *state.Node) state.NodeRole {
 // to take out of the Raft group a manager without which the remaining ones
 // would not reach a quorum. A node whose promotion has not happened yet is
 // not counted as a manager.
-func (s *Server) checkDemotion(tx state.ReadTx, target *state.Node) error {
+func (s *Server) checkDemotion(tx state.ReadTx, target *model.Node) error {
 	nodes, err := tx.FindNodes(state.All)
 	if err != nil {
 		return err
@@ -174,16 +175,16 @@ func (s *Server) checkDemotion(tx state.ReadTx, target *state.Node) error {
 	// costs a quorum when it goes.
 	staying, members, reachable := 0, 0, 0
 	for _, n := range nodes {
-		if n.ID == target.ID || n.Role != state.RoleManager {
+		if n.ID == target.ID || n.Role != model.RoleManager {
 			continue
 		}
-		if desiredRole(n) == state.RoleManager {
+		if desiredRole(n) == model.RoleManager {
 			staying++
 		}
 		switch s.backend.Reachability(n.ID) {
-		case state.ReachabilityUnknown:
+		case model.ReachabilityUnknown:
 			continue
-		case state.ReachabilityReachable:
+		case model.ReachabilityReachable:
 			reachable++
 		}
 		members++
@@ -191,8 +192,8 @@ func (s *Server) checkDemotion(tx state.ReadTx, target *state.Node) error {
 	if staying == 0 {
 		return badRequest("attempting to demote the last manager of the swarm")
 	}
-	isMember := s.backend.Reachability(target.ID) != state.ReachabilityUnknown
-	if target.Role == state.RoleManager && isMember && reachable < members/2+1 {
+	isMember := s.backend.Reachability(target.ID) != model.ReachabilityUnknown
+	if target.Role == model.RoleManager && isMember && reachable < members/2+1 {
 		return badRequest("can't remove member from the raft: this would result in a loss of quorum (%d of the %d other managers reachable, %d needed)",
 			reachable, members, members/2+1)
 	}
@@ -205,7 +206,7 @@ func (s *Server) checkDemotion(tx state.ReadTx, target *state.Node) error {
 // complete, typically because it is down) is taken out of it first.
 func (s *Server) removeNode(w http.ResponseWriter, r *http.Request) error {
 	force := looseBoolParam(r, "force")
-	var n *state.Node
+	var n *model.Node
 	if err := s.view(r.Context(), func(tx state.ReadTx) error {
 		var err error
 		n, err = findNode(tx, r.PathValue("id"))
@@ -213,13 +214,13 @@ func (s *Server) removeNode(w http.ResponseWriter, r *http.Request) error {
 	}); err != nil {
 		return err
 	}
-	if desiredRole(n) == state.RoleManager {
+	if desiredRole(n) == model.RoleManager {
 		return badRequest("node %s is a cluster manager and is a member of the raft cluster. It must be demoted to worker before removal", n.ID)
 	}
-	if !force && n.Status.State == state.NodeStateReady {
+	if !force && n.Status.State == model.NodeStateReady {
 		return badRequest("node %s is not down and can't be removed", n.ID)
 	}
-	if n.Role == state.RoleManager {
+	if n.Role == model.RoleManager {
 		if err := s.backend.RemoveManager(r.Context(), n.ID); err != nil {
 			return fmt.Errorf("removing node %s from the Raft group: %w", n.ID, err)
 		}

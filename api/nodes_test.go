@@ -8,6 +8,7 @@ import (
 
 	"github.com/docker/docker/api/types/swarm"
 
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 	"github.com/shoal-dev/shoal/state/raft"
 )
@@ -30,12 +31,12 @@ func updateNode(e *env, ref string, mod func(*swarm.NodeSpec)) response {
 
 func TestListAndInspectNodes(t *testing.T) {
 	e := newEnv(t, 1)
-	e.addWorker("wrk0000000000000000000001", "worker-1", func(n *state.Node) {
+	e.addWorker("wrk0000000000000000000001", "worker-1", func(n *model.Node) {
 		n.Spec.Labels = map[string]string{"zone": "a"}
 		n.Description.Engine.Labels = map[string]string{"ssd": "true"}
 	})
-	e.addWorker("wrk1000000000000000000002", "worker-2", func(n *state.Node) {
-		n.Status.State = state.NodeStateDown
+	e.addWorker("wrk1000000000000000000002", "worker-2", func(n *model.Node) {
+		n.Status.State = model.NodeStateDown
 	})
 
 	list := func(query string) string {
@@ -129,8 +130,8 @@ func TestUpdateNode(t *testing.T) {
 		t.Fatalf("label: %d %s", r.status, r.body)
 	}
 	n := e.node("worker1")
-	if n.Spec.Availability != state.AvailabilityDrain || n.Spec.Labels["zone"] != "a" || n.Spec.DesiredRole != state.RoleWorker ||
-		n.Description.Hostname != "worker-1" || n.Status.State != state.NodeStateReady {
+	if n.Spec.Availability != model.AvailabilityDrain || n.Spec.Labels["zone"] != "a" || n.Spec.DesiredRole != model.RoleWorker ||
+		n.Description.Hostname != "worker-1" || n.Status.State != model.NodeStateReady {
 		t.Errorf("after updates: %+v", n)
 	}
 
@@ -140,7 +141,7 @@ func TestUpdateNode(t *testing.T) {
 		t.Errorf("stale: %d %s", r.status, r.body)
 	}
 	if r := e.do("POST", "/nodes/worker1/update", getNode(e, "worker1").Spec); r.status != http.StatusBadRequest ||
-		!strings.Contains(r.message(), "invalid node version ''") {
+		!strings.Contains(r.message(), "invalid value for parameter version: \"\": want the node's version") {
 		t.Errorf("no version: %d %s", r.status, r.body)
 	}
 	if r := e.do("POST", "/nodes/nope/update?version=1", getNode(e, "worker1").Spec); r.status != http.StatusNotFound {
@@ -151,7 +152,7 @@ func TestUpdateNode(t *testing.T) {
 	if r := updateNode(e, "worker-1", func(s *swarm.NodeSpec) { s.Role = swarm.NodeRoleManager }); r.status != http.StatusOK {
 		t.Fatalf("promote: %d %s", r.status, r.body)
 	}
-	if n := e.node("worker1"); n.Spec.DesiredRole != state.RoleManager || n.Role != state.RoleWorker {
+	if n := e.node("worker1"); n.Spec.DesiredRole != model.RoleManager || n.Role != model.RoleWorker {
 		t.Errorf("after promote: desired %s role %s", n.Spec.DesiredRole, n.Role)
 	}
 	if got := getNode(e, "worker-1"); got.Spec.Role != swarm.NodeRoleManager || got.ManagerStatus != nil {
@@ -172,7 +173,7 @@ func TestUpdateNode(t *testing.T) {
 	if r.status != http.StatusBadRequest || r.message() != "attempting to demote the last manager of the swarm" {
 		t.Errorf("demote last manager with a pending promotion: %d %s", r.status, r.body)
 	}
-	if n := e.node("node1"); n.Spec.DesiredRole != state.RoleManager {
+	if n := e.node("node1"); n.Spec.DesiredRole != model.RoleManager {
 		t.Errorf("the refused demotion was written: %+v", n.Spec)
 	}
 }
@@ -192,9 +193,9 @@ func TestDemoteQuorum(t *testing.T) {
 		}
 	}
 	for _, id := range []string{"node1", "node2", "node3"} {
-		e.b.setReachability(id, state.ReachabilityReachable)
+		e.b.setReachability(id, model.ReachabilityReachable)
 	}
-	e.b.setReachability(third, state.ReachabilityUnreachable)
+	e.b.setReachability(third, model.ReachabilityUnreachable)
 	r := updateNode(e, other, func(s *swarm.NodeSpec) { s.Role = swarm.NodeRoleWorker })
 	if r.status != http.StatusBadRequest || !strings.HasPrefix(r.message(), "can't remove member from the raft: this would result in a loss of quorum") {
 		t.Errorf("demote with a manager down: %d %s", r.status, r.body)
@@ -212,11 +213,11 @@ func TestDemoteQuorum(t *testing.T) {
 		}
 	}
 
-	e.b.setReachability(third, state.ReachabilityReachable)
+	e.b.setReachability(third, model.ReachabilityReachable)
 	if r := updateNode(e, other, func(s *swarm.NodeSpec) { s.Role = swarm.NodeRoleWorker }); r.status != http.StatusOK {
 		t.Errorf("demote with all reachable: %d %s", r.status, r.body)
 	}
-	if n := e.node(other); n.Spec.DesiredRole != state.RoleWorker || n.Role != state.RoleManager {
+	if n := e.node(other); n.Spec.DesiredRole != model.RoleWorker || n.Role != model.RoleManager {
 		t.Errorf("after demote: %+v", n)
 	}
 }
@@ -224,7 +225,7 @@ func TestDemoteQuorum(t *testing.T) {
 func TestRemoveNode(t *testing.T) {
 	e := newEnv(t, 3)
 	e.addWorker("worker1", "worker-1")
-	e.addWorker("worker2", "worker-2", func(n *state.Node) { n.Status.State = state.NodeStateDown })
+	e.addWorker("worker2", "worker-2", func(n *model.Node) { n.Status.State = model.NodeStateDown })
 	var other string
 	for _, m := range e.c.Members {
 		if m.ID != e.b.m.ID {
@@ -253,20 +254,20 @@ func TestRemoveNode(t *testing.T) {
 	if len(nodes) != 3 {
 		t.Errorf("%d nodes left", len(nodes))
 	}
-	if c := e.clusterObject(); !slices.ContainsFunc(c.RemovedNodes, func(r state.RemovedNode) bool { return r.ID == "worker1" }) {
+	if c := e.clusterObject(); !slices.ContainsFunc(c.RemovedNodes, func(r model.RemovedNode) bool { return r.ID == "worker1" }) {
 		t.Errorf("removed nodes %+v", c.RemovedNodes)
 	}
 
 	// A demoted manager that is down and still in the Raft group is taken
 	// out of it, then removed.
-	e.b.setReachability(other, state.ReachabilityReachable)
+	e.b.setReachability(other, model.ReachabilityReachable)
 	for _, m := range e.c.Members {
-		e.b.setReachability(m.ID, state.ReachabilityReachable)
+		e.b.setReachability(m.ID, model.ReachabilityReachable)
 	}
 	if r := updateNode(e, other, func(s *swarm.NodeSpec) { s.Role = swarm.NodeRoleWorker }); r.status != http.StatusOK {
 		t.Fatalf("demote: %d %s", r.status, r.body)
 	}
-	e.propose(state.Op{Type: state.OpNodeStatus, NodeStatuses: []state.NodeStatusUpdate{{ID: other, Status: state.NodeStatus{State: state.NodeStateDown}}}})
+	e.propose(state.Op{Type: state.OpNodeStatus, NodeStatuses: []state.NodeStatusUpdate{{ID: other, Status: model.NodeStatus{State: model.NodeStateDown}}}})
 	e.must(http.StatusOK, "DELETE", "/nodes/"+other, nil, nil)
 	e.b.mu.Lock()
 	removed := slices.Clone(e.b.removed)

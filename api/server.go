@@ -12,25 +12,29 @@ import (
 	"net/http"
 	"regexp"
 	"runtime"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/versions"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shoal-dev/shoal/state"
 )
 
 // Server serves the swarm subset of the Docker Engine API. Make it with
-// NewServer and serve Handler on any listener, or call Serve.
+// NewServer (a manager) or NewWorkerServer (a worker) and serve Handler on
+// any listener, or call Serve.
 type Server struct {
+	// Exactly one of backend and worker is set.
 	backend Backend
-	cfg     Config
-	log     *slog.Logger
-	mux     *http.ServeMux
-	metrics *requestMetrics
-	host    hostInfo
+	worker  Worker
+
+	cfg      Config
+	log      *slog.Logger
+	mux      *http.ServeMux
+	metrics  *requestMetrics
+	gatherer prometheus.Gatherer
+	host     hostInfo
 }
 
 // NewServer returns a server for backend. Zero fields of cfg take their
@@ -38,6 +42,17 @@ type Server struct {
 // cfg.Validate first to get the error). It registers the server's metrics
 // on backend.Metrics().
 func NewServer(backend Backend, cfg Config) *Server {
+	s := newServer(cfg)
+	s.backend = backend
+	reg, g := backend.Metrics()
+	s.metrics = newRequestMetrics(reg, backend, s.log)
+	s.gatherer = g
+	s.routes()
+	return s
+}
+
+// newServer is a server without its backend, routes and metrics yet.
+func newServer(cfg Config) *Server {
 	def := DefaultConfig()
 	if cfg.Version == "" {
 		cfg.Version = def.Version
@@ -57,17 +72,12 @@ func NewServer(backend Backend, cfg Config) *Server {
 	if err := cfg.Validate(); err != nil {
 		panic(err)
 	}
-	s := &Server{
-		backend: backend,
-		cfg:     cfg,
-		log:     cfg.Logger.With("component", "api"),
-		mux:     http.NewServeMux(),
-		host:    readHostInfo(),
+	return &Server{
+		cfg:  cfg,
+		log:  cfg.Logger.With("component", "api"),
+		mux:  http.NewServeMux(),
+		host: readHostInfo(),
 	}
-	reg, _ := backend.Metrics()
-	s.metrics = newRequestMetrics(reg, backend, s.log)
-	s.routes()
-	return s
 }
 
 // access says who may call a route.
@@ -116,8 +126,26 @@ func (s *Server) routes() {
 	s.handle("POST /nodes/{id}/update", manager, s.updateNode)
 	s.handle("DELETE /nodes/{id}", manager, s.removeNode)
 
+	s.handle("GET /networks", manager, s.listNetworks)
+	s.handle("POST /networks/create", manager, s.createNetwork)
+	s.handle("GET /networks/{id}", manager, s.inspectNetwork)
+	s.handle("DELETE /networks/{id}", manager, s.removeNetwork)
+
+	s.handle("GET /secrets", manager, listObjects(s, secretKind))
+	s.handle("POST /secrets/create", manager, createObject(s, secretKind))
+	s.handle("GET /secrets/{id}", manager, inspectObject(s, secretKind))
+	s.handle("POST /secrets/{id}/update", manager, updateObject(s, secretKind))
+	s.handle("DELETE /secrets/{id}", manager, removeObject(s, secretKind))
+
+	s.handle("GET /configs", manager, listObjects(s, configKind))
+	s.handle("POST /configs/create", manager, createObject(s, configKind))
+	s.handle("GET /configs/{id}", manager, inspectObject(s, configKind))
+	s.handle("POST /configs/{id}/update", manager, updateObject(s, configKind))
+	s.handle("DELETE /configs/{id}", manager, removeObject(s, configKind))
+
 	s.handle("GET /distribution/{ref...}", manager, s.distribution)
 	s.stream("GET "+PathBackup, s.backup)
+	s.stream("GET /events", s.streamEvents)
 
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, notFound("page not found: %s %s", r.Method, r.URL.Path))
@@ -175,13 +203,27 @@ func (s *Server) stream(pattern string, h handlerFunc) {
 // checkManager refuses cluster calls on a node that cannot serve them,
 // with Docker's messages.
 func (s *Server) checkManager() error {
-	if s.backend.NodeID() == "" {
+	if s.nodeID() == "" {
 		return &Error{Status: http.StatusServiceUnavailable, Msg: MsgNotInSwarm}
 	}
-	if !s.backend.IsManager() {
+	if !s.isManager() {
 		return &Error{Status: http.StatusServiceUnavailable, Msg: MsgWorker}
 	}
 	return nil
+}
+
+// nodeID is the ID of the node the server speaks for; "" outside a swarm.
+func (s *Server) nodeID() string {
+	if s.worker != nil {
+		return s.worker.WorkerStatus().NodeID
+	}
+	return s.backend.NodeID()
+}
+
+// isManager tells whether the server can serve the cluster routes: never
+// a worker's.
+func (s *Server) isManager() bool {
+	return s.worker == nil && s.backend.IsManager()
 }
 
 // versionPrefix matches the /vX.Y prefix clients put before every path.
@@ -346,59 +388,6 @@ func jsonError(err error) error {
 		return badRequest("invalid JSON: %s: shoal refuses fields it does not know rather than ignore them", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	return badRequest("invalid JSON: %v", err)
-}
-
-// versionParam reads the ?version= of an update, the Version.Index the
-// client read.
-func versionParam(r *http.Request, kind string) (uint64, error) {
-	raw := r.URL.Query().Get("version")
-	v, err := strconv.ParseUint(raw, 10, 64)
-	if err != nil {
-		return 0, badRequest("invalid %s version '%s': %v", kind, raw, err)
-	}
-	return v, nil
-}
-
-// boolParam reads a strict boolean query parameter; absent is false.
-func boolParam(r *http.Request, name string) (bool, error) {
-	raw := r.URL.Query().Get(name)
-	if raw == "" {
-		return false, nil
-	}
-	b, err := strconv.ParseBool(raw)
-	if err != nil {
-		return false, badRequest("invalid value for %s: '%s': want true or false", name, raw)
-	}
-	return b, nil
-}
-
-// looseBoolParam reads a boolean as Docker reads the flags of log
-// requests: anything but "", 0, no, false and none is true.
-func looseBoolParam(r *http.Request, name string) bool {
-	switch strings.ToLower(strings.TrimSpace(r.URL.Query().Get(name))) {
-	case "", "0", "no", "false", "none":
-		return false
-	}
-	return true
-}
-
-// filtersParam parses ?filters= and refuses keys not in accepted, as
-// Docker does.
-func filtersParam(r *http.Request, accepted ...string) (filters.Args, error) {
-	args, err := filters.FromJSON(r.URL.Query().Get("filters"))
-	if err != nil {
-		return filters.Args{}, badRequest("%v", err)
-	}
-	ok := map[string]bool{}
-	for _, k := range accepted {
-		ok[k] = true
-	}
-	for _, k := range args.Keys() {
-		if !ok[k] {
-			return filters.Args{}, badRequest("invalid filter '%s': this endpoint accepts %s", k, strings.Join(accepted, ", "))
-		}
-	}
-	return args, nil
 }
 
 // view reads the store after a read barrier, so that the read is

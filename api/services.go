@@ -10,6 +10,7 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/shoal-dev/shoal/api/convert"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/scheduler"
 	"github.com/shoal-dev/shoal/state"
 )
@@ -26,7 +27,7 @@ func (s *Server) listServices(w http.ResponseWriter, r *http.Request) error {
 	}
 	for _, m := range f.Get("mode") {
 		if m != "replicated" && m != "global" && m != "replicated-job" && m != "global-job" {
-			return badRequest("invalid filter 'mode=%s': want replicated or global", m)
+			return filterError("mode", m, "mode=replicated, mode=global, mode=replicated-job or mode=global-job")
 		}
 	}
 	withStatus, err := boolParam(r, "status")
@@ -44,7 +45,7 @@ func (s *Server) listServices(w http.ResponseWriter, r *http.Request) error {
 				!matchLabels(svc.Spec.Labels, f.Get("label")) || !runtimeMatches(f.Get("runtime")) {
 				continue
 			}
-			if f.Contains("mode") && !f.ExactMatch("mode", serviceMode(&svc.Spec)) {
+			if f.Contains("mode") && !f.ExactMatch("mode", svc.Spec.ModeName()) {
 				continue
 			}
 			var status *swarm.ServiceStatus
@@ -67,24 +68,41 @@ func (s *Server) listServices(w http.ResponseWriter, r *http.Request) error {
 // serviceStatus counts a service's tasks as Docker does for
 // `docker service ls`: running tasks that are meant to run, and the tasks
 // wanted (the replica count, or the tasks meant to run of a global
-// service). shoal has no jobs, so no task is counted as completed.
-func serviceStatus(tx state.ReadTx, svc *state.Service) (*swarm.ServiceStatus, error) {
+// service). For a job, only the current iteration's tasks count: the
+// completed ones, and as desired the ones still to run (the lesser of
+// MaxConcurrent and the completions missing for a replicated job, the
+// wanted tasks not yet complete for a global one).
+func serviceStatus(tx state.ReadTx, svc *model.Service) (*swarm.ServiceStatus, error) {
 	st := &swarm.ServiceStatus{}
-	if !svc.Spec.IsGlobal() {
+	job := svc.Spec.IsJob()
+	if svc.Spec.Mode.Replicated != nil {
 		st.DesiredTasks = svc.Spec.Replicas()
 	}
-	err := tx.ForEachTask(state.ByServiceID(svc.ID), func(t *state.Task) bool {
-		if t.DesiredState > state.TaskStateRunning {
+	done := map[uint64]bool{}
+	err := tx.ForEachTask(state.ByServiceID(svc.ID), func(t *model.Task) bool {
+		if job && !model.TaskUpToDate(t, svc) {
 			return true
 		}
-		if t.Status.State == state.TaskStateRunning {
+		if job && t.Status.State == model.TaskStateComplete {
+			st.CompletedTasks++
+			done[t.Slot] = true
+			return true
+		}
+		if !t.DesiredState.Wanted() {
+			return true
+		}
+		if t.Status.State == model.TaskStateRunning {
 			st.RunningTasks++
 		}
-		if svc.Spec.IsGlobal() {
+		if svc.Spec.IsGlobal() && !t.Status.State.Terminal() {
 			st.DesiredTasks++
 		}
 		return true
 	})
+	if j := svc.Spec.Mode.ReplicatedJob; j != nil {
+		missing := j.TotalCompletions - min(uint64(len(done)), j.TotalCompletions)
+		st.DesiredTasks = min(j.MaxConcurrent, missing)
+	}
 	return st, err
 }
 
@@ -115,10 +133,10 @@ func (s *Server) inspectService(w http.ResponseWriter, r *http.Request) error {
 // serviceSpec validates a spec a client sent: the conversion refuses what
 // shoal does not implement, then the scheduler checks the placement it
 // will have to parse. Every refused field is named.
-func serviceSpec(in swarm.ServiceSpec) (state.ServiceSpec, error) {
+func serviceSpec(in swarm.ServiceSpec) (model.ServiceSpec, error) {
 	spec, err := convert.ServiceSpecFromDocker(in)
 	if err != nil {
-		return state.ServiceSpec{}, err
+		return model.ServiceSpec{}, err
 	}
 	var errs []error
 	for i, c := range spec.Task.Placement.Constraints {
@@ -127,14 +145,30 @@ func serviceSpec(in swarm.ServiceSpec) (state.ServiceSpec, error) {
 		}
 	}
 	for i, p := range spec.Task.Placement.Preferences {
-		if err := scheduler.ValidatePlacement(state.Placement{Preferences: []state.PlacementPreference{p}}); err != nil {
+		if err := scheduler.ValidatePlacement(model.Placement{Preferences: []model.PlacementPreference{p}}); err != nil {
 			errs = append(errs, fieldError(fmt.Sprintf("TaskTemplate.Placement.Preferences[%d]", i), err))
 		}
 	}
 	if len(errs) > 0 {
-		return state.ServiceSpec{}, errors.Join(errs...)
+		return model.ServiceSpec{}, errors.Join(errs...)
 	}
 	return spec, nil
+}
+
+// checkLimits refuses a spec above the cluster's limits (400, naming the
+// field, the limit and how to change it). The cluster is read from the
+// local store without a read barrier, as the caller reads it: a limit
+// changed a moment ago on another manager may not be seen yet, which the
+// orchestrator makes harmless by checking again before it acts on a spec.
+func checkLimits(tx state.ReadTx, spec *model.ServiceSpec) error {
+	var o *model.OrchestrationConfig
+	if c := tx.Cluster(); c != nil {
+		o = &c.Spec.Orchestration
+	}
+	if err := spec.CheckLimits(o); err != nil {
+		return &Error{Status: http.StatusBadRequest, Err: err, Msg: "Mode.Replicated.Replicas: " + err.Error()}
+	}
+	return nil
 }
 
 // fieldError names the field a scheduler error is about, keeping the
@@ -155,7 +189,13 @@ func (s *Server) createService(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	svc := &state.Service{ID: state.NewID(), Spec: spec}
+	if err := s.resolveServiceRefs(r.Context(), &spec); err != nil {
+		return err
+	}
+	if err := s.backend.Store().View(func(tx state.ReadTx) error { return checkLimits(tx, &spec) }); err != nil {
+		return err
+	}
+	svc := &model.Service{ID: model.NewID(), Spec: spec}
 	if err := s.propose(r.Context(), state.Op{Type: state.OpCreateService, Service: svc}); err != nil {
 		return err
 	}
@@ -183,22 +223,25 @@ func (s *Server) updateService(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rollback := r.URL.Query().Get("rollback")
-	if rollback != "" && rollback != "previous" {
-		return badRequest("invalid value for rollback: '%s': want previous", rollback)
+	rollback, err := enumParam(r, "rollback", "previous")
+	if err != nil {
+		return err
 	}
 	var in swarm.ServiceSpec
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
-	var spec state.ServiceSpec
+	var spec model.ServiceSpec
 	if rollback == "" {
 		if spec, err = serviceSpec(in); err != nil {
 			return err
 		}
+		if err := s.resolveServiceRefs(r.Context(), &spec); err != nil {
+			return err
+		}
 	}
 	ref := r.PathValue("id")
-	var n *state.Service
+	var n *model.Service
 	err = s.viewForWrite(r.Context(), func(tx state.ReadTx) (bool, error) {
 		svc, err := findService(tx, ref)
 		if err != nil {
@@ -206,6 +249,9 @@ func (s *Server) updateService(w http.ResponseWriter, r *http.Request) error {
 		}
 		var keepsStatus bool
 		n, keepsStatus, err = s.serviceUpdate(svc, spec, rollback != "")
+		if err == nil {
+			err = checkLimits(tx, &n.Spec)
+		}
 		// An unchanged spec keeps the stored UpdateStatus, which the
 		// orchestrator changes without bumping the version: that copy
 		// must come from a linearizable read.
@@ -223,9 +269,12 @@ func (s *Server) updateService(w http.ResponseWriter, r *http.Request) error {
 // serviceUpdate returns svc updated to spec, or rolled back, as
 // updateService describes. keepsStatus tells that the result carries
 // svc's UpdateStatus (the spec is unchanged).
-func (s *Server) serviceUpdate(svc *state.Service, spec state.ServiceSpec, rollback bool) (n *state.Service, keepsStatus bool, err error) {
+func (s *Server) serviceUpdate(svc *model.Service, spec model.ServiceSpec, rollback bool) (n *model.Service, keepsStatus bool, err error) {
 	n = svc.Copy()
 	if rollback {
+		if svc.Spec.IsJob() {
+			return nil, false, badRequest("service %s is a job: jobs cannot be rolled back; update the job to run it again", svc.Spec.Name)
+		}
 		if svc.PreviousSpec == nil {
 			return nil, false, badRequest("service %s does not have a previous spec to roll back to", svc.Spec.Name)
 		}
@@ -233,7 +282,7 @@ func (s *Server) serviceUpdate(svc *state.Service, spec state.ServiceSpec, rollb
 		n.Spec, n.PreviousSpec = svc.PreviousSpec.Copy(), &current
 		n.PreviousSpecVersion = svc.SpecVersion
 		now := s.cfg.Clock().UTC()
-		n.UpdateStatus = &state.UpdateStatus{State: state.UpdateStateRollbackStarted, StartedAt: &now, Message: ManualRollbackMessage}
+		n.UpdateStatus = &model.UpdateStatus{State: model.UpdateStateRollbackStarted, StartedAt: &now, Message: ManualRollbackMessage}
 		return n, false, nil
 	}
 	if err := checkServiceChange(&svc.Spec, &spec); err != nil {
@@ -251,15 +300,15 @@ func (s *Server) serviceUpdate(svc *state.Service, spec state.ServiceSpec, rollb
 
 // checkServiceChange refuses the changes Docker refuses: a service keeps
 // its name and its mode.
-func checkServiceChange(old, updated *state.ServiceSpec) error {
+func checkServiceChange(old, updated *model.ServiceSpec) error {
 	var errs []error
 	if old.Name != updated.Name {
 		errs = append(errs, &convert.FieldError{Field: "Name", Kind: convert.ErrUnsupported,
 			Reason: fmt.Sprintf("%q: renaming services is not supported (the service is %q)", updated.Name, old.Name)})
 	}
-	if old.IsGlobal() != updated.IsGlobal() {
+	if old.ModeName() != updated.ModeName() {
 		errs = append(errs, &convert.FieldError{Field: "Mode", Kind: convert.ErrInvalid,
-			Reason: fmt.Sprintf("service mode change is not allowed (%s to %s): create a new service", serviceMode(old), serviceMode(updated))})
+			Reason: fmt.Sprintf("service mode change is not allowed (%s to %s): create a new service", old.ModeName(), updated.ModeName())})
 	}
 	return errors.Join(errs...)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 )
 
@@ -39,7 +40,7 @@ func TestServiceLifecycle(t *testing.T) {
 	// Create.
 	var created swarm.ServiceCreateResponse
 	r := e.must(http.StatusCreated, "POST", "/v1.41/services/create", webSpec("web", 3), &created)
-	if len(created.ID) != state.IDLength {
+	if len(created.ID) != model.IDLength {
 		t.Fatalf("created %s", r.body)
 	}
 	stored := e.service(created.ID)
@@ -73,7 +74,7 @@ func TestServiceLifecycle(t *testing.T) {
 
 	// A scale: PreviousSpec kept, UpdateStatus nil, task spec unchanged.
 	e.propose(state.Op{Type: state.OpServiceUpdateStatus, ID: created.ID, SpecVersion: stored.SpecVersion.Index,
-		UpdateStatus: &state.UpdateStatus{State: state.UpdateStateCompleted}})
+		UpdateStatus: &model.UpdateStatus{State: model.UpdateStateCompleted}})
 	s = getService(e, "web")
 	five := uint64(5)
 	s.Spec.Mode.Replicated.Replicas = &five
@@ -113,7 +114,7 @@ func TestServiceLifecycle(t *testing.T) {
 	e.must(http.StatusOK, "POST", "/services/web/update?registryAuthFrom=spec&rollback=previous&version="+itoa(s.Version.Index), s.Spec, nil)
 	rolled := e.service("web")
 	if rolled.Spec.Task.Container.Image != "nginx:1.27" || rolled.PreviousSpec.Task.Container.Image != "nginx:1.28" ||
-		rolled.UpdateStatus == nil || rolled.UpdateStatus.State != state.UpdateStateRollbackStarted ||
+		rolled.UpdateStatus == nil || rolled.UpdateStatus.State != model.UpdateStateRollbackStarted ||
 		rolled.UpdateStatus.Message != api.ManualRollbackMessage || rolled.UpdateStatus.StartedAt == nil {
 		t.Errorf("after rollback: %+v %+v", rolled.Spec, rolled.UpdateStatus)
 	}
@@ -154,12 +155,15 @@ func TestServiceUpdateRefused(t *testing.T) {
 			s.TaskTemplate.Placement.Preferences = []swarm.PlacementPreference{{Spread: &swarm.SpreadOver{SpreadDescriptor: "node.colour"}}}
 		}, 400, "TaskTemplate.Placement.Preferences[0]"},
 		{"refused field", path, func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.Networks = []swarm.NetworkAttachmentConfig{{Target: "appnet", DriverOpts: map[string]string{"a": "b"}}}
+		}, 400, "TaskTemplate.Networks[0].DriverOpts"},
+		{"unknown network", path, func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.Networks = []swarm.NetworkAttachmentConfig{{Target: "appnet"}}
-		}, 400, "TaskTemplate.Networks"},
+		}, 404, "network appnet not found"},
 		{"no previous spec", path + "&rollback=previous", nil, 400, "service web does not have a previous spec to roll back to"},
-		{"bad rollback value", path + "&rollback=yes", nil, 400, "invalid value for rollback"},
-		{"no version", "/services/web/update", nil, 400, "invalid service version ''"},
-		{"bad version", "/services/web/update?version=x", nil, 400, "invalid service version 'x'"},
+		{"bad rollback value", path + "&rollback=yes", nil, 400, "invalid value for parameter rollback: \"yes\": want previous"},
+		{"no version", "/services/web/update", nil, 400, "invalid value for parameter version: \"\": want the service's version"},
+		{"bad version", "/services/web/update?version=x", nil, 400, "invalid value for parameter version: \"x\": want the service's version"},
 		{"stale version", "/services/web/update?version=1", nil, 409, "update out of sequence"},
 		{"missing service", "/services/nope/update?version=1", nil, 404, "service nope not found"},
 	} {
@@ -200,12 +204,12 @@ func TestListServices(t *testing.T) {
 			NewTasks: []state.NewTask{{ID: "task5", NodeID: "worker1"}}},
 		state.Op{Type: state.OpAssignTasks, Assignments: []state.Assignment{{TaskID: "task1", NodeID: "worker1"},
 			{TaskID: "task2", NodeID: "worker1"}, {TaskID: "task4", NodeID: "worker1"}, {TaskID: "task5", NodeID: "worker1"}}},
-		state.Op{Type: state.OpTaskStatus, ID: "worker1", TaskStatuses: []state.TaskStatusUpdate{
-			{TaskID: "task1", Status: state.TaskStatus{State: state.TaskStateRunning}},
-			{TaskID: "task2", Status: state.TaskStatus{State: state.TaskStateRunning}},
-			{TaskID: "task4", Status: state.TaskStatus{State: state.TaskStateRunning}},
-			{TaskID: "task5", Status: state.TaskStatus{State: state.TaskStateRunning}}}},
-		state.Op{Type: state.OpSetTasksDesired, IDs: []string{"task4"}, DesiredState: state.TaskStateShutdown},
+		state.Op{Type: state.OpTaskStatus, ID: "worker1", TaskStatuses: []model.TaskStatusUpdate{
+			{TaskID: "task1", Status: model.TaskStatus{State: model.TaskStateRunning}},
+			{TaskID: "task2", Status: model.TaskStatus{State: model.TaskStateRunning}},
+			{TaskID: "task4", Status: model.TaskStatus{State: model.TaskStateRunning}},
+			{TaskID: "task5", Status: model.TaskStatus{State: model.TaskStateRunning}}}},
+		state.Op{Type: state.OpSetTasksDesired, IDs: []string{"task4"}, DesiredState: model.TaskStateShutdown},
 	)
 
 	list := func(query string) map[string]swarm.Service {
@@ -260,10 +264,10 @@ func TestListServices(t *testing.T) {
 	}
 
 	for _, tc := range []struct{ query, msg string }{
-		{filters("colour", "red"), "invalid filter 'colour'"},
-		{filters("mode", "batch"), "invalid filter 'mode=batch'"},
+		{filters("colour", "red"), "invalid value for parameter filters: \"colour\": want a filter this endpoint accepts"},
+		{filters("mode", "batch"), "invalid value for parameter filters: \"mode=batch\": want mode=replicated, mode=global, mode=replicated-job or mode=global-job"},
 		{"filters=%7Bnope", "invalid"},
-		{"status=maybe", "invalid value for status"},
+		{"status=maybe", "invalid value for parameter status: \"maybe\": want true or false"},
 	} {
 		if r := e.do("GET", "/services?"+tc.query, nil); r.status != http.StatusBadRequest || !strings.Contains(r.message(), tc.msg) {
 			t.Errorf("%s: %d %s", tc.query, r.status, r.body)
@@ -281,8 +285,8 @@ func TestServiceReferences(t *testing.T) {
 	beta.Name = "beta"
 	// IDs chosen to share a prefix.
 	e.propose(
-		state.Op{Type: state.OpCreateService, Service: &state.Service{ID: "abc0000000000000000000001", Spec: spec}},
-		state.Op{Type: state.OpCreateService, Service: &state.Service{ID: "abd0000000000000000000002", Spec: beta}},
+		state.Op{Type: state.OpCreateService, Service: &model.Service{ID: "abc0000000000000000000001", Spec: spec}},
+		state.Op{Type: state.OpCreateService, Service: &model.Service{ID: "abd0000000000000000000002", Spec: beta}},
 	)
 	for _, tc := range []struct {
 		ref    string
@@ -318,7 +322,7 @@ func TestServiceReferences(t *testing.T) {
 	// Docker.
 	gamma := spec.Copy()
 	gamma.Name = "abd"
-	e.propose(state.Op{Type: state.OpCreateService, Service: &state.Service{ID: "xyz0000000000000000000003", Spec: gamma}})
+	e.propose(state.Op{Type: state.OpCreateService, Service: &model.Service{ID: "xyz0000000000000000000003", Spec: gamma}})
 	if s := getService(e, "abd"); s.ID != "xyz0000000000000000000003" {
 		t.Errorf("abd resolved to %s", s.ID)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/shoal-dev/shoal/api/convert"
 	"github.com/shoal-dev/shoal/ca"
 	"github.com/shoal-dev/shoal/encryption"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 )
 
@@ -21,8 +22,8 @@ const (
 )
 
 // cluster reads the cluster object after a read barrier.
-func (s *Server) cluster(r *http.Request) (*state.Cluster, error) {
-	var c *state.Cluster
+func (s *Server) cluster(r *http.Request) (*model.Cluster, error) {
+	var c *model.Cluster
 	if err := s.view(r.Context(), func(tx state.ReadTx) error {
 		c = tx.Cluster()
 		return nil
@@ -136,7 +137,7 @@ func (s *Server) leaveSwarm(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) notThroughAPI(hint string) error {
-	if s.backend.NodeID() != "" {
+	if s.nodeID() != "" {
 		// Docker's answer to init or join on a node of a swarm.
 		return &Error{Status: http.StatusServiceUnavailable,
 			Msg: `This node is already part of a swarm. Use "docker swarm leave" to leave this swarm and join another one. (` + hint + ")"}
@@ -146,14 +147,15 @@ func (s *Server) notThroughAPI(hint string) error {
 
 // unlockSwarm answers POST /swarm/unlock. A manager serves this API only
 // once it has read its state, that is once it is unlocked: a locked
-// manager is given its key when it starts.
+// manager is given its key when it starts. A worker has nothing to unlock
+// and answers as Docker's does, with the message for workers.
 func (s *Server) unlockSwarm(w http.ResponseWriter, r *http.Request) error {
 	var req swarm.UnlockRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	if s.backend.NodeID() == "" {
-		return &Error{Status: http.StatusServiceUnavailable, Msg: MsgNotInSwarm}
+	if err := s.checkManager(); err != nil {
+		return err
 	}
 	return &Error{Status: http.StatusConflict,
 		Msg: "swarm is not locked: this manager is running and unlocked (a locked shoal manager is given its unlock key when it starts, before it serves this API)"}

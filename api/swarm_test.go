@@ -10,7 +10,7 @@ import (
 
 	"github.com/shoal-dev/shoal/ca"
 	"github.com/shoal-dev/shoal/encryption"
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 func getSwarm(e *env) swarm.Swarm {
@@ -62,7 +62,7 @@ func TestSwarm(t *testing.T) {
 	if c3.RootCA.JoinTokens.Worker == c2.RootCA.JoinTokens.Worker || c3.RootCA.JoinTokens.Manager != c2.RootCA.JoinTokens.Manager {
 		t.Fatalf("worker rotation: %+v -> %+v", c2.RootCA.JoinTokens, c3.RootCA.JoinTokens)
 	}
-	if role, err := ca.CheckJoinToken(c3.RootCA.JoinTokens.Worker, e.root, c3.RootCA.JoinTokens); err != nil || role != state.RoleWorker {
+	if role, err := ca.CheckJoinToken(c3.RootCA.JoinTokens.Worker, e.root, c3.RootCA.JoinTokens); err != nil || role != model.RoleWorker {
 		t.Errorf("new worker token: %v %v", role, err)
 	}
 	if _, err := ca.CheckJoinToken(c2.RootCA.JoinTokens.Worker, e.root, c3.RootCA.JoinTokens); err == nil {
@@ -73,7 +73,7 @@ func TestSwarm(t *testing.T) {
 	}
 	c4 := e.clusterObject()
 	if role, err := ca.CheckJoinToken(c4.RootCA.JoinTokens.Manager, e.root, c4.RootCA.JoinTokens); err != nil ||
-		role != state.RoleManager || c4.RootCA.JoinTokens.Manager == c3.RootCA.JoinTokens.Manager {
+		role != model.RoleManager || c4.RootCA.JoinTokens.Manager == c3.RootCA.JoinTokens.Manager {
 		t.Errorf("manager rotation: %v %v", role, err)
 	}
 
@@ -125,7 +125,7 @@ func TestSwarm(t *testing.T) {
 	if r := e.do("POST", "/swarm/update?version=2", spec); r.status != http.StatusConflict || r.message() != "update out of sequence" {
 		t.Errorf("stale: %d %s", r.status, r.body)
 	}
-	if r := e.do("POST", "/swarm/update", spec); r.status != http.StatusBadRequest || !strings.Contains(r.message(), "invalid swarm version") {
+	if r := e.do("POST", "/swarm/update", spec); r.status != http.StatusBadRequest || !strings.Contains(r.message(), "invalid value for parameter version: \"\": want the swarm's version") {
 		t.Errorf("no version: %d %s", r.status, r.body)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/docker/docker/api/types/system"
 
 	"github.com/shoal-dev/shoal/api/convert"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 )
 
@@ -39,9 +40,9 @@ func (s *Server) ping(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) swarmHeader() string {
 	switch {
-	case s.backend.NodeID() == "":
+	case s.nodeID() == "":
 		return "inactive"
-	case s.backend.IsManager():
+	case s.isManager():
 		return "active/manager"
 	}
 	return "active/worker"
@@ -76,10 +77,22 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) error {
 
 // info answers GET /info. It never fails for a swarm reason: like
 // Docker's, it reports the problem in Swarm.Error, so that `docker info`
-// still works on a manager that lost its quorum.
+// still works on a manager that lost its quorum. A worker's server
+// answers with its engine's info (workerInfo).
 func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
-	info := system.Info{
-		ID:                 s.backend.NodeID(),
+	if s.worker != nil {
+		return writeJSON(w, http.StatusOK, s.workerInfo(r.Context()))
+	}
+	info := s.hostSystemInfo()
+	info.ID = s.backend.NodeID()
+	info.Swarm = s.swarmInfo(r.Context())
+	return writeJSON(w, http.StatusOK, info)
+}
+
+// hostSystemInfo is /info without its swarm section: what the server
+// knows of the machine it runs on.
+func (s *Server) hostSystemInfo() system.Info {
+	return system.Info{
 		Name:               s.host.hostname,
 		OSType:             runtime.GOOS,
 		OperatingSystem:    s.host.os,
@@ -93,9 +106,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 		NGoroutines:        runtime.NumGoroutine(),
 		DefaultRuntime:     "runc",
 		Labels:             []string{},
-		Swarm:              s.swarmInfo(r.Context()),
 	}
-	return writeJSON(w, http.StatusOK, info)
 }
 
 // swarmInfo is the Swarm section of /info.
@@ -121,7 +132,7 @@ func (s *Server) swarmInfo(ctx context.Context) swarm.Info {
 					info.NodeAddr, _, _ = strings.Cut(n.ManagerStatus.Addr, ":")
 				}
 			}
-			if n.Role == state.RoleManager {
+			if n.Role == model.RoleManager {
 				info.Managers++
 				peer := swarm.Peer{NodeID: n.ID}
 				if n.ManagerStatus != nil {

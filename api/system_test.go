@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -184,17 +185,17 @@ func TestBadRequests(t *testing.T) {
 		{"unknown field", "POST", "/services/create", `{"Name": "x", "Nmae": "y"}`, 400, `unknown field "Nmae"`},
 		{"unknown nested field", "POST", "/services/create", `{"Name": "x", "TaskTemplate": {"ContainerSpec": {"Image": "a", "Imag": "b"}}}`, 400, `unknown field "Imag"`},
 		{"trailing data", "POST", "/services/create", `{"Name": "x"} {"Name": "y"}`, 400, "unexpected data after the JSON object"},
-		{"oversized body", "POST", "/services/create", big, 413, "request body is larger than the limit of 1048576 bytes"},
+		{"oversized body", "POST", "/services/create", big, 413, "request body is larger than the limit of " + strconv.Itoa(api.DefaultMaxBodyBytes) + " bytes"},
 		{"no name", "POST", "/services/create", `{"TaskTemplate": {"ContainerSpec": {"Image": "nginx"}}}`, 400, "Name: a service name is required"},
 		{"refused fields", "POST", "/services/create", `{"Name": "x", "TaskTemplate": {"ContainerSpec": {"Image": "nginx", "Secrets": [{"SecretID": "s", "SecretName": "s"}]}}, "EndpointSpec": {"Ports": [{"TargetPort": 80, "PublishedPort": 8080}]}}`,
 			400, "TaskTemplate.ContainerSpec.Secrets"},
 		{"node spec", "POST", "/nodes/node1/update?version=1", `{"Role": "boss", "Availability": "active"}`, 400, `Role: "boss": want worker or manager`},
 		{"swarm spec", "POST", "/swarm/update?version=1", `{"CAConfig": {"NodeCertExpiry": 60000000000}}`, 400, "CAConfig.NodeCertExpiry"},
 		{"swarm unknown field", "POST", "/swarm/update?version=1", `{"Raft": {"Ticks": 3}}`, 400, `unknown field "Ticks"`},
-		{"bad rotate flag", "POST", "/swarm/update?version=1&rotateWorkerToken=perhaps", `{}`, 400, "invalid value for rotateWorkerToken"},
-		{"bad insertDefaults", "GET", "/services/web?insertDefaults=2", ``, 400, "invalid value for insertDefaults"},
-		{"unknown task filter", "GET", "/tasks?" + filters("colour", "red"), ``, 400, "invalid filter 'colour'"},
-		{"unknown node filter", "GET", "/nodes?" + filters("service", "web"), ``, 400, "invalid filter 'service'"},
+		{"bad rotate flag", "POST", "/swarm/update?version=1&rotateWorkerToken=perhaps", `{}`, 400, "invalid value for parameter rotateWorkerToken"},
+		{"bad insertDefaults", "GET", "/services/web?insertDefaults=2", ``, 400, "invalid value for parameter insertDefaults"},
+		{"unknown task filter", "GET", "/tasks?" + filters("colour", "red"), ``, 400, "invalid value for parameter filters: \"colour\""},
+		{"unknown node filter", "GET", "/nodes?" + filters("service", "web"), ``, 400, "invalid value for parameter filters: \"service\""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := e.do(tc.method, tc.path, tc.body)

@@ -7,6 +7,7 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/shoal-dev/shoal/api/convert"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 )
 
@@ -15,7 +16,7 @@ type taskFilter struct {
 	f        filters.Args
 	services map[string]bool // resolved service IDs, nil for any
 	nodes    map[string]bool // resolved node IDs, nil for any
-	desired  map[state.TaskState]bool
+	desired  map[model.TaskState]bool
 	upToDate bool
 }
 
@@ -30,11 +31,11 @@ func parseTaskFilter(r *http.Request) (taskFilter, error) {
 	}
 	tf := taskFilter{f: f, upToDate: f.Contains("_up-to-date")}
 	if f.Contains("desired-state") {
-		tf.desired = map[state.TaskState]bool{}
+		tf.desired = map[model.TaskState]bool{}
 		for _, v := range f.Get("desired-state") {
-			st, err := state.ParseTaskState(v)
+			st, err := model.ParseTaskState(v)
 			if err != nil {
-				return taskFilter{}, badRequest("Invalid desired-state filter: '%s'", v)
+				return taskFilter{}, filterError("desired-state", v, "desired-state=running, shutdown, accepted or another task state")
 			}
 			tf.desired[st] = true
 		}
@@ -68,8 +69,8 @@ func (tf *taskFilter) resolve(tx state.ReadTx) error {
 
 // match tells whether task t passes the filter. Labels are the labels of
 // the task's service; `_up-to-date` keeps the tasks made from their
-// service's current spec (state.TaskUpToDate).
-func (tf *taskFilter) match(tx state.ReadTx, t *state.Task) bool {
+// service's current spec (model.TaskUpToDate).
+func (tf *taskFilter) match(tx state.ReadTx, t *model.Task) bool {
 	if !matchPrefix(t.ID, tf.f.Get("id")) || !matchPrefixFold(t.Name()+"."+t.ID, tf.f.Get("name")) ||
 		!matchSet(t.ServiceID, tf.services) || !matchSet(t.NodeID, tf.nodes) || !runtimeMatches(tf.f.Get("runtime")) {
 		return false
@@ -82,7 +83,7 @@ func (tf *taskFilter) match(tx state.ReadTx, t *state.Task) bool {
 		if svc == nil {
 			return false
 		}
-		if !matchLabels(svc.Spec.Labels, labels) || tf.upToDate && !state.TaskUpToDate(t, svc) {
+		if !matchLabels(svc.Spec.Labels, labels) || tf.upToDate && !model.TaskUpToDate(t, svc) {
 			return false
 		}
 	}
@@ -112,9 +113,11 @@ func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) error {
 				by = state.ByNodeID(id)
 			}
 		}
-		return tx.ForEachTask(by, func(t *state.Task) bool {
+		return tx.ForEachTask(by, func(t *model.Task) bool {
 			if tf.match(tx, t) {
-				out = append(out, convert.TaskToDocker(t))
+				dt := convert.TaskToDocker(t, tx.GetService(t.ServiceID))
+				dt.NetworksAttachments = convert.TaskNetworksToDocker(t, tx.GetNetwork)
+				out = append(out, dt)
 			}
 			return true
 		})
@@ -133,7 +136,8 @@ func (s *Server) inspectTask(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		out = convert.TaskToDocker(t)
+		out = convert.TaskToDocker(t, tx.GetService(t.ServiceID))
+		out.NetworksAttachments = convert.TaskNetworksToDocker(t, tx.GetNetwork)
 		return nil
 	})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/docker/docker/api/types/swarm"
 
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 )
 
@@ -27,9 +28,9 @@ func TestTasks(t *testing.T) {
 			NewTasks: []state.NewTask{{ID: "dbtask01", Slot: 1}}},
 		state.Op{Type: state.OpAssignTasks, Assignments: []state.Assignment{
 			{TaskID: "webtask01", NodeID: "worker1"}, {TaskID: "webtask02", NodeID: "node1"}, {TaskID: "dbtask01", NodeID: "worker1"}}},
-		state.Op{Type: state.OpTaskStatus, ID: "worker1", TaskStatuses: []state.TaskStatusUpdate{
-			{TaskID: "webtask01", Status: state.TaskStatus{State: state.TaskStateRunning, Message: "started",
-				Container: &state.ContainerStatus{ContainerID: "c1", PID: 7}}}}},
+		state.Op{Type: state.OpTaskStatus, ID: "worker1", TaskStatuses: []model.TaskStatusUpdate{
+			{TaskID: "webtask01", Status: model.TaskStatus{State: model.TaskStateRunning, Message: "started",
+				Container: &model.ContainerStatus{ContainerID: "c1", PID: 7}}}}},
 	)
 	// An image update: web's tasks are no longer up to date.
 	s := getService(e, "web")
@@ -37,7 +38,7 @@ func TestTasks(t *testing.T) {
 	e.must(http.StatusOK, "POST", "/services/web/update?version="+itoa(s.Version.Index), s.Spec, nil)
 	ws = e.service("web")
 	e.propose(
-		state.Op{Type: state.OpSetTasksDesired, IDs: []string{"webtask02"}, DesiredState: state.TaskStateShutdown},
+		state.Op{Type: state.OpSetTasksDesired, IDs: []string{"webtask02"}, DesiredState: model.TaskStateShutdown},
 		state.Op{Type: state.OpCreateTasks, ID: ws.ID, SpecVersion: ws.SpecVersion.Index,
 			NewTasks: []state.NewTask{{ID: "webtask03", Slot: 2}}},
 	)
@@ -84,8 +85,8 @@ func TestTasks(t *testing.T) {
 	}{
 		{filters("service", "nope"), 404, "service nope not found"},
 		{filters("node", "nope"), 404, "node nope not found"},
-		{filters("desired-state", "dancing"), 400, "Invalid desired-state filter: 'dancing'"},
-		{filters("slot", "1"), 400, "invalid filter 'slot'"},
+		{filters("desired-state", "dancing"), 400, "invalid value for parameter filters: \"desired-state=dancing\""},
+		{filters("slot", "1"), 400, "invalid value for parameter filters: \"slot\""},
 	} {
 		if r := e.do("GET", "/tasks?"+tc.query, nil); r.status != tc.status || !strings.Contains(r.message(), tc.msg) {
 			t.Errorf("%s: %d %s", tc.query, r.status, r.body)

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 )
 
@@ -71,14 +72,14 @@ func TestUpdateAtCurrentVersionTakesNoBarrier(t *testing.T) {
 		t.Errorf("scale by name took %d read barriers, want 1", n)
 	}
 	e.propose(state.Op{Type: state.OpServiceUpdateStatus, ID: s.ID, SpecVersion: e.service(s.ID).SpecVersion.Index,
-		UpdateStatus: &state.UpdateStatus{State: state.UpdateStateCompleted}})
+		UpdateStatus: &model.UpdateStatus{State: model.UpdateStateCompleted}})
 	s = getService(e, s.ID)
 	e.barriers()
 	e.must(http.StatusOK, "POST", "/services/"+s.ID+"/update?version="+itoa(s.Version.Index), s.Spec, nil)
 	if n := e.barriers(); n != 1 {
 		t.Errorf("unchanged spec took %d read barriers, want 1", n)
 	}
-	if st := e.service(s.ID).UpdateStatus; st == nil || st.State != state.UpdateStateCompleted {
+	if st := e.service(s.ID).UpdateStatus; st == nil || st.State != model.UpdateStateCompleted {
 		t.Errorf("unchanged spec: update status %+v, want completed", st)
 	}
 
@@ -90,7 +91,7 @@ func TestUpdateAtCurrentVersionTakesNoBarrier(t *testing.T) {
 		t.Errorf("rollback took %d read barriers, want 0", n)
 	}
 	if stored := e.service(s.ID); stored.Spec.Replicas() != 2 || stored.UpdateStatus == nil ||
-		stored.UpdateStatus.State != state.UpdateStateRollbackStarted {
+		stored.UpdateStatus.State != model.UpdateStateRollbackStarted {
 		t.Errorf("after the rollback: replicas %d, update status %+v", stored.Spec.Replicas(), stored.UpdateStatus)
 	}
 
@@ -105,7 +106,7 @@ func TestUpdateAtCurrentVersionTakesNoBarrier(t *testing.T) {
 	if n := e.barriers(); n != 0 {
 		t.Errorf("node update took %d read barriers, want 0", n)
 	}
-	if got := e.node(node.ID).Spec.Availability; got != state.AvailabilityDrain {
+	if got := e.node(node.ID).Spec.Availability; got != model.AvailabilityDrain {
 		t.Errorf("availability %s, want drain", got)
 	}
 	if r := e.do("POST", "/nodes/"+node.ID+"/update?version="+itoa(dn.Version.Index), spec); r.status != http.StatusConflict ||
@@ -186,7 +187,7 @@ func TestUpdateThroughFollower(t *testing.T) {
 	f := *e
 	follower := e.c.Followers()[0]
 	f.b = &testBackend{c: e.c, m: follower, reg: prometheus.NewRegistry(), nodeID: follower.ID, manager: true,
-		reach: map[string]state.Reachability{}, logs: newFakeLogs()}
+		reach: map[string]model.Reachability{}, logs: newFakeLogs()}
 	cfg := api.DefaultConfig()
 	cfg.Version = "test"
 	cfg.Logger = testLogger(t)

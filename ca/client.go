@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -66,7 +68,7 @@ func Join(ctx context.Context, addr string, req JoinRequest) (*JoinResult, error
 }
 
 func mustParse(certPEM []byte) *x509.Certificate {
-	c, err := parseCertPEM(certPEM)
+	c, err := ParseCertificatePEM(certPEM)
 	if err != nil {
 		return &x509.Certificate{}
 	}
@@ -86,7 +88,7 @@ func Renew(ctx context.Context, cfg *tls.Config, addr string) (certPEM, keyPEM [
 		return nil, nil, nil, err
 	}
 	resp = &RenewResponse{}
-	if err := post(ctx, cfg, addr, PathRenew, RenewRequest{CSR: string(csr)}, resp); err != nil {
+	if err := waitOutBackoff(ctx, func() error { return post(ctx, cfg, addr, PathRenew, RenewRequest{CSR: string(csr)}, resp) }); err != nil {
 		return nil, nil, nil, fmt.Errorf("renewing through %s: %w", addr, err)
 	}
 	keyPEM, err = MarshalKeyPEM(key)
@@ -101,9 +103,19 @@ func Renew(ctx context.Context, cfg *tls.Config, addr string) (certPEM, keyPEM [
 // node certificate), so no connection could be reused anyway, and a kept
 // alive one would stay open on both ends until the process exits, two per
 // join. Without keep-alives the connection closes with the answer.
+//
+// A dial gives up after dialTimeout, so that an address nothing answers
+// (a typo, a firewall dropping packets) is reported in seconds.
 func oneShotClient(cfg *tls.Config, timeout time.Duration) *http.Client {
-	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}, Timeout: timeout}
+	dialer := &net.Dialer{Timeout: dialTimeout}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true,
+		DialContext: dialer.DialContext, TLSHandshakeTimeout: dialTimeout}, Timeout: timeout}
 }
+
+// dialTimeout bounds a connection's dial and its TLS handshake: a manager
+// on a LAN or WAN answers in well under a second; 10 s leaves room for a
+// loaded one without leaving a user to wonder.
+const dialTimeout = 10 * time.Second
 
 func fetchRoot(ctx context.Context, addr string) ([]byte, error) {
 	cl := oneShotClient(InsecureBootstrapTLSConfig(), 30*time.Second)
@@ -116,12 +128,12 @@ func fetchRoot(ctx context.Context, addr string) ([]byte, error) {
 		return nil, fmt.Errorf("fetching the cluster CA from %s: %w", addr, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxRequestBody))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxMessageSize))
 	if err != nil {
 		return nil, fmt.Errorf("fetching the cluster CA from %s: %w", addr, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetching the cluster CA from %s: %s", addr, errorMessage(resp.Status, body))
+		return nil, fmt.Errorf("fetching the cluster CA from %s: %w", addr, refusal(resp, body))
 	}
 	return body, nil
 }
@@ -147,13 +159,34 @@ func post(ctx context.Context, cfg *tls.Config, addr, path string, in, out any) 
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return errors.New(errorMessage(resp.Status, data))
+		return refusal(resp, data)
 	}
 	return json.Unmarshal(data, out)
 }
 
+// RefusedError is a manager's answer other than 200 to a CA request.
+type RefusedError struct {
+	// Status is the HTTP status code.
+	Status int
+	// Message is the manager's explanation.
+	Message string
+	// RetryAfter is how long the manager asked the caller to wait (429
+	// and 503 answers), zero if it did not say.
+	RetryAfter time.Duration
+}
+
+func (e *RefusedError) Error() string { return e.Message }
+
+func refusal(resp *http.Response, body []byte) *RefusedError {
+	e := &RefusedError{Status: resp.StatusCode, Message: errorMessage(resp.Status, body)}
+	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+		e.RetryAfter = time.Duration(secs) * time.Second
+	}
+	return e
+}
+
 func errorMessage(status string, body []byte) string {
-	var e errorResponse
+	var e ErrorResponse
 	if json.Unmarshal(body, &e) == nil && e.Message != "" {
 		return e.Message
 	}
@@ -189,8 +222,31 @@ func Rejoin(ctx context.Context, addr, token string, certPEM, keyPEM []byte) ([]
 		return nil, err
 	}
 	var resp RenewResponse
-	if err := post(ctx, cfg, addr, PathRejoin, RejoinRequest{Token: token, Certificate: string(certPEM), CSR: string(csr)}, &resp); err != nil {
+	err = waitOutBackoff(ctx, func() error {
+		return post(ctx, cfg, addr, PathRejoin, RejoinRequest{Token: token, Certificate: string(certPEM), CSR: string(csr)}, &resp)
+	})
+	if err != nil {
 		return nil, fmt.Errorf("rejoining through %s: %w", addr, err)
 	}
 	return []byte(resp.Certificate), nil
+}
+
+// waitOutBackoff calls f again while the manager answers 429 (this source
+// is held back after refused attempts, see BackoffConfig), waiting as long
+// as it asks, a few times at most and no longer than ctx allows.
+func waitOutBackoff(ctx context.Context, f func() error) error {
+	for i := 0; ; i++ {
+		err := f()
+		var refused *RefusedError
+		if i == 5 || !errors.As(err, &refused) || refused.Status != http.StatusTooManyRequests || refused.RetryAfter <= 0 {
+			return err
+		}
+		t := time.NewTimer(refused.RetryAfter)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+	}
 }

@@ -9,12 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 func TestSaveLoadNodeCredentials(t *testing.T) {
 	root := testRoot()
-	creds := issue(t, root, "node1", state.RoleManager, testClusterID, time.Hour)
+	creds := issue(t, root, "node1", model.RoleManager, testClusterID, time.Hour)
 	dir := filepath.Join(t.TempDir(), "state")
 
 	if err := SaveNodeCredentials(dir, creds.certPEM, creds.keyPEM, root.CertPEM()); err != nil {
@@ -49,7 +49,7 @@ func TestSaveLoadNodeCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if loaded.Identity != (Identity{"node1", state.RoleManager, testClusterID}) {
+	if loaded.Identity != (Identity{"node1", model.RoleManager, testClusterID}) {
 		t.Errorf("identity %+v", loaded.Identity)
 	}
 	if loaded.Leaf == nil || loaded.Certificate.Leaf != loaded.Leaf || loaded.Certificate.PrivateKey == nil {
@@ -68,7 +68,7 @@ func TestSaveLoadNodeCredentials(t *testing.T) {
 	if err := os.Chmod(certDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	renewed := issue(t, root, "node1", state.RoleWorker, testClusterID, 2*time.Hour)
+	renewed := issue(t, root, "node1", model.RoleWorker, testClusterID, 2*time.Hour)
 	if err := SaveNodeCredentials(dir, renewed.certPEM, renewed.keyPEM, root.CertPEM()); err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestSaveLoadNodeCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if loaded.Identity.Role != state.RoleWorker {
+	if loaded.Identity.Role != model.RoleWorker {
 		t.Errorf("renewed credentials not loaded: %+v", loaded.Identity)
 	}
 	if fi, _ := os.Stat(certDir); fi.Mode().Perm() != 0o700 {
@@ -87,9 +87,9 @@ func TestSaveLoadNodeCredentials(t *testing.T) {
 func TestSaveNodeCredentialsRefusesMismatch(t *testing.T) {
 	root := testRoot()
 	other := newRoot(t)
-	a := issue(t, root, "a", state.RoleWorker, testClusterID, time.Hour)
-	b := issue(t, root, "b", state.RoleWorker, testClusterID, time.Hour)
-	foreign := issue(t, other, "c", state.RoleWorker, testClusterID, time.Hour)
+	a := issue(t, root, "a", model.RoleWorker, testClusterID, time.Hour)
+	b := issue(t, root, "b", model.RoleWorker, testClusterID, time.Hour)
+	foreign := issue(t, other, "c", model.RoleWorker, testClusterID, time.Hour)
 	tests := []struct {
 		name                   string
 		certPEM, keyPEM, rootP []byte
@@ -117,8 +117,8 @@ func TestSaveNodeCredentialsRefusesMismatch(t *testing.T) {
 
 func TestLoadNodeCredentialsErrors(t *testing.T) {
 	root := testRoot()
-	a := issue(t, root, "a", state.RoleWorker, testClusterID, time.Hour)
-	b := issue(t, root, "b", state.RoleWorker, testClusterID, time.Hour)
+	a := issue(t, root, "a", model.RoleWorker, testClusterID, time.Hour)
+	b := issue(t, root, "b", model.RoleWorker, testClusterID, time.Hour)
 
 	t.Run("not joined", func(t *testing.T) {
 		_, err := LoadNodeCredentials(t.TempDir())

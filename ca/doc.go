@@ -20,7 +20,7 @@
 //	managerTok, _ := ca.GenerateJoinToken(root)
 //	keyPEM, _ := root.KeyPEM()
 //	// store root.CertPEM(), keyPEM, root.DigestHex(), workerTok.String(),
-//	// managerTok.String() in state.Cluster.RootCA; then issue the first
+//	// managerTok.String() in model.Cluster.RootCA; then issue the first
 //	// manager's own certificate like any other (below).
 //
 // # Joining (node side), in this order
@@ -37,21 +37,30 @@
 //  6. Save the certificate returned, ca.MarshalKeyPEM(key) and
 //     root.CertPEM() with ca.SaveNodeCredentials(stateDir, ...).
 //
+// Join does steps 2 to 5 once; JoinWithRetry retries what may pass (an
+// unreachable or unready manager, a 429) with backoff, logging each
+// attempt, until its timeout, and fails at once on what cannot.
+//
 // # Issuing (manager side)
 //
 //	root, _ := ca.NewRootCA(cluster.RootCA.CACert, cluster.RootCA.CAKey)
 //	role, err := ca.CheckJoinToken(presented, root, cluster.RootCA.JoinTokens)
-//	certPEM, err := root.IssueNodeCertificate(csrPEM, state.NewID(), role,
+//	certPEM, err := root.IssueNodeCertificate(csrPEM, model.NewID(), role,
 //	        cluster.ID, cluster.Spec.CAConfig.NodeCertExpiry)
 //
-// The role and node ID come from the token and the store, never from the
-// CSR, whose subject is ignored. Renewals are issued the same way, with the
-// node ID and role taken from the caller's verified identity and the store.
+// Package ca/caserver does this on the cluster port (Join, Renew and
+// Rejoin are its clients here); it is a separate package because it reads
+// the store, which nodes that only join must not link. The role and node
+// ID come from the token and the store, never from the CSR, whose subject
+// is ignored; the server holds back a source whose token or certificate
+// it refused (429 with Retry-After, see caserver.BackoffConfig). Renewals
+// are issued the same way, with the node ID and role taken from the
+// caller's verified identity and the store.
 //
 // # Connections
 //
 // Managers listen with ServerTLSConfig(cert, root, WithRevocation(f)), where
-// f reports nodes listed in state.Cluster.RemovedNodes; handlers call
+// f reports nodes listed in model.Cluster.RemovedNodes; handlers call
 // PeerIdentity(conn.ConnectionState()) and enforce roles (a peer without a
 // certificate may only use the CA endpoints). Nodes dial managers with
 // ClientTLSConfig(&cert, root), which checks the server chains to the root

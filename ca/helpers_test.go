@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 const testClusterID = "cluster-one"
@@ -41,7 +41,7 @@ type nodeCreds struct {
 	tlsCert         tls.Certificate
 }
 
-func issue(t testing.TB, root *RootCA, nodeID string, role state.NodeRole, clusterID string, validity time.Duration) nodeCreds {
+func issue(t testing.TB, root *RootCA, nodeID string, role model.NodeRole, clusterID string, validity time.Duration) nodeCreds {
 	t.Helper()
 	key, err := GenerateKey()
 	if err != nil {

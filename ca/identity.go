@@ -5,7 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // Organizational units of node certificates, Docker's names.
@@ -17,28 +17,28 @@ const (
 // Identity is who a node certificate says its holder is.
 type Identity struct {
 	NodeID    string
-	Role      state.NodeRole
+	Role      model.NodeRole
 	ClusterID string
 }
 
 // RoleOU returns the OU that stands for role in node certificates.
-func RoleOU(role state.NodeRole) (string, error) {
+func RoleOU(role model.NodeRole) (string, error) {
 	switch role {
-	case state.RoleManager:
+	case model.RoleManager:
 		return ManagerRoleOU, nil
-	case state.RoleWorker:
+	case model.RoleWorker:
 		return WorkerRoleOU, nil
 	}
 	return "", fmt.Errorf("%w: %q", ErrInvalidRole, role)
 }
 
 // OURole is the inverse of RoleOU.
-func OURole(ou string) (state.NodeRole, error) {
+func OURole(ou string) (model.NodeRole, error) {
 	switch ou {
 	case ManagerRoleOU:
-		return state.RoleManager, nil
+		return model.RoleManager, nil
 	case WorkerRoleOU:
-		return state.RoleWorker, nil
+		return model.RoleWorker, nil
 	}
 	return "", fmt.Errorf("%w: %.64q", ErrUnknownRole, ou)
 }

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // certWithSubject signs a certificate with an arbitrary subject, bypassing
@@ -44,9 +44,9 @@ func TestParseIdentity(t *testing.T) {
 		err  error
 	}{
 		{"manager", pkix.Name{CommonName: "n1", OrganizationalUnit: []string{"swarm-manager"}, Organization: []string{"c1"}},
-			Identity{"n1", state.RoleManager, "c1"}, nil},
+			Identity{"n1", model.RoleManager, "c1"}, nil},
 		{"worker", pkix.Name{CommonName: "n2", OrganizationalUnit: []string{"swarm-worker"}, Organization: []string{"c1"}},
-			Identity{"n2", state.RoleWorker, "c1"}, nil},
+			Identity{"n2", model.RoleWorker, "c1"}, nil},
 		{"no CN", pkix.Name{OrganizationalUnit: []string{"swarm-worker"}, Organization: []string{"c1"}}, Identity{}, ErrNoNodeID},
 		{"unknown OU", pkix.Name{CommonName: "n1", OrganizationalUnit: []string{"swarm-admin"}, Organization: []string{"c1"}}, Identity{}, ErrUnknownRole},
 		{"role name instead of OU", pkix.Name{CommonName: "n1", OrganizationalUnit: []string{"manager"}, Organization: []string{"c1"}}, Identity{}, ErrUnknownRole},
@@ -72,7 +72,7 @@ func TestParseIdentity(t *testing.T) {
 }
 
 func TestRoleOU(t *testing.T) {
-	for _, role := range []state.NodeRole{state.RoleManager, state.RoleWorker} {
+	for _, role := range []model.NodeRole{model.RoleManager, model.RoleWorker} {
 		ou, err := RoleOU(role)
 		if err != nil {
 			t.Fatal(err)
@@ -91,7 +91,7 @@ func TestRoleOU(t *testing.T) {
 }
 
 func TestPeerIdentityWithoutVerification(t *testing.T) {
-	creds := issue(t, testRoot(), "n1", state.RoleManager, testClusterID, time.Hour)
+	creds := issue(t, testRoot(), "n1", model.RoleManager, testClusterID, time.Hour)
 	tests := []struct {
 		name string
 		cs   tls.ConnectionState

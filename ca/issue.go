@@ -11,12 +11,12 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 const (
 	// DefaultNodeCertValidity is Docker's default node certificate
-	// lifetime (state.CAConfig.NodeCertExpiry starts with it).
+	// lifetime (model.CAConfig.NodeCertExpiry starts with it).
 	DefaultNodeCertValidity = 90 * 24 * time.Hour
 	// MinNodeCertValidity is the shortest lifetime IssueNodeCertificate
 	// accepts, Docker's minimum: shorter lives would have nodes renewing
@@ -39,11 +39,11 @@ const (
 //
 // The caller decides nodeID and role (from the join token or the node's
 // stored role); it must never take them from the CSR.
-func (r *RootCA) IssueNodeCertificate(csrPEM []byte, nodeID string, role state.NodeRole, clusterID string, validity time.Duration) ([]byte, error) {
+func (r *RootCA) IssueNodeCertificate(csrPEM []byte, nodeID string, role model.NodeRole, clusterID string, validity time.Duration) ([]byte, error) {
 	return r.issueNodeCertificate(csrPEM, nodeID, role, clusterID, validity, time.Now())
 }
 
-func (r *RootCA) issueNodeCertificate(csrPEM []byte, nodeID string, role state.NodeRole, clusterID string, validity time.Duration, now time.Time) ([]byte, error) {
+func (r *RootCA) issueNodeCertificate(csrPEM []byte, nodeID string, role model.NodeRole, clusterID string, validity time.Duration, now time.Time) ([]byte, error) {
 	if r.key == nil {
 		return nil, ErrNoRootKey
 	}
@@ -130,7 +130,7 @@ func ParseCSR(csrPEM []byte) (*x509.CertificateRequest, error) {
 	return csr, nil
 }
 
-// validateNodeID accepts what state.NewID makes and other short DNS-safe
+// validateNodeID accepts what model.NewID makes and other short DNS-safe
 // names: the node ID goes into the CN and a DNS name of the certificate.
 func validateNodeID(id string) error {
 	if id == "" || len(id) > maxNameLen {

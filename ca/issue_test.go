@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 func csrFor(t testing.TB, key crypto.Signer, tmpl *x509.CertificateRequest) []byte {
@@ -69,11 +69,11 @@ func mismatchedCSR(t testing.TB) []byte {
 func TestIssueNodeCertificate(t *testing.T) {
 	root := testRoot()
 	for _, tt := range []struct {
-		role   state.NodeRole
+		role   model.NodeRole
 		wantOU string
 	}{
-		{state.RoleManager, "swarm-manager"},
-		{state.RoleWorker, "swarm-worker"},
+		{model.RoleManager, "swarm-manager"},
+		{model.RoleWorker, "swarm-worker"},
 	} {
 		t.Run(string(tt.role), func(t *testing.T) {
 			key, _ := GenerateKey()
@@ -150,8 +150,8 @@ func TestIssueNodeCertificate(t *testing.T) {
 }
 
 func TestIssueNodeCertificateSerialsDiffer(t *testing.T) {
-	a := issue(t, testRoot(), "n1", state.RoleWorker, testClusterID, time.Hour)
-	b := issue(t, testRoot(), "n1", state.RoleWorker, testClusterID, time.Hour)
+	a := issue(t, testRoot(), "n1", model.RoleWorker, testClusterID, time.Hour)
+	b := issue(t, testRoot(), "n1", model.RoleWorker, testClusterID, time.Hour)
 	if a.tlsCert.Leaf.SerialNumber.Cmp(b.tlsCert.Leaf.SerialNumber) == 0 {
 		t.Fatal("two certificates have the same serial")
 	}
@@ -176,7 +176,7 @@ func TestIssueNodeCertificateKeyTypes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := testRoot().IssueNodeCertificate(csrFor(t, tt.key, nil), "n1", state.RoleWorker, testClusterID, time.Hour)
+			_, err := testRoot().IssueNodeCertificate(csrFor(t, tt.key, nil), "n1", model.RoleWorker, testClusterID, time.Hour)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("IssueNodeCertificate = %v, want %v", err, tt.want)
 			}
@@ -201,11 +201,11 @@ func TestIssueNodeCertificateErrors(t *testing.T) {
 		root      *RootCA
 		csr       []byte
 		nodeID    string
-		role      state.NodeRole
+		role      model.NodeRole
 		clusterID string
 		validity  time.Duration
 	}
-	base := args{root, good, "node1", state.RoleWorker, testClusterID, time.Hour}
+	base := args{root, good, "node1", model.RoleWorker, testClusterID, time.Hour}
 	with := func(f func(*args)) args { a := base; f(&a); return a }
 
 	tests := []struct {
@@ -269,7 +269,7 @@ func TestIssueNodeCertificateCappedByRootExpiry(t *testing.T) {
 	}
 	key, _ := GenerateKey()
 	csr, _ := NewCSR(key)
-	certPEM, err := shortRoot.issueNodeCertificate(csr, "n1", state.RoleWorker, testClusterID, 90*24*time.Hour, now)
+	certPEM, err := shortRoot.issueNodeCertificate(csr, "n1", model.RoleWorker, testClusterID, 90*24*time.Hour, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +279,7 @@ func TestIssueNodeCertificateCappedByRootExpiry(t *testing.T) {
 		t.Fatalf("NotAfter %s, want the root's %s", cert.NotAfter, shortRoot.Cert().NotAfter)
 	}
 	// With less than the minimum left on the root, issuing fails.
-	_, err = shortRoot.issueNodeCertificate(csr, "n1", state.RoleWorker, testClusterID, 90*24*time.Hour, now.Add(150*time.Minute))
+	_, err = shortRoot.issueNodeCertificate(csr, "n1", model.RoleWorker, testClusterID, 90*24*time.Hour, now.Add(150*time.Minute))
 	if !errors.Is(err, ErrValidityTooShort) {
 		t.Fatalf("issue near root expiry = %v, want ErrValidityTooShort", err)
 	}
@@ -302,7 +302,7 @@ func FuzzIssueNodeCertificate(f *testing.F) {
 		// that the fuzzer also reaches the DER parser and the checks.
 		inputs := [][]byte{data, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: data})}
 		for _, in := range inputs {
-			certPEM, err := root.IssueNodeCertificate(in, "fuzz-node", state.RoleWorker, testClusterID, time.Hour)
+			certPEM, err := root.IssueNodeCertificate(in, "fuzz-node", model.RoleWorker, testClusterID, time.Hour)
 			if err != nil {
 				if certPEM != nil {
 					t.Fatal("certificate returned with an error")
@@ -319,7 +319,7 @@ func FuzzIssueNodeCertificate(f *testing.F) {
 			if err != nil {
 				t.Fatalf("issued certificate does not verify: %v", err)
 			}
-			if id != (Identity{NodeID: "fuzz-node", Role: state.RoleWorker, ClusterID: testClusterID}) {
+			if id != (Identity{NodeID: "fuzz-node", Role: model.RoleWorker, ClusterID: testClusterID}) {
 				t.Fatalf("identity %+v", id)
 			}
 			if _, ok := cert.PublicKey.(*ecdsa.PublicKey); !ok {

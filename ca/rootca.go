@@ -161,7 +161,7 @@ func (r *RootCA) CanSign() bool { return r.key != nil }
 func (r *RootCA) Digest() [sha256.Size]byte { return r.digest }
 
 // DigestHex returns Digest in lower-case hex, the form stored in
-// state.RootCA.CACertDigest.
+// model.RootCA.CACertDigest.
 func (r *RootCA) DigestHex() string { return hex.EncodeToString(r.digest[:]) }
 
 // Pool returns a pool holding only the root certificate. The pool is

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 func TestCreateRootCA(t *testing.T) {
@@ -90,7 +90,7 @@ func TestVerifyOnlyRootCannotSign(t *testing.T) {
 	}
 	key, _ := GenerateKey()
 	csr, _ := NewCSR(key)
-	_, err = verifyOnly.IssueNodeCertificate(csr, "node1", state.RoleWorker, testClusterID, time.Hour)
+	_, err = verifyOnly.IssueNodeCertificate(csr, "node1", model.RoleWorker, testClusterID, time.Hour)
 	if !errors.Is(err, ErrNoRootKey) {
 		t.Fatalf("IssueNodeCertificate = %v, want ErrNoRootKey", err)
 	}
@@ -98,12 +98,12 @@ func TestVerifyOnlyRootCannotSign(t *testing.T) {
 		t.Fatalf("error text %q", err.Error())
 	}
 	// It still verifies what the full root issued.
-	creds := issue(t, root, "node1", state.RoleWorker, testClusterID, time.Hour)
+	creds := issue(t, root, "node1", model.RoleWorker, testClusterID, time.Hour)
 	id, err := verifyOnly.VerifyNodeCertificate(creds.tlsCert.Leaf, nil, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if id != (Identity{NodeID: "node1", Role: state.RoleWorker, ClusterID: testClusterID}) {
+	if id != (Identity{NodeID: "node1", Role: model.RoleWorker, ClusterID: testClusterID}) {
 		t.Fatalf("identity %+v", id)
 	}
 }
@@ -113,7 +113,7 @@ func TestNewRootCAErrors(t *testing.T) {
 	other := newRoot(t)
 	rootKey, _ := root.KeyPEM()
 	otherKey, _ := other.KeyPEM()
-	node := issue(t, root, "node1", state.RoleManager, testClusterID, time.Hour)
+	node := issue(t, root, "node1", model.RoleManager, testClusterID, time.Hour)
 
 	tests := []struct {
 		name    string
@@ -145,8 +145,8 @@ func TestNewRootCAErrors(t *testing.T) {
 func TestVerifyNodeCertificate(t *testing.T) {
 	root := testRoot()
 	other := newRoot(t)
-	good := issue(t, root, "node1", state.RoleManager, testClusterID, time.Hour)
-	foreign := issue(t, other, "node1", state.RoleManager, testClusterID, time.Hour)
+	good := issue(t, root, "node1", model.RoleManager, testClusterID, time.Hour)
+	foreign := issue(t, other, "node1", model.RoleManager, testClusterID, time.Hour)
 
 	tests := []struct {
 		name string

@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // TLSOption changes a configuration made by ServerTLSConfig or
@@ -31,7 +31,7 @@ func buildOptions(opts []TLSOption) tlsOptions {
 
 // WithRevocation makes every handshake refuse a peer whose node ID
 // isRevoked reports, with an error wrapping ErrNodeRevoked that names the
-// node. Managers pass a lookup of state.Cluster.RemovedNodes. isRevoked is
+// node. Managers pass a lookup of model.Cluster.RemovedNodes. isRevoked is
 // called on every handshake, including resumed ones, from many goroutines
 // at once: it must be safe for concurrent use and fast.
 func WithRevocation(isRevoked func(nodeID string) bool) TLSOption {
@@ -87,7 +87,7 @@ func ServerTLSConfig(cert tls.Certificate, root *RootCA, opts ...TLSOption) (*tl
 	if err != nil {
 		return nil, err
 	}
-	if own.Role != state.RoleManager {
+	if own.Role != model.RoleManager {
 		return nil, fmt.Errorf("%w: server needs a manager certificate, got role %s", ErrInvalidTLSCert, own.Role)
 	}
 	o := buildOptions(opts)
@@ -203,7 +203,7 @@ func verifyServer(cs tls.ConnectionState, roots *x509.CertPool, now time.Time) (
 	if err != nil {
 		return Identity{}, err
 	}
-	if id.Role != state.RoleManager {
+	if id.Role != model.RoleManager {
 		return Identity{}, fmt.Errorf("%w: node %s has role %s", ErrServerNotManager, id.NodeID, id.Role)
 	}
 	return id, nil

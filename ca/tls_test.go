@@ -13,14 +13,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 func TestHandshakeIdentities(t *testing.T) {
 	root := testRoot()
-	mgr := issue(t, root, "mgr1", state.RoleManager, testClusterID, time.Hour)
-	mgr2 := issue(t, root, "mgr2", state.RoleManager, testClusterID, time.Hour)
-	worker := issue(t, root, "wrk1", state.RoleWorker, testClusterID, time.Hour)
+	mgr := issue(t, root, "mgr1", model.RoleManager, testClusterID, time.Hour)
+	mgr2 := issue(t, root, "mgr2", model.RoleManager, testClusterID, time.Hour)
+	worker := issue(t, root, "wrk1", model.RoleWorker, testClusterID, time.Hour)
 	srv := mustServerConfig(t, mgr.tlsCert, root)
 
 	tests := []struct {
@@ -29,8 +29,8 @@ func TestHandshakeIdentities(t *testing.T) {
 		wantID     Identity
 		wantErr    error
 	}{
-		{"manager client", &mgr2.tlsCert, Identity{"mgr2", state.RoleManager, testClusterID}, nil},
-		{"worker client is accepted as a worker", &worker.tlsCert, Identity{"wrk1", state.RoleWorker, testClusterID}, nil},
+		{"manager client", &mgr2.tlsCert, Identity{"mgr2", model.RoleManager, testClusterID}, nil},
+		{"worker client is accepted as a worker", &worker.tlsCert, Identity{"wrk1", model.RoleWorker, testClusterID}, nil},
 		{"joining node without certificate", nil, Identity{}, ErrNoPeerCertificate},
 	}
 	for _, tt := range tests {
@@ -51,7 +51,7 @@ func TestHandshakeIdentities(t *testing.T) {
 			}
 			// The client sees the server as manager mgr1.
 			sid, err := ParseIdentity(res.client.PeerCertificates[0])
-			if err != nil || sid.NodeID != "mgr1" || sid.Role != state.RoleManager {
+			if err != nil || sid.NodeID != "mgr1" || sid.Role != model.RoleManager {
 				t.Fatalf("server identity %+v, %v", sid, err)
 			}
 		})
@@ -62,13 +62,13 @@ func TestHandshakeRefusals(t *testing.T) {
 	root := testRoot()
 	otherRoot := newRoot(t)
 	now := time.Now()
-	mgr := issue(t, root, "mgr1", state.RoleManager, testClusterID, 90*24*time.Hour)
-	shortMgr := issue(t, root, "mgr-short", state.RoleManager, testClusterID, time.Hour)
-	worker := issue(t, root, "wrk1", state.RoleWorker, testClusterID, 90*24*time.Hour)
-	shortWorker := issue(t, root, "wrk-short", state.RoleWorker, testClusterID, time.Hour)
-	foreignWorker := issue(t, otherRoot, "wrk1", state.RoleWorker, testClusterID, time.Hour)
-	foreignMgr := issue(t, otherRoot, "mgr1", state.RoleManager, testClusterID, time.Hour)
-	otherClusterWorker := issue(t, root, "wrk2", state.RoleWorker, "cluster-two", time.Hour)
+	mgr := issue(t, root, "mgr1", model.RoleManager, testClusterID, 90*24*time.Hour)
+	shortMgr := issue(t, root, "mgr-short", model.RoleManager, testClusterID, time.Hour)
+	worker := issue(t, root, "wrk1", model.RoleWorker, testClusterID, 90*24*time.Hour)
+	shortWorker := issue(t, root, "wrk-short", model.RoleWorker, testClusterID, time.Hour)
+	foreignWorker := issue(t, otherRoot, "wrk1", model.RoleWorker, testClusterID, time.Hour)
+	foreignMgr := issue(t, otherRoot, "mgr1", model.RoleManager, testClusterID, time.Hour)
+	otherClusterWorker := issue(t, root, "wrk2", model.RoleWorker, "cluster-two", time.Hour)
 	later := func() time.Time { return now.Add(2 * time.Hour) }
 	earlier := func() time.Time { return now.Add(-time.Hour) }
 	revoked := func(id string) bool { return id == "wrk1" || id == "mgr1" }
@@ -201,8 +201,8 @@ func TestHandshakeRefusals(t *testing.T) {
 // it got a session ticket cannot come back by resuming that session.
 func TestRevocationAppliesToResumedSessions(t *testing.T) {
 	root := testRoot()
-	mgr := issue(t, root, "mgr1", state.RoleManager, testClusterID, time.Hour)
-	worker := issue(t, root, "wrk1", state.RoleWorker, testClusterID, time.Hour)
+	mgr := issue(t, root, "mgr1", model.RoleManager, testClusterID, time.Hour)
+	worker := issue(t, root, "wrk1", model.RoleWorker, testClusterID, time.Hour)
 	var removed atomic.Bool
 	srv := mustServerConfig(t, mgr.tlsCert, root, WithRevocation(func(id string) bool {
 		return removed.Load() && id == "wrk1"
@@ -234,9 +234,9 @@ func TestRevocationAppliesToResumedSessions(t *testing.T) {
 
 func TestServerTLSConfig(t *testing.T) {
 	root := testRoot()
-	mgr := issue(t, root, "mgr1", state.RoleManager, testClusterID, time.Hour)
-	worker := issue(t, root, "wrk1", state.RoleWorker, testClusterID, time.Hour)
-	foreign := issue(t, newRoot(t), "mgr1", state.RoleManager, testClusterID, time.Hour)
+	mgr := issue(t, root, "mgr1", model.RoleManager, testClusterID, time.Hour)
+	worker := issue(t, root, "wrk1", model.RoleWorker, testClusterID, time.Hour)
+	foreign := issue(t, newRoot(t), "mgr1", model.RoleManager, testClusterID, time.Hour)
 	noKey := mgr.tlsCert
 	noKey.PrivateKey = nil
 
@@ -271,8 +271,8 @@ func TestServerTLSConfig(t *testing.T) {
 
 func TestClientTLSConfig(t *testing.T) {
 	root := testRoot()
-	worker := issue(t, root, "wrk1", state.RoleWorker, testClusterID, time.Hour)
-	foreign := issue(t, newRoot(t), "wrk1", state.RoleWorker, testClusterID, time.Hour)
+	worker := issue(t, root, "wrk1", model.RoleWorker, testClusterID, time.Hour)
+	foreign := issue(t, newRoot(t), "wrk1", model.RoleWorker, testClusterID, time.Hour)
 
 	cfg := mustClientConfig(t, &worker.tlsCert, root)
 	if cfg.MinVersion != tls.VersionTLS12 || len(cfg.Certificates) != 1 || cfg.VerifyConnection == nil {
@@ -293,7 +293,7 @@ func TestClientTLSConfig(t *testing.T) {
 func TestBootstrapAndFetchAndVerifyRoot(t *testing.T) {
 	root := testRoot()
 	otherRoot := newRoot(t)
-	mgr := issue(t, root, "mgr1", state.RoleManager, testClusterID, time.Hour)
+	mgr := issue(t, root, "mgr1", model.RoleManager, testClusterID, time.Hour)
 	tok, _ := GenerateJoinToken(root)
 	otherTok, _ := GenerateJoinToken(otherRoot)
 
@@ -347,10 +347,10 @@ func TestBootstrapAndFetchAndVerifyRoot(t *testing.T) {
 // package's pieces fit and that dialling by IP needs no IP SANs.
 func TestJoinFlowOverTCP(t *testing.T) {
 	root := testRoot()
-	mgr := issue(t, root, "mgr1", state.RoleManager, testClusterID, time.Hour)
+	mgr := issue(t, root, "mgr1", model.RoleManager, testClusterID, time.Hour)
 	workerTok, _ := GenerateJoinToken(root)
 	managerTok, _ := GenerateJoinToken(root)
-	tokens := state.JoinTokens{Worker: workerTok.String(), Manager: managerTok.String()}
+	tokens := model.JoinTokens{Worker: workerTok.String(), Manager: managerTok.String()}
 
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", mustServerConfig(t, mgr.tlsCert, root))
 	if err != nil {
@@ -389,7 +389,7 @@ func TestJoinFlowOverTCP(t *testing.T) {
 				resp.Error = err.Error()
 				break
 			}
-			cert, err := root.IssueNodeCertificate(req.CSR, state.NewID(), role, testClusterID, time.Hour)
+			cert, err := root.IssueNodeCertificate(req.CSR, model.NewID(), role, testClusterID, time.Hour)
 			if err != nil {
 				resp.Error = err.Error()
 			}
@@ -462,7 +462,7 @@ func TestJoinFlowOverTCP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if creds.Identity.Role != state.RoleWorker || creds.Identity.ClusterID != testClusterID {
+	if creds.Identity.Role != model.RoleWorker || creds.Identity.ClusterID != testClusterID {
 		t.Fatalf("identity %+v", creds.Identity)
 	}
 	who := call(mustClientConfig(t, &creds.Certificate, creds.Root), request{Op: "whoami"})
@@ -480,9 +480,9 @@ func TestJoinFlowOverTCP(t *testing.T) {
 // unknown CA must not be accepted just because the chain is long.
 func TestVerifyServerChain(t *testing.T) {
 	root := testRoot()
-	mgr := issue(t, root, "mgr1", state.RoleManager, testClusterID, time.Hour)
+	mgr := issue(t, root, "mgr1", model.RoleManager, testClusterID, time.Hour)
 	foreignRoot := newRoot(t)
-	foreign := issue(t, foreignRoot, "mgr1", state.RoleManager, testClusterID, time.Hour)
+	foreign := issue(t, foreignRoot, "mgr1", model.RoleManager, testClusterID, time.Hour)
 	tests := []struct {
 		name  string
 		chain []*x509.Certificate
@@ -507,8 +507,8 @@ func TestVerifyServerChain(t *testing.T) {
 // when a peer only speaks TLS 1.2, the minimum.
 func TestTLS12(t *testing.T) {
 	root := testRoot()
-	mgr := issue(t, root, "mgr1", state.RoleManager, testClusterID, time.Hour)
-	worker := issue(t, root, "wrk1", state.RoleWorker, testClusterID, time.Hour)
+	mgr := issue(t, root, "mgr1", model.RoleManager, testClusterID, time.Hour)
+	worker := issue(t, root, "wrk1", model.RoleWorker, testClusterID, time.Hour)
 	var removed atomic.Bool
 	srv := mustServerConfig(t, mgr.tlsCert, root, WithRevocation(func(id string) bool { return removed.Load() }))
 	cli := mustClientConfig(t, &worker.tlsCert, root)
@@ -521,7 +521,7 @@ func TestTLS12(t *testing.T) {
 	if res.server.Version != tls.VersionTLS12 {
 		t.Fatalf("version %x, want TLS 1.2", res.server.Version)
 	}
-	if id, err := PeerIdentity(res.server); err != nil || id.Role != state.RoleWorker {
+	if id, err := PeerIdentity(res.server); err != nil || id.Role != model.RoleWorker {
 		t.Fatalf("identity %+v, %v", id, err)
 	}
 	removed.Store(true)

@@ -10,7 +10,7 @@ import (
 	"math/big"
 	"strings"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // Join token layout, Docker's: SWMTKN-1-<digest>-<secret>.
@@ -160,7 +160,7 @@ func (t JoinToken) Equal(other JoinToken) bool {
 // Errors: parse errors from ParseJoinToken, ErrTokenCAMismatch for a token
 // of another cluster (or an old root), ErrTokenRejected for a wrong or
 // rotated secret, ErrStoredTokenInvalid if a stored token is corrupt.
-func CheckJoinToken(presented string, root *RootCA, stored state.JoinTokens) (state.NodeRole, error) {
+func CheckJoinToken(presented string, root *RootCA, stored model.JoinTokens) (model.NodeRole, error) {
 	if root == nil {
 		return "", ErrNilRootCA
 	}
@@ -181,9 +181,9 @@ func CheckJoinToken(presented string, root *RootCA, stored state.JoinTokens) (st
 	}
 	switch {
 	case managerOK:
-		return state.RoleManager, nil
+		return model.RoleManager, nil
 	case workerOK:
-		return state.RoleWorker, nil
+		return model.RoleWorker, nil
 	}
 	return "", ErrTokenRejected
 }

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 func TestJoinTokenRoundTrip(t *testing.T) {
@@ -186,26 +186,26 @@ func TestCheckJoinToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stored := state.JoinTokens{Worker: worker, Manager: manager}
+	stored := model.JoinTokens{Worker: worker, Manager: manager}
 
 	tests := []struct {
 		name      string
 		presented string
-		stored    state.JoinTokens
+		stored    model.JoinTokens
 		root      *RootCA
-		wantRole  state.NodeRole
+		wantRole  model.NodeRole
 		wantErr   error
 	}{
-		{"worker", worker, stored, root, state.RoleWorker, nil},
-		{"manager", manager, stored, root, state.RoleManager, nil},
+		{"worker", worker, stored, root, model.RoleWorker, nil},
+		{"manager", manager, stored, root, model.RoleManager, nil},
 		{"rotated token", rotatedAway, stored, root, "", ErrTokenRejected},
 		{"token of another CA", otherRootTok.String(), stored, root, "", ErrTokenCAMismatch},
 		{"garbage", "let me in", stored, root, "", ErrTokenPrefix},
 		{"truncated", worker[:len(worker)-1], stored, root, "", ErrTokenSecretLength},
 		{"wrong version", strings.Replace(worker, "-1-", "-2-", 1), stored, root, "", ErrTokenVersion},
-		{"no manager token stored", manager, state.JoinTokens{Worker: worker}, root, "", ErrTokenRejected},
-		{"no tokens stored", worker, state.JoinTokens{}, root, "", ErrTokenRejected},
-		{"corrupt stored token", worker, state.JoinTokens{Worker: worker, Manager: "SWMTKN-1-x"}, root, "", ErrStoredTokenInvalid},
+		{"no manager token stored", manager, model.JoinTokens{Worker: worker}, root, "", ErrTokenRejected},
+		{"no tokens stored", worker, model.JoinTokens{}, root, "", ErrTokenRejected},
+		{"corrupt stored token", worker, model.JoinTokens{Worker: worker, Manager: "SWMTKN-1-x"}, root, "", ErrStoredTokenInvalid},
 		{"nil root", worker, stored, nil, "", ErrNilRootCA},
 	}
 	for _, tt := range tests {

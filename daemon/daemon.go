@@ -23,37 +23,45 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/shoal-dev/shoal/agent"
-	dockerexec "github.com/shoal-dev/shoal/agent/exec/docker"
+	"github.com/shoal-dev/shoal/agent/exec/dockerexec"
+	"github.com/shoal-dev/shoal/agent/netdns"
+	"github.com/shoal-dev/shoal/agent/netlb"
+	"github.com/shoal-dev/shoal/agent/netplane"
 	"github.com/shoal-dev/shoal/ca"
 	"github.com/shoal-dev/shoal/dispatcher/protocol"
 	"github.com/shoal-dev/shoal/encryption"
 	"github.com/shoal-dev/shoal/manager"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/node"
-	"github.com/shoal-dev/shoal/state"
 )
 
 // Daemon is one running node.
 type Daemon struct {
-	cfg   manager.Config
+	cfg   Config
 	log   *slog.Logger
 	creds *node.Credentials
+	// lock is the data dir's lock, taken before anything else and held
+	// until Run returns (or Close).
+	lock *node.DataDirLock
 
 	mu  sync.Mutex
-	st  *node.State
+	st  *node.Record
 	mgr *manager.Manager
 
-	agent    *agent.Agent
+	agent *agent.Agent
+	// engine is the Docker engine the agent runs tasks on.
+	engine   *client.Client
 	gossip   *gossipRunner
 	promote  chan struct{}
 	demote   chan struct{}
 	renewNow chan struct{}
 }
 
-func newDaemon(cfg manager.Config, st *node.State, creds *node.Credentials, mgr *manager.Manager) *Daemon {
+func newDaemon(cfg Config, st *node.Record, creds *node.Credentials, mgr *manager.Manager) *Daemon {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	cfg.Credentials = creds
+	cfg.Manager.Credentials = creds
 	d := &Daemon{
 		cfg:      cfg,
 		log:      cfg.Logger.With("node", st.NodeID),
@@ -65,43 +73,72 @@ func newDaemon(cfg manager.Config, st *node.State, creds *node.Credentials, mgr 
 		renewNow: make(chan struct{}, 1),
 	}
 	d.gossip = &gossipRunner{d: d}
-	d.cfg.Alive = d.gossip.alive
-	d.cfg.OnGossip = func(keys [][]byte, peers []string) { d.gossip.update(keys, peers) }
+	d.cfg.Manager.Alive = d.gossip.alive
+	d.cfg.Manager.Suspected = d.gossip.suspected
+	d.cfg.Manager.OnGossip = func(keys [][]byte, peers []string) { d.gossip.update(keys, peers) }
 	if mgr != nil {
-		mgr.SetGossipHooks(d.cfg.Alive, d.cfg.OnGossip)
+		mgr.SetGossipHooks(d.cfg.Manager.Alive, d.cfg.Manager.OnGossip)
+		mgr.SetSuspected(d.cfg.Manager.Suspected)
 	}
 	return d
 }
 
-// InitManager creates a new cluster with this node as its first manager.
-func InitManager(cfg manager.Config) (*Daemon, error) {
-	m, err := manager.Init(cfg)
+// locked takes the data dir's lock, then runs open; the lock goes with
+// the daemon open returns, and is released if it fails. Every way to
+// start a node goes through it, so that nothing of a second process on
+// the same data dir (agent, gossip, Raft) ever starts.
+func locked(cfg Config, open func() (*Daemon, error)) (*Daemon, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("--data-dir is required")
+	}
+	lock, err := node.LockDataDir(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	return fromManager(cfg, m)
+	d, err := open()
+	if err != nil {
+		_ = lock.Release()
+		return nil, err
+	}
+	d.lock = lock
+	return d, nil
+}
+
+// InitManager creates a new cluster with this node as its first manager.
+func InitManager(cfg Config) (*Daemon, error) {
+	return locked(cfg, func() (*Daemon, error) {
+		m, err := manager.Init(cfg.managerConfig())
+		if err != nil {
+			return nil, err
+		}
+		return fromManager(cfg, m)
+	})
 }
 
 // JoinManager joins a cluster as a manager.
-func JoinManager(ctx context.Context, cfg manager.Config, token, remote string) (*Daemon, error) {
-	m, err := manager.Join(ctx, cfg, token, remote)
-	if err != nil {
-		return nil, err
-	}
-	return fromManager(cfg, m)
+func JoinManager(ctx context.Context, cfg Config, token, remote string) (*Daemon, error) {
+	return locked(cfg, func() (*Daemon, error) {
+		m, err := manager.Join(ctx, cfg.managerConfig(), token, remote)
+		if err != nil {
+			return nil, err
+		}
+		return fromManager(cfg, m)
+	})
 }
 
 // ForceNewCluster makes the manager in cfg.DataDir the only manager of its
 // cluster; see manager.ForceNewCluster.
-func ForceNewCluster(cfg manager.Config) (*Daemon, error) {
-	m, err := manager.ForceNewCluster(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return fromManager(cfg, m)
+func ForceNewCluster(cfg Config) (*Daemon, error) {
+	return locked(cfg, func() (*Daemon, error) {
+		m, err := manager.ForceNewCluster(cfg.managerConfig())
+		if err != nil {
+			return nil, err
+		}
+		return fromManager(cfg, m)
+	})
 }
 
-func fromManager(cfg manager.Config, m *manager.Manager) (*Daemon, error) {
+func fromManager(cfg Config, m *manager.Manager) (*Daemon, error) {
 	st, err := node.Load(cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -111,24 +148,29 @@ func fromManager(cfg manager.Config, m *manager.Manager) (*Daemon, error) {
 }
 
 // JoinWorker joins a cluster as a worker with a worker join token.
-func JoinWorker(ctx context.Context, cfg manager.Config, token, remote string) (*Daemon, error) {
+func JoinWorker(ctx context.Context, cfg Config, token, remote string) (*Daemon, error) {
+	return locked(cfg, func() (*Daemon, error) { return joinWorker(ctx, cfg, token, remote) })
+}
+
+func joinWorker(ctx context.Context, cfg Config, token, remote string) (*Daemon, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if err := node.CheckFresh(cfg.DataDir, "worker"); err != nil {
 		return nil, err
 	}
-	settings, err := manager.Defaults(cfg.Settings, cfg.DataDir)
+	settings, err := cfg.Settings.WithDefaults(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	res, err := ca.Join(ctx, remote, ca.JoinRequest{
+	mcfg := cfg.managerConfig()
+	res, err := ca.JoinWithRetry(ctx, remote, ca.JoinRequest{
 		Token:      token,
 		Hostname:   settings.Hostname,
-		Role:       state.RoleWorker,
+		Role:       model.RoleWorker,
 		GossipAddr: settings.GossipAddr,
 		Labels:     settings.Labels,
-	})
+	}, mcfg.JoinRetry())
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +183,7 @@ func JoinWorker(ctx context.Context, cfg manager.Config, token, remote string) (
 			managers = append(managers, m.Addr)
 		}
 	}
-	st := &node.State{NodeID: res.NodeID, ClusterID: res.ClusterID, Role: state.RoleWorker, Settings: settings, Managers: managers}
+	st := &node.Record{NodeID: res.NodeID, ClusterID: res.ClusterID, Role: model.RoleWorker, Settings: settings, Managers: managers}
 	if err := st.Save(cfg.DataDir); err != nil {
 		return nil, err
 	}
@@ -151,15 +193,17 @@ func JoinWorker(ctx context.Context, cfg manager.Config, token, remote string) (
 
 // Open reopens the node saved in cfg.DataDir (`run`), in the role it had.
 // Non-empty settings in cfg override the remembered ones.
-func Open(cfg manager.Config) (*Daemon, error) {
-	st, err := node.Load(cfg.DataDir)
-	if err != nil {
-		return nil, err
-	}
-	return open(cfg, st)
+func Open(cfg Config) (*Daemon, error) {
+	return locked(cfg, func() (*Daemon, error) {
+		st, err := node.Load(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		return open(cfg, st)
+	})
 }
 
-func open(cfg manager.Config, st *node.State) (*Daemon, error) {
+func open(cfg Config, st *node.Record) (*Daemon, error) {
 	creds, err := node.LoadCredentials(cfg.DataDir, cfg.Logger)
 	if err != nil {
 		return nil, err
@@ -176,9 +220,9 @@ func open(cfg manager.Config, st *node.State) (*Daemon, error) {
 			return nil, err
 		}
 	}
-	if st.Role == state.RoleManager {
-		cfg.Credentials = creds
-		m, err := manager.Open(cfg)
+	if st.Role == model.RoleManager {
+		cfg.Manager.Credentials = creds
+		m, err := manager.Open(cfg.managerConfig())
 		if err != nil {
 			return nil, err
 		}
@@ -189,7 +233,7 @@ func open(cfg manager.Config, st *node.State) (*Daemon, error) {
 		cfg.Settings = m.Settings()
 		return newDaemon(cfg, st, creds, m), nil
 	}
-	st.Settings = manager.Overlay(st.Settings, cfg.Settings)
+	st.Settings = st.Settings.Overlay(cfg.Settings)
 	if err := st.Save(cfg.DataDir); err != nil {
 		return nil, err
 	}
@@ -212,7 +256,7 @@ func (d *Daemon) UnlockKey() string {
 }
 
 // Role returns the node's current role.
-func (d *Daemon) Role() state.NodeRole {
+func (d *Daemon) Role() model.NodeRole {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.st.Role
@@ -223,7 +267,7 @@ func (d *Daemon) Role() state.NodeRole {
 func (d *Daemon) managers() []string {
 	d.mu.Lock()
 	var out []string
-	if d.st.Role == state.RoleManager {
+	if d.st.Role == model.RoleManager {
 		out = append(out, d.st.Settings.AdvertiseAddr)
 	}
 	for _, a := range d.st.Managers {
@@ -242,8 +286,14 @@ func (d *Daemon) managers() []string {
 	return out
 }
 
+// Close releases the data dir's lock of a daemon that is not run. Run
+// releases it when it returns.
+func (d *Daemon) Close() error { return d.lock.Release() }
+
 // Run runs the node until ctx ends. Running containers are left alone.
+// The data dir's lock is released when it returns.
 func (d *Daemon) Run(ctx context.Context) error {
+	defer d.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -254,12 +304,24 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}()
 	agentErr := make(chan error, 1)
 	if !d.cfg.NoAgent {
-		a, err := d.newAgent()
+		a, plane, dnsSrv, lb, err := d.newAgent()
 		if err != nil {
 			return err
 		}
 		d.agent = a
-		wg.Add(1)
+		wg.Add(4)
+		go func() {
+			defer wg.Done()
+			lb.Run(ctx) // the rules stay with the running tasks
+		}()
+		go func() {
+			defer wg.Done()
+			plane.Run(ctx) // removes what no task uses any more when ctx ends
+		}()
+		go func() {
+			defer wg.Done()
+			dnsSrv.Run(ctx)
+		}()
 		go func() {
 			defer wg.Done()
 			agentErr <- a.Run(ctx)
@@ -272,28 +334,60 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return err
 }
 
-func (d *Daemon) newAgent() (*agent.Agent, error) {
+// RunDir holds what a node keeps only while it runs: the engine's
+// data-plane locks and, per node, the tmpfs of each task's secrets and
+// configs. /run is a tmpfs: nothing there outlives a reboot.
+const RunDir = "/run/shoal"
+
+// newAgent returns the node's agent, the overlay plane its executor
+// attaches tasks through, the DNS server of its tasks' networks and its
+// load balancer (VIPs, routing mesh); the caller runs all four.
+func (d *Daemon) newAgent() (*agent.Agent, *netplane.Plane, *netdns.Server, *netlb.Balancer, error) {
 	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
 	if d.cfg.DockerHost != "" {
 		opts = append(opts, client.WithHost(d.cfg.DockerHost))
 	}
 	cli, err := client.NewClientWithOpts(opts...)
 	if err != nil {
-		return nil, fmt.Errorf("docker client: %w", err)
+		return nil, nil, nil, nil, fmt.Errorf("docker client: %w", err)
 	}
-	// DOCKER_HOST set to a manager's API socket (to use the docker CLI
+	// DOCKER_HOST set to a node's API socket (to use the docker CLI
 	// against the cluster) would make the agent run tasks on the cluster
 	// instead of on an engine. Refuse that rather than fail obscurely.
 	vctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	v, verr := cli.ServerVersion(vctx)
 	cancel()
 	if verr == nil && strings.HasPrefix(v.Platform.Name, "shoal") {
-		return nil, fmt.Errorf("the Docker endpoint %s is a shoal manager's API, not a Docker Engine: unset DOCKER_HOST or pass --docker-host", cli.DaemonHost())
+		return nil, nil, nil, nil, fmt.Errorf("the Docker endpoint %s is a shoal node's API, not a Docker Engine: unset DOCKER_HOST or pass --docker-host", cli.DaemonHost())
 	}
+	d.engine = cli
 	s := d.cfg.Settings
-	exe, err := dockerexec.New(cli, d.st.NodeID, dockerexec.WithHostname(s.Hostname), dockerexec.WithLogger(d.cfg.Logger))
+	pcfg := netplane.DefaultConfig()
+	pcfg.Docker = cli
+	pcfg.NodeID = d.st.NodeID
+	pcfg.Logger = d.cfg.Logger
+	plane, err := netplane.New(pcfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, nil, err
+	}
+	dcfg := netdns.DefaultConfig()
+	dcfg.Logger = d.cfg.Logger
+	dnsSrv, err := netdns.New(dcfg)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	lcfg := netlb.DefaultConfig()
+	lcfg.Bridge = netplane.BridgeName
+	lcfg.Active = plane.Owns
+	lcfg.Logger = d.cfg.Logger
+	lb, err := netlb.New(lcfg)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	exe, err := dockerexec.New(cli, d.st.NodeID, dockerexec.WithHostname(s.Hostname), dockerexec.WithLogger(d.cfg.Logger),
+		dockerexec.WithNetworkPlane(plane), dockerexec.WithClusterDNS(), dockerexec.WithViewWatcher(dnsSrv.SetView), dockerexec.WithViewWatcher(lb.SetView), dockerexec.WithRunDir(filepath.Join(RunDir, "nodes", d.st.NodeID)))
+	if err != nil {
+		return nil, nil, nil, nil, err
 	}
 	acfg := agent.DefaultConfig()
 	acfg.DataDir = d.cfg.DataDir
@@ -315,16 +409,17 @@ func (d *Daemon) newAgent() (*agent.Agent, error) {
 		}
 		d.gossip.update(nil, peers)
 	}
-	return agent.New(acfg)
+	a, err := agent.New(acfg)
+	return a, plane, dnsSrv, lb, err
 }
 
 // onNode follows what the cluster says about this node's role.
 func (d *Daemon) onNode(info protocol.NodeInfo) {
 	role := d.Role()
 	switch {
-	case info.Role == state.RoleManager && role == state.RoleWorker:
+	case info.Role == model.RoleManager && role == model.RoleWorker:
 		signal(d.promote)
-	case info.Role == state.RoleWorker && role == state.RoleManager:
+	case info.Role == model.RoleWorker && role == model.RoleManager:
 		signal(d.demote)
 	}
 }
@@ -336,11 +431,12 @@ func signal(ch chan struct{}) {
 	}
 }
 
-// roleLoop runs the manager components while the role is manager.
+// roleLoop runs the manager components while the role is manager, and
+// the worker's API socket while it is worker.
 func (d *Daemon) roleLoop(ctx context.Context, agentErr <-chan error) error {
 	for {
 		d.gossip.roleChanged()
-		if d.Role() == state.RoleManager {
+		if d.Role() == model.RoleManager {
 			err := d.runManager(ctx, agentErr)
 			if !errors.Is(err, manager.ErrDemoted) {
 				return err
@@ -350,19 +446,35 @@ func (d *Daemon) roleLoop(ctx context.Context, agentErr <-chan error) error {
 			}
 			continue
 		}
+		if err := d.runWorker(ctx, agentErr); err != nil || ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+// runWorker serves the worker's API socket until ctx ends (nil), the
+// agent fails (its error) or a promotion is carried out (nil, the role is
+// then manager). The socket is closed when it returns, before a manager
+// serves its own on the same path.
+func (d *Daemon) runWorker(ctx context.Context, agentErr <-chan error) error {
+	stopAPI, err := d.serveWorkerAPI(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopAPI()
+	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case err := <-agentErr:
 			return err
 		case <-d.promote:
-			if err := d.becomeManager(ctx); err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				d.log.Warn("promotion pending", "err", err)
-				time.AfterFunc(2*time.Second, func() { signal(d.promote) })
+			err := d.becomeManager(ctx)
+			if err == nil || ctx.Err() != nil {
+				return nil
 			}
+			d.log.Warn("promotion pending", "err", err)
+			time.AfterFunc(2*time.Second, func() { signal(d.promote) })
 		}
 	}
 }
@@ -373,7 +485,7 @@ func (d *Daemon) runManager(ctx context.Context, agentErr <-chan error) error {
 	d.mu.Unlock()
 	if m == nil {
 		var err error
-		if m, err = manager.Open(d.cfg); err != nil {
+		if m, err = manager.Open(d.cfg.managerConfig()); err != nil {
 			return err
 		}
 		d.mu.Lock()
@@ -424,7 +536,7 @@ func (d *Daemon) becomeWorker(ctx context.Context) error {
 			}
 			continue
 		}
-		if d.creds.Identity().Role == state.RoleWorker {
+		if d.creds.Identity().Role == model.RoleWorker {
 			break
 		}
 		select {
@@ -442,7 +554,7 @@ func (d *Daemon) becomeWorker(ctx context.Context) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.st.Role = state.RoleWorker
+	d.st.Role = model.RoleWorker
 	d.st.JoinRaftVia = ""
 	d.st.Bootstrap = false
 	return d.st.Save(d.cfg.DataDir)
@@ -455,7 +567,7 @@ func (d *Daemon) becomeManager(ctx context.Context) error {
 	if err := d.creds.Renew(ctx, d.managers()); err != nil {
 		return err
 	}
-	if d.creds.Identity().Role != state.RoleManager {
+	if d.creds.Identity().Role != model.RoleManager {
 		return fmt.Errorf("the renewed certificate still says %s", d.creds.Identity().Role)
 	}
 	others := d.managers()
@@ -469,7 +581,7 @@ func (d *Daemon) becomeManager(ctx context.Context) error {
 		return err
 	}
 	d.mu.Lock()
-	d.st.Role = state.RoleManager
+	d.st.Role = model.RoleManager
 	d.st.JoinRaftVia = others[0]
 	err := d.st.Save(d.cfg.DataDir)
 	d.mu.Unlock()
@@ -478,7 +590,7 @@ func (d *Daemon) becomeManager(ctx context.Context) error {
 
 // rejoin renews an expired certificate with a join token through the
 // managers the node knows.
-func rejoin(cfg manager.Config, st *node.State) error {
+func rejoin(cfg Config, st *node.Record) error {
 	dir := filepath.Join(cfg.DataDir, ca.CertificatesDir)
 	certPEM, err := os.ReadFile(filepath.Join(dir, ca.NodeCertFile))
 	if err != nil {
@@ -493,7 +605,7 @@ func rejoin(cfg manager.Config, st *node.State) error {
 		return err
 	}
 	addrs := append([]string{}, st.Managers...)
-	if st.Role == state.RoleManager {
+	if st.Role == model.RoleManager {
 		addrs = append(addrs, st.Settings.AdvertiseAddr)
 	}
 	var errs []error

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/discovery"
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // gossipRunner runs the node's gossip member. It starts once the node has
@@ -26,6 +26,7 @@ type gossipRunner struct {
 	failed  bool
 	joining bool
 	stopped bool
+	probe   *hostProbe // made on first use
 }
 
 // update takes new keys and/or peers (nil leaves them as they are).
@@ -80,9 +81,9 @@ func (r *gossipRunner) start() {
 }
 
 // gossipMeta is the role and addresses the node advertises in gossip.
-func (d *Daemon) gossipMeta() (role state.NodeRole, clusterAddr, apiAddr string) {
+func (d *Daemon) gossipMeta() (role model.NodeRole, clusterAddr, apiAddr string) {
 	role = d.Role()
-	if role == state.RoleManager {
+	if role == model.RoleManager {
 		s := d.cfg.Settings
 		return role, s.AdvertiseAddr, s.APIAddr
 	}
@@ -145,6 +146,38 @@ func (r *gossipRunner) alive(nodeID string) bool {
 	}
 	m, ok := g.Member(nodeID)
 	return ok && (m.State == discovery.StateAlive || m.State == discovery.StateSuspect)
+}
+
+// suspected tells whether the node looks cut off: gossip declared it
+// failed, or this node's own gossip probe of it failed and its host does
+// not even complete a TCP handshake (see hostProbe), while this node's
+// gossip is healthy (Lifeguard's local health score 0: its own probes are
+// answered, so a failed probe says something about the other node, not
+// this one). It never blocks.
+func (r *gossipRunner) suspected(nodeID string) bool {
+	r.mu.Lock()
+	g, probe := r.g, r.probe
+	if probe == nil {
+		probe = newHostProbe()
+		r.probe = probe
+	}
+	r.mu.Unlock()
+	if g == nil || g.HealthScore() > 0 {
+		return false
+	}
+	m, ok := g.Member(nodeID)
+	if !ok {
+		probe.forget(nodeID)
+		return false
+	}
+	if m.State == discovery.StateFailed {
+		return true
+	}
+	// The dispatcher asks from the node's first missed heartbeat on: the
+	// host is probed from then, so that its answer is there when gossip's
+	// suspicion comes.
+	unreachable := probe.unreachable(nodeID, m.Addr)
+	return m.State == discovery.StateSuspect && unreachable
 }
 
 func (r *gossipRunner) stop() {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // DefaultPort is the gossip port, UDP and TCP, as in Docker.
@@ -27,7 +27,7 @@ type Config struct {
 	// unique in the cluster; see validateNodeID for the characters allowed.
 	NodeID string
 	// Role is the node's role, carried in its metadata.
-	Role state.NodeRole
+	Role model.NodeRole
 	// ClusterAddr is a manager's advertised cluster address (host:port),
 	// required for managers, empty for workers.
 	ClusterAddr string

@@ -7,13 +7,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 func validConfig(profile Config) Config {
 	c := profile
 	c.NodeID = "m1"
-	c.Role = state.RoleManager
+	c.Role = model.RoleManager
 	c.ClusterAddr = "10.0.0.1:2377"
 	c.Keys = [][]byte{bytes.Repeat([]byte{1}, 32)}
 	return c

@@ -95,34 +95,10 @@
 //
 // # Profiles
 //
-// Measured with bench/gossip on this project's machine (2 CPUs, AMD EPYC,
-// shared with other work): members in one process, real UDP/TCP on
-// loopback, encrypted. Detection is from a crash until every other member
-// reports it failed (min / median / max over the crashes); a stall cuts a
-// member off both ways (like SIGSTOP, a long GC pause or a network blip)
-// and is tolerated if nobody declares it failed; bandwidth is what each
-// member sends on average (as much is received), steady state.
-//
-//	profile  members  detection                   stall: tolerated / declared  bandwidth per member
-//	local    5        1.09 s / 1.15 s / 2.6 s     0.6 s / 0.8 s                10 packets/s, 0.7 KB/s
-//	lan      5        2.86 s / 3.3 s / 3.9 s      2.5 s / 3 s                  4 packets/s, 0.3 KB/s
-//	lan      200      5.5 s / 6.3 s / 7.0 s       (Timing: 4.1 s)              4 packets/s, 0.35 KB/s + push/pull
-//	wan      5        13.8 s / 13.8 s / 15.8 s    12 s / 14 s                  1 packet/s, 0.07 KB/s
-//
-// Push/pull (a full state exchange over TCP every 30 s, every 120 s at 200
-// members) moves about 13 KB each way per exchange at 200 members, so about
-// 0.2 KB/s per member. CPU: 1.6 to 2.2 ms per member per second (LAN), so
-// 200 members take a third of one core in one process. A join reaches all
-// 200 members in 0.3 to 0.4 s, a graceful leave in 0.8 s. memberlist's own
-// LAN profile needs about twice as long to detect a crash (6 s at 5
-// members).
-//
-// On a machine so loaded that the members' process gets a fraction of a
-// core (load average above 10 on 2 CPUs), probes miss their 250 ms timeout,
-// members suspect each other and refute, traffic grows tenfold, and with 200
-// members in one starved process UDP buffers overflow and failure news is
-// lost: detection then takes far longer. One member per node, as in
-// production, does not compete with 199 others for the CPU.
+// The profiles (local, lan, wan) trade detection time for bandwidth; with
+// lan, a crash is detected in about 3 s at 5 members and 6 s at 200, for
+// 0.3 KB/s per member. The measured figures of each, and how a starved
+// machine changes them, are in BENCHMARKS.md ("Gossip").
 //
 // Config.Timing computes the expected figures for any size: detection grows
 // with log10 of the cluster size (the suspicion timeout does), and in small

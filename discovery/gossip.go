@@ -15,7 +15,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // Gossip is this node's membership in the cluster's gossip: it probes the
@@ -206,7 +206,7 @@ const leavingMsg byte = 1
 // promotion or demotion) and broadcasts them, waiting up to timeout for
 // the broadcast to go out. The other members see an EventUpdate. It returns
 // an error wrapping ErrInvalidMeta for metadata that does not encode.
-func (g *Gossip) SetRole(role state.NodeRole, clusterAddr, apiAddr string, timeout time.Duration) error {
+func (g *Gossip) SetRole(role model.NodeRole, clusterAddr, apiAddr string, timeout time.Duration) error {
 	g.lifeMu.Lock()
 	defer g.lifeMu.Unlock()
 	if g.shutdown {
@@ -381,6 +381,10 @@ func (g *Gossip) expire(id string, r *memberRecord, now time.Time) bool {
 func (g *Gossip) removed(id string) bool {
 	return g.cfg.IsRemoved != nil && id != g.cfg.NodeID && g.cfg.IsRemoved(id)
 }
+
+// HealthScore is memberlist's local health score (Health.Score) alone,
+// cheap enough to call on every failure check.
+func (g *Gossip) HealthScore() int { return g.ml.GetHealthScore() }
 
 // Health is this node's view of the gossip, for `node ls` and /info.
 type Health struct {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 func TestJoinSpreadsMembershipAndMetadata(t *testing.T) {
@@ -30,11 +30,11 @@ func TestJoinSpreadsMembershipAndMetadata(t *testing.T) {
 			if m.NodeID != ids[i] {
 				t.Fatalf("members not sorted by ID: %v", members)
 			}
-			wantRole := state.RoleWorker
+			wantRole := model.RoleWorker
 			if m.NodeID[0] == 'm' {
-				wantRole = state.RoleManager
+				wantRole = model.RoleManager
 			}
-			if m.Role != wantRole || (wantRole == state.RoleManager) != (m.ClusterAddr == m.NodeID+".example:2377") {
+			if m.Role != wantRole || (wantRole == model.RoleManager) != (m.ClusterAddr == m.NodeID+".example:2377") {
 				t.Errorf("%s sees %s with role %q cluster address %q", n.g.cfg.NodeID, m.NodeID, m.Role, m.ClusterAddr)
 			}
 			if m.Local != (m.NodeID == n.g.cfg.NodeID) {
@@ -62,7 +62,7 @@ func TestJoinSpreadsMembershipAndMetadata(t *testing.T) {
 	if got := nodes[0].g.AdvertiseAddr(); got != nodes[0].tr.Addr() {
 		t.Errorf("AdvertiseAddr = %q, want %q", got, nodes[0].tr.Addr())
 	}
-	if m, ok := nodes[1].g.Member("w3"); !ok || m.Role != state.RoleWorker {
+	if m, ok := nodes[1].g.Member("w3"); !ok || m.Role != model.RoleWorker {
 		t.Errorf("Member(w3) = %+v, %v", m, ok)
 	}
 	if _, ok := nodes[1].g.Member("nope"); ok {
@@ -517,10 +517,10 @@ func TestSetRoleSpreadsToEveryMember(t *testing.T) {
 	})
 
 	// w1 is promoted: it now advertises a cluster address.
-	if err := nodes[1].g.SetRole(state.RoleManager, "w1.example:2377", "", time.Second); err != nil {
+	if err := nodes[1].g.SetRole(model.RoleManager, "w1.example:2377", "", time.Second); err != nil {
 		t.Fatal(err)
 	}
-	seen := func(role state.NodeRole, addr string) func() bool {
+	seen := func(role model.NodeRole, addr string) func() bool {
 		return func() bool {
 			for _, n := range nodes {
 				m, ok := n.g.Member("w1")
@@ -531,23 +531,23 @@ func TestSetRoleSpreadsToEveryMember(t *testing.T) {
 			return true
 		}
 	}
-	c.waitFor(5*time.Second, "every member to see w1 as a manager", seen(state.RoleManager, "w1.example:2377"))
+	c.waitFor(5*time.Second, "every member to see w1 as a manager", seen(model.RoleManager, "w1.example:2377"))
 	if got := nodes[0].rec.count(EventUpdate, "w1"); got < 1 {
 		t.Errorf("m1 got %d update events for w1, want at least 1", got)
 	}
 
 	// And demoted again.
-	if err := nodes[1].g.SetRole(state.RoleWorker, "", "", time.Second); err != nil {
+	if err := nodes[1].g.SetRole(model.RoleWorker, "", "", time.Second); err != nil {
 		t.Fatal(err)
 	}
-	c.waitFor(5*time.Second, "every member to see w1 as a worker", seen(state.RoleWorker, ""))
+	c.waitFor(5*time.Second, "every member to see w1 as a worker", seen(model.RoleWorker, ""))
 
 	// Metadata that does not fit is refused and changes nothing.
 	long := strings.Repeat("x", 600)
-	if err := nodes[1].g.SetRole(state.RoleManager, long, "", time.Second); !errors.Is(err, ErrInvalidMeta) {
+	if err := nodes[1].g.SetRole(model.RoleManager, long, "", time.Second); !errors.Is(err, ErrInvalidMeta) {
 		t.Errorf("SetRole with a %d-byte address: err = %v, want ErrInvalidMeta", len(long), err)
 	}
-	if m, _ := nodes[0].g.Member("w1"); m.Role != state.RoleWorker {
+	if m, _ := nodes[0].g.Member("w1"); m.Role != model.RoleWorker {
 		t.Errorf("after a refused SetRole m1 sees w1 as %q", m.Role)
 	}
 }

@@ -11,37 +11,14 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/discovery/gossiptest"
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/internal/testutil"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // testLogger sends logs to t.Log until the test's cleanup, then drops them:
-// memberlist goroutines may log a little after Shutdown.
-func testLogger(t testing.TB, level slog.Level) *slog.Logger {
-	w := &tWriter{t: t}
-	t.Cleanup(w.close) // registered first, so it runs after the members' shutdowns
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
-}
-
-type tWriter struct {
-	mu     sync.Mutex
-	t      testing.TB
-	closed bool
-}
-
-func (w *tWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.closed {
-		w.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
-}
-
-func (w *tWriter) close() {
-	w.mu.Lock()
-	w.closed = true
-	w.mu.Unlock()
-}
+// memberlist goroutines may log a little after Shutdown. Call it before
+// starting members, so its cleanup runs after their shutdowns.
+func testLogger(t testing.TB, level slog.Level) *slog.Logger { return testutil.Logger(t, level) }
 
 // recorder is an EventHandler that keeps every event with its time.
 type recorder struct {
@@ -160,9 +137,9 @@ func (c *cluster) remove(id string) {
 func (c *cluster) config(id string) Config {
 	cfg := c.profile
 	cfg.NodeID = id
-	cfg.Role = state.RoleWorker
+	cfg.Role = model.RoleWorker
 	if strings.HasPrefix(id, "m") {
-		cfg.Role = state.RoleManager
+		cfg.Role = model.RoleManager
 		cfg.ClusterAddr = id + ".example:2377"
 	}
 	cfg.Keys = [][]byte{c.key}

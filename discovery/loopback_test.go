@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // TestLoopbackUDPAndTCP runs three members on the real transport (UDP
@@ -25,9 +25,9 @@ func TestLoopbackUDPAndTCP(t *testing.T) {
 	for i, id := range ids {
 		cfg := profile
 		cfg.NodeID = id
-		cfg.Role = state.RoleWorker
+		cfg.Role = model.RoleWorker
 		if id == "m1" {
-			cfg.Role = state.RoleManager
+			cfg.Role = model.RoleManager
 			cfg.ClusterAddr = "127.0.0.1:2377"
 		}
 		cfg.BindAddr = "127.0.0.1:0"

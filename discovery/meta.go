@@ -8,7 +8,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // Meta is what a member tells the others about itself. It travels in
@@ -19,7 +19,7 @@ type Meta struct {
 	NodeID string
 	// Role is the node's role: the one it had when its gossip started, or
 	// the one Gossip.SetRole gave it since.
-	Role state.NodeRole
+	Role model.NodeRole
 	// ClusterAddr is a manager's advertised cluster address (host:port of
 	// port 2377: Raft and the HTTP routes), ManagerStatus.Addr. Empty for
 	// workers.
@@ -67,7 +67,7 @@ func (m Meta) Encode() ([]byte, error) {
 		flags |= metaFlagLeaving
 	}
 	role := byte(roleByteWorker)
-	if m.Role == state.RoleManager {
+	if m.Role == model.RoleManager {
 		role = roleByteManager
 	}
 	buf = append(buf, metaVersion, flags, role)
@@ -99,9 +99,9 @@ func DecodeMeta(b []byte) (Meta, error) {
 	m.Leaving = flags&metaFlagLeaving != 0
 	switch role {
 	case roleByteWorker:
-		m.Role = state.RoleWorker
+		m.Role = model.RoleWorker
 	case roleByteManager:
-		m.Role = state.RoleManager
+		m.Role = model.RoleManager
 	default:
 		return m, fmt.Errorf("%w: unknown role %d", ErrInvalidMeta, role)
 	}
@@ -131,8 +131,8 @@ func (m Meta) Validate() error {
 		return fmt.Errorf("%w: %w", ErrInvalidMeta, err)
 	}
 	switch m.Role {
-	case state.RoleWorker:
-	case state.RoleManager:
+	case model.RoleWorker:
+	case model.RoleManager:
 		if m.ClusterAddr == "" {
 			return fmt.Errorf("%w: manager %s has no cluster address", ErrInvalidMeta, m.NodeID)
 		}
@@ -153,7 +153,7 @@ func (m Meta) Validate() error {
 }
 
 // validateNodeID accepts 1 to MaxNodeIDLen letters, digits, '-', '_' and
-// '.': what state.NewID makes, and names tests use. No spaces, so that the
+// '.': what model.NewID makes, and names tests use. No spaces, so that the
 // ID can be found in memberlist's log lines.
 func validateNodeID(id string) error {
 	if id == "" {

@@ -9,17 +9,17 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 func TestMetaRoundTrip(t *testing.T) {
 	for _, m := range []Meta{
-		{NodeID: state.NewID(), Role: state.RoleWorker},
-		{NodeID: "w1", Role: state.RoleWorker, APIAddr: "10.0.0.7:2375", Leaving: true},
-		{NodeID: "m1", Role: state.RoleManager, ClusterAddr: "10.0.0.1:2377", APIAddr: "[fd00::1]:2376"},
+		{NodeID: model.NewID(), Role: model.RoleWorker},
+		{NodeID: "w1", Role: model.RoleWorker, APIAddr: "10.0.0.7:2375", Leaving: true},
+		{NodeID: "m1", Role: model.RoleManager, ClusterAddr: "10.0.0.1:2377", APIAddr: "[fd00::1]:2376"},
 		{
 			NodeID:      strings.Repeat("n", MaxNodeIDLen),
-			Role:        state.RoleManager,
+			Role:        model.RoleManager,
 			ClusterAddr: strings.Repeat("a", maxAddrLen-6) + ":65535",
 			APIAddr:     strings.Repeat("b", maxAddrLen-6) + ":65535",
 		},
@@ -40,14 +40,14 @@ func TestMetaRoundTrip(t *testing.T) {
 		}
 	}
 	// A worker with a generated ID is small: it rides on every alive message.
-	b, _ := Meta{NodeID: state.NewID(), Role: state.RoleWorker}.Encode()
-	if len(b) != 3+1+state.IDLength+2 {
+	b, _ := Meta{NodeID: model.NewID(), Role: model.RoleWorker}.Encode()
+	if len(b) != 3+1+model.IDLength+2 {
 		t.Errorf("worker metadata is %d bytes", len(b))
 	}
 }
 
 func TestMetaNewerVersionKeepsKnownFields(t *testing.T) {
-	m := Meta{NodeID: "m1", Role: state.RoleManager, ClusterAddr: "10.0.0.1:2377", Leaving: true}
+	m := Meta{NodeID: "m1", Role: model.RoleManager, ClusterAddr: "10.0.0.1:2377", Leaving: true}
 	b, err := m.Encode()
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +67,7 @@ func TestMetaNewerVersionKeepsKnownFields(t *testing.T) {
 }
 
 func TestDecodeMetaRejects(t *testing.T) {
-	good, err := Meta{NodeID: "m1", Role: state.RoleManager, ClusterAddr: "10.0.0.1:2377"}.Encode()
+	good, err := Meta{NodeID: "m1", Role: model.RoleManager, ClusterAddr: "10.0.0.1:2377"}.Encode()
 	if err != nil {
 		t.Fatal(err)
 	}

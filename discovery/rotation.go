@@ -7,7 +7,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // DefaultKeyRotationInterval is the gossip key lifetime when the cluster
@@ -80,7 +80,7 @@ func (r *KeyRotator) RotateAfter(t time.Time) {
 type KeyRotation struct {
 	// Keys is the key list to commit as Cluster.GossipKeys, primary
 	// first; nil when there is nothing to commit now.
-	Keys []state.GossipKey
+	Keys []model.GossipKey
 	// Step names the change: "create", "add", "promote" or "retire".
 	Step string
 	// NextCheck is when to call Next again at the latest if the cluster
@@ -89,7 +89,7 @@ type KeyRotation struct {
 }
 
 // Next returns the key change due now for cluster c, if any.
-func (r *KeyRotator) Next(c *state.Cluster) (KeyRotation, error) {
+func (r *KeyRotator) Next(c *model.Cluster) (KeyRotation, error) {
 	now := r.Now()
 	keys := c.GossipKeys
 	fp := fingerprint(keys)
@@ -101,7 +101,7 @@ func (r *KeyRotator) Next(c *state.Cluster) (KeyRotation, error) {
 		if err != nil {
 			return KeyRotation{}, err
 		}
-		return KeyRotation{Keys: []state.GossipKey{k}, Step: "create", NextCheck: now.Add(r.PropagationDelay)}, nil
+		return KeyRotation{Keys: []model.GossipKey{k}, Step: "create", NextCheck: now.Add(r.PropagationDelay)}, nil
 	}
 	settled := r.seenAt.Add(r.PropagationDelay)
 	primary := keys[0]
@@ -117,13 +117,13 @@ func (r *KeyRotator) Next(c *state.Cluster) (KeyRotation, error) {
 		if now.Before(settled) {
 			return KeyRotation{NextCheck: settled}, nil
 		}
-		return KeyRotation{Keys: []state.GossipKey{keys[newest], primary}, Step: "promote", NextCheck: now.Add(r.PropagationDelay)}, nil
+		return KeyRotation{Keys: []model.GossipKey{keys[newest], primary}, Step: "promote", NextCheck: now.Add(r.PropagationDelay)}, nil
 	case len(keys) > 1:
 		// Every node encrypts with the primary: forget the others.
 		if now.Before(settled) {
 			return KeyRotation{NextCheck: settled}, nil
 		}
-		return KeyRotation{Keys: []state.GossipKey{primary}, Step: "retire", NextCheck: now.Add(r.PropagationDelay)}, nil
+		return KeyRotation{Keys: []model.GossipKey{primary}, Step: "retire", NextCheck: now.Add(r.PropagationDelay)}, nil
 	}
 	interval := c.Spec.Gossip.KeyRotationInterval
 	if interval <= 0 {
@@ -144,27 +144,27 @@ func (r *KeyRotator) Next(c *state.Cluster) (KeyRotation, error) {
 	if forced && !k.CreatedAt.After(r.after) {
 		k.CreatedAt = r.after.Add(time.Nanosecond)
 	}
-	return KeyRotation{Keys: []state.GossipKey{primary, k}, Step: "add", NextCheck: now.Add(r.PropagationDelay)}, nil
+	return KeyRotation{Keys: []model.GossipKey{primary, k}, Step: "add", NextCheck: now.Add(r.PropagationDelay)}, nil
 }
 
-func (r *KeyRotator) newKey(now time.Time) (state.GossipKey, error) {
+func (r *KeyRotator) newKey(now time.Time) (model.GossipKey, error) {
 	size := r.KeySize
 	if size == 0 {
 		size = 32
 	}
 	if size != 16 && size != 24 && size != 32 {
-		return state.GossipKey{}, fmt.Errorf("%w: key size %d, want 16, 24 or 32", ErrInvalidKey, size)
+		return model.GossipKey{}, fmt.Errorf("%w: key size %d, want 16, 24 or 32", ErrInvalidKey, size)
 	}
 	key := make([]byte, size)
 	if _, err := io.ReadFull(r.Rand, key); err != nil {
-		return state.GossipKey{}, fmt.Errorf("discovery: new gossip key: %w", err)
+		return model.GossipKey{}, fmt.Errorf("discovery: new gossip key: %w", err)
 	}
-	return state.GossipKey{Key: key, CreatedAt: now}, nil
+	return model.GossipKey{Key: key, CreatedAt: now}, nil
 }
 
 // KeysOf returns the key bytes of a cluster's gossip keys, for Config.Keys
 // and Gossip.SetKeys.
-func KeysOf(keys []state.GossipKey) [][]byte {
+func KeysOf(keys []model.GossipKey) [][]byte {
 	out := make([][]byte, len(keys))
 	for i, k := range keys {
 		out[i] = k.Key
@@ -172,7 +172,7 @@ func KeysOf(keys []state.GossipKey) [][]byte {
 	return out
 }
 
-func fingerprint(keys []state.GossipKey) [32]byte {
+func fingerprint(keys []model.GossipKey) [32]byte {
 	h := sha256.New()
 	for _, k := range keys {
 		fmt.Fprintf(h, "%d:", len(k.Key))

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // fakeClock is a settable clock.
@@ -20,12 +20,12 @@ func TestKeyRotatorSchedule(t *testing.T) {
 	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	r := NewKeyRotator()
 	r.Now = clock.Now
-	cluster := &state.Cluster{Spec: state.DefaultClusterSpec()}
+	cluster := &model.Cluster{Spec: model.DefaultClusterSpec()}
 	interval := cluster.Spec.Gossip.KeyRotationInterval
 	delay := r.PropagationDelay
 
 	// commit applies a decision as the manager would, and checks its step.
-	commit := func(step string) []state.GossipKey {
+	commit := func(step string) []model.GossipKey {
 		t.Helper()
 		d, err := r.Next(cluster)
 		if err != nil {
@@ -138,7 +138,7 @@ func TestKeyRotatorUsesClusterInterval(t *testing.T) {
 	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	r := NewKeyRotator()
 	r.Now = clock.Now
-	cluster := &state.Cluster{Spec: state.DefaultClusterSpec()}
+	cluster := &model.Cluster{Spec: model.DefaultClusterSpec()}
 	cluster.Spec.Gossip.KeyRotationInterval = time.Hour
 	d, _ := r.Next(cluster)
 	cluster.GossipKeys = d.Keys
@@ -156,12 +156,12 @@ func TestKeyRotatorUsesClusterInterval(t *testing.T) {
 func TestKeyRotatorRandomnessFailure(t *testing.T) {
 	r := NewKeyRotator()
 	r.Rand = bytes.NewReader(nil)
-	if _, err := r.Next(&state.Cluster{}); err == nil {
+	if _, err := r.Next(&model.Cluster{}); err == nil {
 		t.Error("no error without randomness")
 	}
 	r.Rand = rand.Reader
 	r.KeySize = 20
-	if _, err := r.Next(&state.Cluster{}); !errors.Is(err, ErrInvalidKey) {
+	if _, err := r.Next(&model.Cluster{}); !errors.Is(err, ErrInvalidKey) {
 		t.Errorf("key size 20: %v", err)
 	}
 }

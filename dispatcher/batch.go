@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 )
 
@@ -18,20 +19,20 @@ import (
 // written; statuses the store already has, or that would move a task
 // backwards, are dropped before the write.
 type batcher struct {
-	t *term
+	t *leadership
 
 	mu      sync.Mutex
 	nodes   map[string]state.NodeStatusUpdate
-	tasks   map[string]map[string]state.TaskStatus // node -> task -> status
+	tasks   map[string]map[string]model.TaskStatus // node -> task -> status
 	waiters []chan error
 	kick    chan struct{}
 }
 
-func newBatcher(t *term) *batcher {
+func newBatcher(t *leadership) *batcher {
 	return &batcher{
 		t:     t,
 		nodes: map[string]state.NodeStatusUpdate{},
-		tasks: map[string]map[string]state.TaskStatus{},
+		tasks: map[string]map[string]model.TaskStatus{},
 		kick:  make(chan struct{}, 1),
 	}
 }
@@ -57,12 +58,12 @@ func (b *batcher) addNode(u state.NodeStatusUpdate) {
 
 // addTasks queues a node's task reports. The returned channel receives
 // the outcome of the write that carries them.
-func (b *batcher) addTasks(nodeID string, ups []state.TaskStatusUpdate) <-chan error {
+func (b *batcher) addTasks(nodeID string, ups []model.TaskStatusUpdate) <-chan error {
 	done := make(chan error, 1)
 	b.mu.Lock()
 	m := b.tasks[nodeID]
 	if m == nil {
-		m = map[string]state.TaskStatus{}
+		m = map[string]model.TaskStatus{}
 		b.tasks[nodeID] = m
 	}
 	for _, u := range ups {
@@ -114,7 +115,7 @@ func (b *batcher) failAll(err error) {
 func (b *batcher) flush(ctx context.Context) {
 	b.mu.Lock()
 	nodes, tasks, waiters := b.nodes, b.tasks, b.waiters
-	b.nodes, b.tasks, b.waiters = map[string]state.NodeStatusUpdate{}, map[string]map[string]state.TaskStatus{}, nil
+	b.nodes, b.tasks, b.waiters = map[string]state.NodeStatusUpdate{}, map[string]map[string]model.TaskStatus{}, nil
 	b.mu.Unlock()
 
 	cmds := b.commands(nodes, tasks)
@@ -156,25 +157,25 @@ func (b *batcher) flush(ctx context.Context) {
 
 // commands turns a batch into Raft commands of at most MaxBatch task
 // statuses each, dropping reports the store makes useless.
-func (b *batcher) commands(nodes map[string]state.NodeStatusUpdate, tasks map[string]map[string]state.TaskStatus) []*state.Command {
+func (b *batcher) commands(nodes map[string]state.NodeStatusUpdate, tasks map[string]map[string]model.TaskStatus) []*state.Command {
 	type nodeOps struct {
 		node string
-		ups  []state.TaskStatusUpdate
+		ups  []model.TaskStatusUpdate
 	}
 	var perNode []nodeOps
 	_ = b.t.d.store.View(func(tx state.ReadTx) error {
 		for node, m := range tasks {
-			var ups []state.TaskStatusUpdate
+			var ups []model.TaskStatusUpdate
 			for id, st := range m {
 				cur := tx.GetTask(id)
 				if cur == nil || cur.NodeID != node || st.State < cur.Status.State ||
 					(st.State == cur.Status.State && statusEqual(&cur.Status, &st)) {
 					continue
 				}
-				ups = append(ups, state.TaskStatusUpdate{TaskID: id, Status: st})
+				ups = append(ups, model.TaskStatusUpdate{TaskID: id, Status: st})
 			}
 			if len(ups) > 0 {
-				slices.SortFunc(ups, func(a, b state.TaskStatusUpdate) int { return strings.Compare(a.TaskID, b.TaskID) })
+				slices.SortFunc(ups, func(a, b model.TaskStatusUpdate) int { return strings.Compare(a.TaskID, b.TaskID) })
 				perNode = append(perNode, nodeOps{node, ups})
 			}
 		}
@@ -213,7 +214,7 @@ func (b *batcher) commands(nodes map[string]state.NodeStatusUpdate, tasks map[st
 }
 
 // statusEqual tells whether a report changes nothing the store shows.
-func statusEqual(a, b *state.TaskStatus) bool {
+func statusEqual(a, b *model.TaskStatus) bool {
 	return a.State == b.State && a.Message == b.Message && a.Err == b.Err &&
 		reflect.DeepEqual(a.Container, b.Container) && reflect.DeepEqual(a.Ports, b.Ports)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/ca"
+	"github.com/shoal-dev/shoal/internal/clock"
 )
 
 // Config configures a Dispatcher. Start from DefaultConfig.
@@ -115,6 +116,29 @@ type Config struct {
 	// node gossip wrongly keeps alive is still noticed.
 	HeartbeatHold time.Duration
 
+	// Suspected, if set, tells whether this manager's gossip suspects a
+	// node: its own probe of the node failed, direct, through other
+	// members and over TCP, and this manager's own gossip health is good
+	// (so the fault is not on this side). A node that has sent no
+	// heartbeat for SuspectMultiplier periods while Suspected says true is
+	// marked DOWN at once ("node unreachable"), without waiting for the
+	// full heartbeat grace or for gossip's suspicion timeout: two
+	// independent paths (the session's TCP connection and gossip's UDP
+	// and TCP probes) agree that the node cannot be reached. This is what
+	// makes a host cut off the network (no TCP reset reaches anyone) go
+	// DOWN about as fast as a killed one. It is called every tenth of a
+	// heartbeat period while a node is late by more than one period, so an
+	// implementation may start slower checks of its own on the first call
+	// and answer from them later. It must not block, and must be safe for
+	// concurrent use.
+	Suspected func(nodeID string) bool
+	// SuspectMultiplier is the number of heartbeat periods without a
+	// heartbeat after which a suspected node is marked DOWN. 2: one late
+	// heartbeat never counts, a node must miss a whole period on top of a
+	// failed gossip probe; below GraceMultiplier, so it is sooner than
+	// heartbeats alone. 0 turns the rule off.
+	SuspectMultiplier int
+
 	// ManagerClient, if set, is an HTTP/2 client presenting this
 	// manager's certificate (protocol.NewTransport with its
 	// ca.ClientTLSConfig). SubscribeLogs on a manager that does not lead
@@ -122,6 +146,14 @@ type Config struct {
 	// serve `docker service logs` on any manager. Nil: SubscribeLogs
 	// answers ErrNotLeader away from the leader.
 	ManagerClient *http.Client
+
+	// Clock drives node liveness: the heartbeat, session-close and
+	// leader-change deadlines, the gossip hold, and the timers that mark
+	// nodes DOWN when they pass. The status batch interval, the
+	// assignment delay and network write deadlines are short coalescing
+	// waits and I/O timeouts on the system clock. Tests set a fake clock
+	// to decide exactly when a deadline passes.
+	Clock clock.Clock
 
 	// Logger receives the dispatcher's logs, with component=dispatcher and
 	// node and session IDs as fields.
@@ -135,6 +167,7 @@ func DefaultConfig() Config {
 		HeartbeatPeriod:     time.Second,
 		HeartbeatHold:       10 * time.Second,
 		GraceMultiplier:     3,
+		SuspectMultiplier:   2,
 		CloseGrace:          time.Second,
 		LeaderChangeGrace:   6 * time.Second,
 		ReconnectRate:       200,
@@ -145,6 +178,7 @@ func DefaultConfig() Config {
 		WriteTimeout:        10 * time.Second,
 		ProposeTimeout:      10 * time.Second,
 		LogBuffer:           1024,
+		Clock:               clock.Real(),
 		Logger:              slog.Default(),
 	}
 }
@@ -163,6 +197,9 @@ func (c *Config) Validate() error {
 	}
 	if c.GraceMultiplier < 1 {
 		errs = append(errs, errors.New("grace multiplier must be at least 1"))
+	}
+	if c.SuspectMultiplier < 0 || c.SuspectMultiplier > c.GraceMultiplier {
+		errs = append(errs, fmt.Errorf("suspect multiplier %d: want 0 (off) to the grace multiplier %d", c.SuspectMultiplier, c.GraceMultiplier))
 	}
 	if c.CloseGrace <= 0 || c.LeaderChangeGrace <= 0 {
 		errs = append(errs, errors.New("close and leader change graces must be positive"))
@@ -184,6 +221,9 @@ func (c *Config) Validate() error {
 	}
 	if c.LogBuffer < 0 {
 		errs = append(errs, errors.New("log buffer must not be negative"))
+	}
+	if c.Clock == nil {
+		errs = append(errs, errors.New("clock is nil"))
 	}
 	if c.Logger == nil {
 		errs = append(errs, errors.New("logger is nil"))

@@ -7,15 +7,9 @@ import (
 	"sync"
 
 	"github.com/shoal-dev/shoal/dispatcher/protocol"
+	"github.com/shoal-dev/shoal/internal/lifecycle"
 	"github.com/shoal-dev/shoal/state"
 )
-
-// Proposer commits commands to the replicated store and returns the
-// results of their operations once the local store has applied them.
-// raft.Node satisfies it. It must be safe for concurrent use.
-type Proposer interface {
-	Propose(ctx context.Context, cmd *state.Command) (state.Results, error)
-}
 
 // Log types, the protocol's, named here for the API server.
 type (
@@ -29,22 +23,19 @@ type (
 // documentation.
 type Dispatcher struct {
 	store    *state.Store
-	proposer Proposer
+	proposer state.Proposer
 	cfg      Config
 	log      *slog.Logger
 
-	mu      sync.Mutex
-	term    *term // the term being served, nil when not running
-	running bool
-	stopped bool
-	stopCh  chan struct{}
-	done    chan struct{} // closed when the current Run returns
+	life       lifecycle.Guard
+	mu         sync.Mutex
+	leadership *leadership // the leadership being served, nil when not running
 }
 
 // New returns a dispatcher of the nodes in store that writes through
 // proposer. store must be the store proposer's writes are applied to (the
 // Raft node's own). cfg is checked by Run.
-func New(store *state.Store, proposer Proposer, cfg Config) *Dispatcher {
+func New(store *state.Store, proposer state.Proposer, cfg Config) *Dispatcher {
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.Default()
@@ -54,61 +45,36 @@ func New(store *state.Store, proposer Proposer, cfg Config) *Dispatcher {
 		proposer: proposer,
 		cfg:      cfg,
 		log:      logger.With("component", "dispatcher"),
-		stopCh:   make(chan struct{}),
 	}
 }
 
 // Run serves agent sessions until ctx ends or Stop is called, then
-// returns nil. Call it once per leadership term with the term's context
+// returns nil. Call it once per leadership with the leadership's context
 // (raft.Node.OnLeader). Runs must not overlap (ErrRunning). Until Run is
 // called, and after it returns, the handler answers 421 naming the leader.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	if err := d.cfg.Validate(); err != nil {
 		return err
 	}
-	d.mu.Lock()
-	switch {
-	case d.stopped:
-		d.mu.Unlock()
-		return ErrStopped
-	case d.running:
-		d.mu.Unlock()
-		return ErrRunning
+	ctx, end, err := d.life.Start(ctx)
+	if err != nil {
+		return fmt.Errorf("dispatcher: %w", err)
 	}
-	d.running = true
-	done := make(chan struct{})
-	d.done = done
-	d.mu.Unlock()
-	defer func() {
-		d.mu.Lock()
-		d.running = false
-		close(done)
-		d.mu.Unlock()
-	}()
+	defer end()
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		select {
-		case <-d.stopCh:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-
-	t, err := newTerm(ctx, d)
+	t, err := newLeadership(ctx, d)
 	if err != nil {
 		return fmt.Errorf("dispatcher: starting: %w", err)
 	}
 	d.mu.Lock()
-	d.term = t
+	d.leadership = t
 	d.mu.Unlock()
 	d.log.Info("dispatcher started", "nodes", t.trackedNodes())
 
 	t.run()
 
 	d.mu.Lock()
-	d.term = nil
+	d.leadership = nil
 	d.mu.Unlock()
 	t.close()
 	d.log.Info("dispatcher stopped")
@@ -117,24 +83,13 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 // Stop ends the current Run, if any, waits for it to return, and makes
 // later Runs return ErrStopped. It may be called more than once.
-func (d *Dispatcher) Stop() {
-	d.mu.Lock()
-	if !d.stopped {
-		d.stopped = true
-		close(d.stopCh)
-	}
-	done, running := d.done, d.running
-	d.mu.Unlock()
-	if running {
-		<-done
-	}
-}
+func (d *Dispatcher) Stop() { d.life.Stop() }
 
-// currentTerm returns the term being served, or nil.
-func (d *Dispatcher) currentTerm() *term {
+// currentLeadership returns the leadership being served, or nil.
+func (d *Dispatcher) currentLeadership() *leadership {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.term
+	return d.leadership
 }
 
 // MarkDown marks a node DOWN with reason as its status message and ends
@@ -143,7 +98,7 @@ func (d *Dispatcher) currentTerm() *term {
 // again. It returns ErrNotLeader when the dispatcher is not running and
 // ErrUnknownNode for a node not in the store.
 func (d *Dispatcher) MarkDown(nodeID, reason string) error {
-	t := d.currentTerm()
+	t := d.currentLeadership()
 	if t == nil {
 		return ErrNotLeader
 	}
@@ -155,7 +110,7 @@ func (d *Dispatcher) MarkDown(nodeID, reason string) error {
 // agrees, that is if the node sent no heartbeat for a period. It tells
 // whether the node is down.
 func (d *Dispatcher) ConfirmDown(nodeID, reason string) (bool, error) {
-	t := d.currentTerm()
+	t := d.currentLeadership()
 	if t == nil {
 		return false, ErrNotLeader
 	}
@@ -164,7 +119,7 @@ func (d *Dispatcher) ConfirmDown(nodeID, reason string) (bool, error) {
 
 // Sessions returns the number of open sessions, 0 when not running.
 func (d *Dispatcher) Sessions() int {
-	t := d.currentTerm()
+	t := d.currentLeadership()
 	if t == nil {
 		return 0
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -15,6 +16,8 @@ import (
 	"github.com/shoal-dev/shoal/ca"
 	"github.com/shoal-dev/shoal/dispatcher"
 	"github.com/shoal-dev/shoal/dispatcher/protocol"
+	"github.com/shoal-dev/shoal/internal/testutil"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 )
 
@@ -40,7 +43,7 @@ func TestSessionGetsFullSetThenChanges(t *testing.T) {
 		}
 	}
 	node := n.next(protocol.MessageNode, waitTimeout)
-	if node.Node.ID != "worker-a" || node.Node.Role != state.RoleWorker {
+	if node.Node.ID != "worker-a" || node.Node.Role != model.RoleWorker {
 		t.Fatalf("node message %+v", node.Node)
 	}
 	full := n.next(protocol.MessageAssignments, waitTimeout).Assignments
@@ -48,28 +51,28 @@ func TestSessionGetsFullSetThenChanges(t *testing.T) {
 	if !full.Full || len(got) != 2 || got[mine[0]] == nil || got[mine[1]] == nil {
 		t.Fatalf("full set = %+v, want tasks %v", full, mine)
 	}
-	if got[mine[0]].DesiredState != state.TaskStateRunning {
+	if got[mine[0]].DesiredState != model.TaskStateRunning {
 		t.Fatalf("desired state %v", got[mine[0]].DesiredState)
 	}
 	// The session makes the node READY with its description.
-	ready := h.waitNodeState("worker-a", state.NodeStateReady, waitTimeout)
+	ready := h.waitNodeState("worker-a", model.NodeStateReady, waitTimeout)
 	if ready.Description.Hostname != "host-worker-a" || ready.Status.Addr != "127.0.0.1" {
 		t.Fatalf("node after session: %+v", ready)
 	}
 
 	// The node's own status report is not sent back to it.
-	if err := n.client.ReportStatus(context.Background(), protocol.StatusRequest{SessionID: n.session, Updates: []state.TaskStatusUpdate{
-		{TaskID: mine[0], Status: state.TaskStatus{State: state.TaskStateAccepted, Message: "accepted"}},
+	if err := n.client.ReportStatus(context.Background(), protocol.StatusRequest{SessionID: n.session, Updates: []model.TaskStatusUpdate{
+		{TaskID: mine[0], Status: model.TaskStatus{State: model.TaskStateAccepted, Message: "accepted"}},
 	}}); err != nil {
 		t.Fatal(err)
 	}
 	// A desired state change is.
-	h.propose(h.leader(), state.Op{Type: state.OpSetTasksDesired, IDs: []string{mine[0]}, DesiredState: state.TaskStateShutdown})
+	h.propose(h.leader(), state.Op{Type: state.OpSetTasksDesired, IDs: []string{mine[0]}, DesiredState: model.TaskStateShutdown})
 	upd := n.next(protocol.MessageAssignments, waitTimeout).Assignments
-	if upd.Full || len(upd.Tasks) != 1 || upd.Tasks[0].ID != mine[0] || upd.Tasks[0].DesiredState != state.TaskStateShutdown {
+	if upd.Full || len(upd.Tasks) != 1 || upd.Tasks[0].ID != mine[0] || upd.Tasks[0].DesiredState != model.TaskStateShutdown {
 		t.Fatalf("update = %+v", upd)
 	}
-	if upd.Tasks[0].Status.State != state.TaskStateAccepted {
+	if upd.Tasks[0].Status.State != model.TaskStateAccepted {
 		t.Fatalf("update carries status %v, want the reported accepted", upd.Tasks[0].Status.State)
 	}
 	// A deleted task is removed; a task of another node is never seen.
@@ -80,9 +83,9 @@ func TestSessionGetsFullSetThenChanges(t *testing.T) {
 	}
 	// A node spec change reaches the node.
 	cur := h.node("worker-a").Copy()
-	cur.Spec.Availability = state.AvailabilityDrain
+	cur.Spec.Availability = model.AvailabilityDrain
 	h.propose(h.leader(), state.Op{Type: state.OpUpdateNode, Node: cur, Version: cur.Version.Index})
-	if ni := n.next(protocol.MessageNode, waitTimeout).Node; ni.Spec.Availability != state.AvailabilityDrain {
+	if ni := n.next(protocol.MessageNode, waitTimeout).Node; ni.Spec.Availability != model.AvailabilityDrain {
 		t.Fatalf("node update %+v", ni)
 	}
 	// The one-shot read agrees.
@@ -126,14 +129,14 @@ func TestNodeCannotActForAnotherNode(t *testing.T) {
 		t.Fatalf("heartbeat with another node's session: %v, want 403", err)
 	}
 	// A's own session, B's task.
-	err := a.client.ReportStatus(ctx, protocol.StatusRequest{SessionID: a.session, Updates: []state.TaskStatusUpdate{
-		{TaskID: tasks["worker-a"][0], Status: state.TaskStatus{State: state.TaskStateAccepted}},
-		{TaskID: tasks["worker-b"][0], Status: state.TaskStatus{State: state.TaskStateFailed, Err: "forged"}},
+	err := a.client.ReportStatus(ctx, protocol.StatusRequest{SessionID: a.session, Updates: []model.TaskStatusUpdate{
+		{TaskID: tasks["worker-a"][0], Status: model.TaskStatus{State: model.TaskStateAccepted}},
+		{TaskID: tasks["worker-b"][0], Status: model.TaskStatus{State: model.TaskStateFailed, Err: "forged"}},
 	}})
 	if protocol.StatusCode(err) != http.StatusForbidden {
 		t.Fatalf("reporting another node's task: %v, want 403", err)
 	}
-	if st := h.task(tasks["worker-b"][0]).Status.State; st != state.TaskStateAssigned {
+	if st := h.task(tasks["worker-b"][0]).Status.State; st != model.TaskStateAssigned {
 		t.Fatalf("B's task moved to %v", st)
 	}
 	// No certificate at all: 401.
@@ -171,8 +174,13 @@ func TestFollowerRedirectsToLeader(t *testing.T) {
 	}
 }
 
+// TestHeartbeatExpiryMarksNodeDown drives the dispatcher's clock by hand:
+// heartbeats keep a node up for as long as they come, and when they stop
+// the node is down the moment its grace (three periods) has passed, not
+// a millisecond before.
 func TestHeartbeatExpiryMarksNodeDown(t *testing.T) {
-	h := newHarness(t, 1, 100*time.Millisecond, nil)
+	clk := testutil.NewFakeClock()
+	h := newHarness(t, 1, 100*time.Millisecond, func(c *dispatcher.Config) { c.Clock = clk })
 	h.addNode("worker-a")
 	n := h.newTestNode("worker-a")
 	if err := n.open(h.addr(h.leader().ID)); err != nil {
@@ -181,25 +189,23 @@ func TestHeartbeatExpiryMarksNodeDown(t *testing.T) {
 	if n.period != 100*time.Millisecond {
 		t.Fatalf("period %v, want the cluster's 100ms", n.period)
 	}
-	h.waitNodeState("worker-a", state.NodeStateReady, waitTimeout)
-	// Heartbeats keep it READY well past the grace.
-	ctx, cancel := context.WithCancel(context.Background())
-	go n.heartbeats(ctx)
-	time.Sleep(600 * time.Millisecond)
-	if st := h.node("worker-a").Status.State; st != state.NodeStateReady {
-		t.Fatalf("node with heartbeats is %s", st)
+	h.waitNodeState("worker-a", model.NodeStateReady, waitTimeout)
+	d := h.manager(h.leader().ID).d
+	const grace = 300 * time.Millisecond // GraceMultiplier x the period
+	// Each heartbeat moves the deadline a grace on: six of them, each just
+	// inside the grace, keep the node up for four graces.
+	for range 6 {
+		clk.Advance(grace - 10*time.Millisecond)
+		n.beat(t)
 	}
-	// Heartbeats stop while the stream stays open: DOWN after 3 periods.
-	cancel()
-	stopped := time.Now()
-	down := h.waitNodeState("worker-a", state.NodeStateDown, waitTimeout)
-	took := time.Since(stopped)
-	t.Logf("DOWN %v after the last heartbeat (grace 300ms)", took)
+	// Heartbeats stop while the stream stays open.
+	clk.Advance(grace - time.Millisecond)
+	wantSessions(t, d, 1, "a millisecond before the grace passed")
+	clk.Advance(time.Millisecond)
+	wantSessions(t, d, 0, "when the grace passed (the node is down)")
+	down := h.waitNodeState("worker-a", model.NodeStateDown, waitTimeout)
 	if down.Status.Message != dispatcher.MessageHeartbeatFailure {
 		t.Fatalf("message %q", down.Status.Message)
-	}
-	if took > 2*time.Second {
-		t.Fatalf("DOWN after %v", took)
 	}
 	// The session was ended: the stream closes and heartbeats are refused.
 	waitFor(t, waitTimeout, "stream end", func() bool {
@@ -215,53 +221,65 @@ func TestHeartbeatExpiryMarksNodeDown(t *testing.T) {
 	}
 }
 
+// TestClosedSessionMarksNodeDownWithinCloseGrace: a node whose connection
+// closes has CloseGrace (1 s), not the heartbeat grace (3 s), to open a new
+// session. The dispatcher's clock is driven by hand.
 func TestClosedSessionMarksNodeDownWithinCloseGrace(t *testing.T) {
-	h := newHarness(t, 1, time.Second, nil)
+	clk := testutil.NewFakeClock()
+	h := newHarness(t, 1, time.Second, func(c *dispatcher.Config) { c.Clock = clk })
 	h.addNode("worker-a")
 	h.addNode("worker-b")
 	addr := h.addr(h.leader().ID)
+	d := h.manager(h.leader().ID).d
+	sessions := func(want int, what string) {
+		t.Helper()
+		waitFor(t, waitTimeout, fmt.Sprintf("%d sessions (%s)", want, what), func() bool { return d.Sessions() == want })
+	}
+	const closeGrace = time.Second
 
 	// A reconnects within the grace: no DOWN.
 	a := h.newTestNode("worker-a")
 	if err := a.open(addr); err != nil {
 		t.Fatal(err)
 	}
-	h.waitNodeState("worker-a", state.NodeStateReady, waitTimeout)
+	h.waitNodeState("worker-a", model.NodeStateReady, waitTimeout)
 	a.kill()
-	time.Sleep(200 * time.Millisecond)
+	sessions(0, "A's connection closed")
+	clk.Advance(closeGrace - time.Millisecond)
 	if err := a.open(addr); err != nil {
 		t.Fatal(err)
 	}
+	sessions(1, "A is back")
 
 	// B's process dies: its connection closes.
 	b := h.newTestNode("worker-b")
 	if err := b.open(addr); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go b.heartbeats(ctx)
-	go a.heartbeats(ctx)
-	h.waitNodeState("worker-b", state.NodeStateReady, waitTimeout)
-	killed := time.Now()
+	h.waitNodeState("worker-b", model.NodeStateReady, waitTimeout)
 	b.kill()
-	down := h.waitNodeState("worker-b", state.NodeStateDown, waitTimeout)
-	took := time.Since(killed)
-	t.Logf("connection closed -> DOWN in the store: %v (close grace 1s, heartbeat grace 3s)", took)
+	sessions(1, "B's connection closed")
+	clk.Advance(closeGrace - time.Millisecond)
+	// Were B marked DOWN now, the status batch (50 ms) would have written
+	// it by the end of this wait.
+	time.Sleep(300 * time.Millisecond)
+	if st := h.node("worker-b").Status.State; st != model.NodeStateReady {
+		t.Fatalf("B is %s a millisecond before its close grace passed", st)
+	}
+	clk.Advance(time.Millisecond)
+	down := h.waitNodeState("worker-b", model.NodeStateDown, waitTimeout)
 	if down.Status.Message != dispatcher.MessageSessionClosed {
-		t.Fatalf("message %q", down.Status.Message)
+		t.Fatalf("message %q, want %q", down.Status.Message, dispatcher.MessageSessionClosed)
 	}
-	if took < 900*time.Millisecond || took > 2*time.Second {
-		t.Fatalf("DOWN after %v, want about the 1s close grace", took)
-	}
-	if st := h.node("worker-a").Status.State; st != state.NodeStateReady {
+	// A's session, opened 1 ms before, is far from its heartbeat grace.
+	if st := h.node("worker-a").Status.State; st != model.NodeStateReady {
 		t.Fatalf("A, which came back within the grace, is %s", st)
 	}
 	// B comes back: READY.
 	if err := b.open(addr); err != nil {
 		t.Fatal(err)
 	}
-	h.waitNodeState("worker-b", state.NodeStateReady, waitTimeout)
+	h.waitNodeState("worker-b", model.NodeStateReady, waitTimeout)
 }
 
 func TestStatusReportsAreBatched(t *testing.T) {
@@ -288,13 +306,13 @@ func TestStatusReportsAreBatched(t *testing.T) {
 	for _, ids := range tasks {
 		all = append(all, ids...)
 	}
-	h.waitNodeState("worker-t", state.NodeStateReady, waitTimeout)
+	h.waitNodeState("worker-t", model.NodeStateReady, waitTimeout)
 	before := h.opCount(state.OpTaskStatus)
 	writesBefore := h.writes.Load()
 
 	// Every node walks each of its tasks through five states, one report
 	// per state per task, all nodes at once.
-	states := []state.TaskState{state.TaskStateAccepted, state.TaskStatePreparing, state.TaskStateReady, state.TaskStateStarting, state.TaskStateRunning}
+	states := []model.TaskState{model.TaskStateAccepted, model.TaskStatePreparing, model.TaskStateReady, model.TaskStateStarting, model.TaskStateRunning}
 	start := time.Now()
 	var wg sync.WaitGroup
 	reports := 0
@@ -306,8 +324,8 @@ func TestStatusReportsAreBatched(t *testing.T) {
 			defer wg.Done()
 			for _, st := range states {
 				for _, id := range ids {
-					err := n.client.ReportStatus(context.Background(), protocol.StatusRequest{SessionID: n.session, Updates: []state.TaskStatusUpdate{
-						{TaskID: id, Status: state.TaskStatus{State: st, Message: st.String(), Timestamp: time.Now()}},
+					err := n.client.ReportStatus(context.Background(), protocol.StatusRequest{SessionID: n.session, Updates: []model.TaskStatusUpdate{
+						{TaskID: id, Status: model.TaskStatus{State: st, Message: st.String(), Timestamp: time.Now()}},
 					}})
 					if err != nil {
 						t.Errorf("report: %v", err)
@@ -320,7 +338,7 @@ func TestStatusReportsAreBatched(t *testing.T) {
 	wg.Wait()
 	took := time.Since(start)
 	for _, id := range all {
-		if st := h.task(id).Status.State; st != state.TaskStateRunning {
+		if st := h.task(id).Status.State; st != model.TaskStateRunning {
 			t.Fatalf("task %s is %v", id, st)
 		}
 	}
@@ -340,28 +358,28 @@ func TestMarkDownAndEngineStatus(t *testing.T) {
 	if err := n.open(addr); err != nil {
 		t.Fatal(err)
 	}
-	h.waitNodeState("worker-a", state.NodeStateReady, waitTimeout)
+	h.waitNodeState("worker-a", model.NodeStateReady, waitTimeout)
 
 	// The agent says its engine is gone, then back.
 	ctx := context.Background()
 	if _, err := n.client.Heartbeat(ctx, protocol.HeartbeatRequest{SessionID: n.session, EngineError: "docker: connection refused"}); err != nil {
 		t.Fatal(err)
 	}
-	down := h.waitNodeState("worker-a", state.NodeStateDown, waitTimeout)
+	down := h.waitNodeState("worker-a", model.NodeStateDown, waitTimeout)
 	if down.Status.Message != "docker: connection refused" {
 		t.Fatalf("message %q", down.Status.Message)
 	}
 	if _, err := n.client.Heartbeat(ctx, protocol.HeartbeatRequest{SessionID: n.session}); err != nil {
 		t.Fatal(err)
 	}
-	h.waitNodeState("worker-a", state.NodeStateReady, waitTimeout)
+	h.waitNodeState("worker-a", model.NodeStateReady, waitTimeout)
 
 	// Gossip confirms a failure.
 	d := h.manager(h.leader().ID).d
 	if err := d.MarkDown("worker-a", "unreachable by gossip"); err != nil {
 		t.Fatal(err)
 	}
-	down = h.waitNodeState("worker-a", state.NodeStateDown, waitTimeout)
+	down = h.waitNodeState("worker-a", model.NodeStateDown, waitTimeout)
 	if down.Status.Message != "unreachable by gossip" {
 		t.Fatalf("message %q", down.Status.Message)
 	}
@@ -372,7 +390,7 @@ func TestMarkDownAndEngineStatus(t *testing.T) {
 	if err := n.open(addr); err != nil {
 		t.Fatal(err)
 	}
-	h.waitNodeState("worker-a", state.NodeStateReady, waitTimeout)
+	h.waitNodeState("worker-a", model.NodeStateReady, waitTimeout)
 	for _, m := range h.c.Members {
 		if m.Node != nil && !m.Node.IsLeader() {
 			if err := h.manager(m.ID).d.MarkDown("worker-a", "x"); !errors.Is(err, dispatcher.ErrNotLeader) {
@@ -382,9 +400,15 @@ func TestMarkDownAndEngineStatus(t *testing.T) {
 	}
 }
 
+// TestLeaderChangeGivesNodesAGrace: a new leader gives every node the
+// leader change grace to reconnect, not the heartbeat grace. The
+// dispatchers' clock is driven by hand from the election on.
 func TestLeaderChangeGivesNodesAGrace(t *testing.T) {
-	h := newHarness(t, 3, 200*time.Millisecond, func(c *dispatcher.Config) {
-		c.LeaderChangeGrace = 1500 * time.Millisecond
+	clk := testutil.NewFakeClock()
+	const period = 200 * time.Millisecond // heartbeat grace 600 ms
+	h := newHarness(t, 3, period, func(c *dispatcher.Config) {
+		c.Clock = clk
+		c.LeaderChangeGrace = 1500 * time.Millisecond // 1.525 s with 5 nodes
 	})
 	h.addNode("worker-a")
 	h.addNode("worker-b")
@@ -395,31 +419,36 @@ func TestLeaderChangeGivesNodesAGrace(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	h.waitNodeState("worker-a", state.NodeStateReady, waitTimeout)
-	h.waitNodeState("worker-b", state.NodeStateReady, waitTimeout)
+	h.waitNodeState("worker-a", model.NodeStateReady, waitTimeout)
+	h.waitNodeState("worker-b", model.NodeStateReady, waitTimeout)
 
 	h.kill(old)
-	killed := time.Now()
 	leader := h.c.Leader(waitTimeout)
 	h.waitServing(leader)
-	elected := time.Since(killed)
-	// A reconnects to the new leader at once; B never does.
+	// A reconnects to the new leader at once and heartbeats; B never does.
 	if err := a.open(h.addr(leader.ID)); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go a.heartbeats(ctx)
-	time.Sleep(800 * time.Millisecond) // past B's normal grace of 600ms
-	if st := h.node("worker-b").Status.State; st != state.NodeStateReady {
-		t.Fatalf("B is %s before the leader change grace", st)
+	beat := func() {
+		t.Helper()
+		clk.Advance(2 * period)
+		a.beat(t)
 	}
-	down := h.waitNodeState("worker-b", state.NodeStateDown, waitTimeout)
-	t.Logf("new leader serving %v after the old one died; B DOWN %v after that", elected, time.Since(killed)-elected)
+	beat()
+	beat() // 800 ms: past B's heartbeat grace, within the leader change grace
+	// Were B marked DOWN now, the status batch (50 ms) would have written
+	// it by the end of this wait.
+	time.Sleep(300 * time.Millisecond)
+	if st := h.node("worker-b").Status.State; st != model.NodeStateReady {
+		t.Fatalf("B is %s before the leader change grace passed", st)
+	}
+	beat()
+	beat() // 1.6 s: past the leader change grace
+	down := h.waitNodeState("worker-b", model.NodeStateDown, waitTimeout)
 	if down.Status.Message != dispatcher.MessageHeartbeatFailure {
 		t.Fatalf("message %q", down.Status.Message)
 	}
-	if st := h.node("worker-a").Status.State; st != state.NodeStateReady {
+	if st := h.node("worker-a").Status.State; st != model.NodeStateReady {
 		t.Fatalf("A is %s", st)
 	}
 }
@@ -538,7 +567,7 @@ func TestIdleSessionOutlivesWriteTimeout(t *testing.T) {
 	if len(upd.Tasks) != 1 || upd.Tasks[0].ID != tasks["worker-a"][0] {
 		t.Fatalf("update after an idle second: %+v", upd)
 	}
-	if st := h.node("worker-a").Status.State; st != state.NodeStateReady {
+	if st := h.node("worker-a").Status.State; st != model.NodeStateReady {
 		t.Fatalf("node is %s", st)
 	}
 }
@@ -581,38 +610,112 @@ func TestLogsThroughAFollower(t *testing.T) {
 // TestGossipHoldsAndConfirms checks the gossip hooks: a node that stops
 // heartbeating while gossip sees it alive stays up (a stall, a blip), and
 // a gossip failure report marks a silent node down at once.
+// TestGossipHoldsAndConfirms: a silent node that gossip still sees alive
+// is held up for at most HeartbeatHold; gossip's failure report, confirmed
+// by the silence, takes it down at once. The dispatcher's clock is driven
+// by hand.
 func TestGossipHoldsAndConfirms(t *testing.T) {
-	var alive atomic.Bool
-	alive.Store(true)
+	clk := testutil.NewFakeClock()
+	const period, hold = 100 * time.Millisecond, 5 * time.Second
+	h := newHarness(t, 1, period, func(c *dispatcher.Config) {
+		c.Clock = clk
+		c.Alive = func(string) bool { return true }
+		c.HeartbeatHold = hold
+	})
+	d := h.manager(h.leader().ID).d
+	var nodes []*testNode
+	for _, id := range []string{"worker-a", "worker-b"} {
+		h.addNode(id)
+		n := h.newTestNode(id)
+		if err := n.open(h.addr(h.leader().ID)); err != nil {
+			t.Fatal(err)
+		}
+		h.waitNodeState(id, model.NodeStateReady, waitTimeout)
+		nodes = append(nodes, n)
+	}
+	// Heartbeating: a failure report is not confirmed.
+	clk.Advance(period / 2)
+	for _, n := range nodes {
+		n.beat(t)
+	}
+	if down, err := d.ConfirmDown("worker-a", "gossip: node failed"); err != nil || down {
+		t.Fatalf("confirm while heartbeating: %v %v", down, err)
+	}
+	// Both fall silent; gossip sees them: held up well past the heartbeat
+	// grace (300 ms).
+	clk.Advance(time.Second)
+	wantSessions(t, d, 2, "1 s into the silence (both held up)")
+	// Gossip declares A failed: down at once.
+	if down, err := d.ConfirmDown("worker-a", "gossip: node failed"); err != nil || !down {
+		t.Fatalf("confirm of a silent node: %v %v", down, err)
+	}
+	wantSessions(t, d, 1, "after A's confirmed failure")
+	a := h.waitNodeState("worker-a", model.NodeStateDown, waitTimeout)
+	t.Logf("A down: %q", a.Status.Message)
+	// B, which gossip keeps alive, is held until the hold (5 s from its
+	// first missed grace, at 350 ms) ends.
+	clk.Advance(hold - time.Second)
+	wantSessions(t, d, 1, "before the hold ended (B's)")
+	clk.Advance(time.Second)
+	wantSessions(t, d, 0, "after the hold ended")
+	b := h.waitNodeState("worker-b", model.NodeStateDown, waitTimeout)
+	if b.Status.Message != dispatcher.MessageHeartbeatFailure {
+		t.Fatalf("B's message %q, want %q", b.Status.Message, dispatcher.MessageHeartbeatFailure)
+	}
+}
+
+// TestSuspectedAndLateNodeIsDownWithoutWaitingForTheHold checks the rule for
+// a node cut off the network: a gossip suspicion alone (heartbeats arrive)
+// and late heartbeats alone (gossip still reaches it) keep a node up, but
+// both together mark it DOWN as unreachable, without waiting for the
+// heartbeat hold or for gossip to declare it failed.
+func TestSuspectedAndLateNodeIsDownWithoutWaitingForTheHold(t *testing.T) {
+	var suspected atomic.Bool
 	h := newHarness(t, 1, 100*time.Millisecond, func(c *dispatcher.Config) {
-		c.Alive = func(string) bool { return alive.Load() }
-		c.HeartbeatHold = 5 * time.Second
+		c.Alive = func(string) bool { return true }
+		c.HeartbeatHold = time.Minute
+		c.Suspected = func(string) bool { return suspected.Load() }
 	})
 	h.addNode("worker-a")
 	n := h.newTestNode("worker-a")
 	if err := n.open(h.addr(h.leader().ID)); err != nil {
 		t.Fatal(err)
 	}
-	h.waitNodeState("worker-a", state.NodeStateReady, waitTimeout)
-	d := h.manager(h.leader().ID).d
-	// Heartbeating: a failure report is not confirmed.
+	h.waitNodeState("worker-a", model.NodeStateReady, waitTimeout)
+
+	// Suspected, but heartbeating: up.
+	suspected.Store(true)
 	ctx, cancel := context.WithCancel(context.Background())
 	go n.heartbeats(ctx)
-	time.Sleep(150 * time.Millisecond)
-	if down, err := d.ConfirmDown("worker-a", "gossip: node failed"); err != nil || down {
-		t.Fatalf("confirm while heartbeating: %v %v", down, err)
+	time.Sleep(time.Second)
+	if st := h.node("worker-a").Status.State; st != model.NodeStateReady {
+		t.Fatalf("a heartbeating node that gossip suspects is %s", st)
 	}
-	// Silent, but gossip sees it: held up well past the heartbeat grace.
+	// Silent, gossip reaches it: held up (10 grace periods here).
+	suspected.Store(false)
 	cancel()
 	time.Sleep(time.Second)
-	if st := h.node("worker-a").Status.State; st != state.NodeStateReady {
-		t.Fatalf("a silent node gossip sees alive is %s after 1 s (grace 300ms)", st)
+	if st := h.node("worker-a").Status.State; st != model.NodeStateReady {
+		t.Fatalf("a silent node that gossip reaches is %s", st)
 	}
-	// Gossip declares it failed: down at once.
-	start := time.Now()
-	if down, err := d.ConfirmDown("worker-a", "gossip: node failed"); err != nil || !down {
-		t.Fatalf("confirm of a silent node: %v %v", down, err)
+	// Silent and suspected: down, as unreachable.
+	suspected.Store(true)
+	st := h.waitNodeState("worker-a", model.NodeStateDown, waitTimeout)
+	if st.Status.Message != dispatcher.MessageUnreachable {
+		t.Fatalf("down with %q, want %q", st.Status.Message, dispatcher.MessageUnreachable)
 	}
-	st := h.waitNodeState("worker-a", state.NodeStateDown, waitTimeout)
-	t.Logf("down %v after the gossip report: %q", time.Since(start).Round(time.Millisecond), st.Status.Message)
+}
+
+func TestConfigRefusesASuspectMultiplierAboveTheGrace(t *testing.T) {
+	for _, tc := range []struct {
+		mult int
+		ok   bool
+	}{{0, true}, {2, true}, {3, true}, {4, false}, {-1, false}} {
+		c := dispatcher.DefaultConfig()
+		c.Identify = dispatcher.PeerIdentity
+		c.SuspectMultiplier = tc.mult
+		if err := c.Validate(); (err == nil) != tc.ok {
+			t.Errorf("SuspectMultiplier %d: Validate() = %v, want ok=%v", tc.mult, err, tc.ok)
+		}
+	}
 }

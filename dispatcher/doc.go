@@ -30,7 +30,7 @@
 //
 // # Only the leader serves
 //
-// Run serves for one leadership term. Every manager mounts the handler;
+// Run serves for one leadership. Every manager mounts the handler;
 // one whose dispatcher is not running answers every request with 421
 // Misdirected Request and a JSON body naming the leader (leader_id,
 // leader_addr: the leader's cluster address from its manager node in the
@@ -123,7 +123,7 @@
 //
 // # Fan-out
 //
-// One store watcher serves every session. The term's goroutine indexes
+// One store watcher serves every session. The leadership's goroutine indexes
 // tasks by node and routes each change to the session of its node, where
 // it replaces any pending change of the same task; each session's stream
 // goroutine writes what is pending. A slow node therefore holds at most one

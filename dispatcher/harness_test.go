@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,13 +18,15 @@ import (
 	"github.com/shoal-dev/shoal/ca"
 	"github.com/shoal-dev/shoal/dispatcher"
 	"github.com/shoal-dev/shoal/dispatcher/protocol"
+	"github.com/shoal-dev/shoal/internal/testutil"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 	"github.com/shoal-dev/shoal/state/raft"
 	"github.com/shoal-dev/shoal/state/raft/rafttest"
 	"github.com/shoal-dev/shoal/transport"
 )
 
-var _ dispatcher.Proposer = (*raft.Node)(nil)
+var _ state.Proposer = (*raft.Node)(nil)
 
 const waitTimeout = 10 * time.Second
 
@@ -51,17 +52,6 @@ type manager struct {
 	d    *dispatcher.Dispatcher
 	srv  *http.Server
 	mux  *transport.Mux
-}
-
-func testLogger(t testing.TB, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: level}))
-}
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }
 
 // countingProposer counts the dispatcher's writes.
@@ -95,21 +85,21 @@ func newHarness(t *testing.T, n int, period time.Duration, configure func(*dispa
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, root: root, cluster: state.NewID(), managers: map[string]*manager{}}
+	h := &harness{t: t, root: root, cluster: model.NewID(), managers: map[string]*manager{}}
 	h.c = rafttest.New(t, n, func(c *rafttest.Cluster) {
 		c.OnStart = func(m *rafttest.Member) { h.startManager(m, configure) }
 	})
 	leader := h.c.Leader(waitTimeout)
-	spec := state.DefaultClusterSpec()
+	spec := model.DefaultClusterSpec()
 	spec.Dispatcher.HeartbeatPeriod = period
-	ops := []state.Op{{Type: state.OpCreateCluster, Cluster: &state.Cluster{ID: h.cluster, Spec: spec}}}
+	ops := []state.Op{{Type: state.OpCreateCluster, Cluster: &model.Cluster{ID: h.cluster, Spec: spec}}}
 	for _, m := range h.c.Members {
-		ops = append(ops, state.Op{Type: state.OpCreateNode, Node: &state.Node{
+		ops = append(ops, state.Op{Type: state.OpCreateNode, Node: &model.Node{
 			ID:            m.ID,
-			Spec:          state.NodeSpec{DesiredRole: state.RoleManager, Availability: state.AvailabilityActive},
-			Role:          state.RoleManager,
-			ManagerStatus: &state.ManagerStatus{Addr: h.addr(m.ID)},
-			Status:        state.NodeStatus{State: state.NodeStateUnknown},
+			Spec:          model.NodeSpec{DesiredRole: model.RoleManager, Availability: model.AvailabilityActive},
+			Role:          model.RoleManager,
+			ManagerStatus: &model.ManagerStatus{Addr: h.addr(m.ID)},
+			Status:        model.NodeStatus{State: model.NodeStateUnknown},
 		}})
 	}
 	h.propose(leader, ops...)
@@ -118,29 +108,9 @@ func newHarness(t *testing.T, n int, period time.Duration, configure func(*dispa
 	return h
 }
 
-func (h *harness) cert(nodeID string, role state.NodeRole) tls.Certificate {
+func (h *harness) cert(nodeID string, role model.NodeRole) tls.Certificate {
 	h.t.Helper()
-	key, err := ca.GenerateKey()
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	csr, err := ca.NewCSR(key)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	certPEM, err := h.root.IssueNodeCertificate(csr, nodeID, role, h.cluster, time.Hour)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	keyPEM, err := ca.MarshalKeyPEM(key)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	c, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return c
+	return testutil.IssueNode(h.t, h.root, nodeID, role, h.cluster, time.Hour).TLS
 }
 
 func (h *harness) startManager(m *rafttest.Member, configure func(*dispatcher.Config)) {
@@ -149,9 +119,9 @@ func (h *harness) startManager(m *rafttest.Member, configure func(*dispatcher.Co
 	cfg := dispatcher.DefaultConfig()
 	cfg.Identify = dispatcher.PeerIdentity
 	cfg.Leader = node.Leader
-	cfg.Logger = testLogger(t, slog.LevelInfo).With("manager", m.ID)
-	mgrCert := h.cert(m.ID, state.RoleManager)
-	clientTLS, err := ca.ClientTLSConfig(&mgrCert, h.root, ca.WithLogger(testLogger(t, slog.LevelError)))
+	cfg.Logger = testutil.Logger(t, slog.LevelInfo).With("manager", m.ID)
+	mgrCert := h.cert(m.ID, model.RoleManager)
+	clientTLS, err := ca.ClientTLSConfig(&mgrCert, h.root, ca.WithLogger(testutil.Logger(t, slog.LevelError)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +136,7 @@ func (h *harness) startManager(m *rafttest.Member, configure func(*dispatcher.Co
 		}
 	})
 
-	serverTLS, err := ca.ServerTLSConfig(mgrCert, h.root, ca.WithLogger(testLogger(t, slog.LevelError)))
+	serverTLS, err := ca.ServerTLSConfig(mgrCert, h.root, ca.WithLogger(testutil.Logger(t, slog.LevelError)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +151,7 @@ func (h *harness) startManager(m *rafttest.Member, configure func(*dispatcher.Co
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := transport.New(ln, transport.Config{TLS: serverTLS, Logger: testLogger(t, slog.LevelError)})
+	mux := transport.New(ln, transport.Config{TLS: serverTLS, Logger: testutil.Logger(t, slog.LevelError)})
 	go mux.Serve()
 	httpMux := http.NewServeMux()
 	httpMux.Handle(protocol.PathPrefix, d.Handler())
@@ -250,11 +220,11 @@ func (h *harness) leader() *rafttest.Member { return h.c.Leader(waitTimeout) }
 
 // addNode creates a worker node.
 func (h *harness) addNode(id string) {
-	h.propose(h.leader(), state.Op{Type: state.OpCreateNode, Node: &state.Node{
+	h.propose(h.leader(), state.Op{Type: state.OpCreateNode, Node: &model.Node{
 		ID:     id,
-		Spec:   state.NodeSpec{DesiredRole: state.RoleWorker, Availability: state.AvailabilityActive},
-		Role:   state.RoleWorker,
-		Status: state.NodeStatus{State: state.NodeStateUnknown},
+		Spec:   model.NodeSpec{DesiredRole: model.RoleWorker, Availability: model.AvailabilityActive},
+		Role:   model.RoleWorker,
+		Status: model.NodeStatus{State: model.NodeStateUnknown},
 	}})
 }
 
@@ -263,10 +233,10 @@ func (h *harness) addNode(id string) {
 func (h *harness) addService(name string, nodes ...string) (string, map[string][]string) {
 	h.t.Helper()
 	l := h.leader()
-	svc := &state.Service{ID: state.NewID(), Spec: state.ServiceSpec{
-		Annotations: state.Annotations{Name: name},
-		Task:        state.TaskSpec{Container: state.ContainerSpec{Image: "shoal/demoapp:test"}},
-		Mode:        state.ServiceMode{Replicated: &state.ReplicatedService{Replicas: uint64(len(nodes))}},
+	svc := &model.Service{ID: model.NewID(), Spec: model.ServiceSpec{
+		Annotations: model.Annotations{Name: name},
+		Task:        model.TaskSpec{Container: model.ContainerSpec{Image: "shoal/demoapp:test"}},
+		Mode:        model.ServiceMode{Replicated: &model.ReplicatedService{Replicas: uint64(len(nodes))}},
 	}}
 	res := h.propose(l, state.Op{Type: state.OpCreateService, Service: svc})
 	_ = res
@@ -279,7 +249,7 @@ func (h *harness) addService(name string, nodes ...string) (string, map[string][
 	var as []state.Assignment
 	out := map[string][]string{}
 	for i, n := range nodes {
-		id := state.NewID()
+		id := model.NewID()
 		nts = append(nts, state.NewTask{ID: id, Slot: uint64(i + 1)})
 		as = append(as, state.Assignment{TaskID: id, NodeID: n})
 		out[n] = append(out[n], id)
@@ -290,14 +260,14 @@ func (h *harness) addService(name string, nodes ...string) (string, map[string][
 }
 
 // node reads a node from the leader's store.
-func (h *harness) node(id string) *state.Node {
-	var n *state.Node
+func (h *harness) node(id string) *model.Node {
+	var n *model.Node
 	_ = h.leader().Store.View(func(tx state.ReadTx) error { n = tx.GetNode(id); return nil })
 	return n
 }
 
-func (h *harness) task(id string) *state.Task {
-	var t *state.Task
+func (h *harness) task(id string) *model.Task {
+	var t *model.Task
 	_ = h.leader().Store.View(func(tx state.ReadTx) error { t = tx.GetTask(id); return nil })
 	return t
 }
@@ -314,9 +284,9 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-func (h *harness) waitNodeState(id string, st state.NodeState, timeout time.Duration) *state.Node {
+func (h *harness) waitNodeState(id string, st model.NodeState, timeout time.Duration) *model.Node {
 	h.t.Helper()
-	var n *state.Node
+	var n *model.Node
 	waitFor(h.t, timeout, fmt.Sprintf("node %s %s", id, st), func() bool {
 		n = h.node(id)
 		return n != nil && n.Status.State == st
@@ -346,8 +316,8 @@ type testNode struct {
 
 // newTestNode returns a node client with its own certificate.
 func (h *harness) newTestNode(id string) *testNode {
-	cert := h.cert(id, state.RoleWorker)
-	cfg, err := ca.ClientTLSConfig(&cert, h.root, ca.WithLogger(testLogger(h.t, slog.LevelError)))
+	cert := h.cert(id, model.RoleWorker)
+	cfg, err := ca.ClientTLSConfig(&cert, h.root, ca.WithLogger(testutil.Logger(h.t, slog.LevelError)))
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -373,7 +343,7 @@ func (h *harness) newTestNode(id string) *testNode {
 func (n *testNode) open(addr string) error {
 	n.client.Addr = addr
 	ctx, cancel := context.WithCancel(context.Background())
-	stream, err := n.client.OpenSession(ctx, protocol.SessionRequest{Description: &state.NodeDescription{Hostname: "host-" + n.id}})
+	stream, err := n.client.OpenSession(ctx, protocol.SessionRequest{Description: &model.NodeDescription{Hostname: "host-" + n.id}})
 	if err != nil {
 		cancel()
 		return err
@@ -440,6 +410,22 @@ func (n *testNode) heartbeats(ctx context.Context) {
 	}
 }
 
+// beat sends one heartbeat on the node's session.
+func (n *testNode) beat(t *testing.T) {
+	t.Helper()
+	if _, err := n.client.Heartbeat(context.Background(), protocol.HeartbeatRequest{SessionID: n.session}); err != nil {
+		t.Fatalf("%s's heartbeat: %v", n.id, err)
+	}
+}
+
+// wantSessions fails the test unless d has n open sessions.
+func wantSessions(t *testing.T, d *dispatcher.Dispatcher, n int, when string) {
+	t.Helper()
+	if got := d.Sessions(); got != n {
+		t.Fatalf("%d sessions %s, want %d", got, when, n)
+	}
+}
+
 // kill closes the node's TCP connections, as the death of its process
 // would.
 func (n *testNode) kill() {
@@ -459,8 +445,8 @@ func (n *testNode) close() {
 	n.tr.CloseIdleConnections()
 }
 
-func taskIDs(tasks []*state.Task) map[string]*state.Task {
-	out := map[string]*state.Task{}
+func taskIDs(tasks []*model.Task) map[string]*model.Task {
+	out := map[string]*model.Task{}
 	for _, t := range tasks {
 		out[t.ID] = t
 	}

@@ -11,7 +11,9 @@ import (
 
 	"github.com/shoal-dev/shoal/ca"
 	"github.com/shoal-dev/shoal/dispatcher/protocol"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/transport"
 )
 
 // Limits of request bodies.
@@ -43,7 +45,7 @@ func (d *Dispatcher) Handler() http.Handler {
 	mux.HandleFunc("POST "+p+"logs/{subscription}", d.auth(d.servePublish))
 	mux.HandleFunc("POST "+protocol.LogsSubscribePath, d.serveSubscribe)
 	mux.HandleFunc(protocol.PathPrefix, func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such dispatcher endpoint: "+r.Method+" "+r.URL.Path)
+		transport.WriteError(w, http.StatusNotFound, "no such dispatcher endpoint: "+r.Method+" "+r.URL.Path)
 	})
 	return mux
 }
@@ -52,30 +54,20 @@ func (d *Dispatcher) Handler() http.Handler {
 func (d *Dispatcher) auth(fn func(http.ResponseWriter, *http.Request, ca.Identity)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if d.cfg.Identify == nil {
-			writeError(w, http.StatusInternalServerError, "dispatcher: no identify function configured")
+			transport.WriteError(w, http.StatusInternalServerError, "dispatcher: no identify function configured")
 			return
 		}
 		id, err := d.cfg.Identify(r)
 		if err != nil {
-			writeError(w, http.StatusUnauthorized, "a node certificate of this cluster is required: "+err.Error())
+			transport.WriteError(w, http.StatusUnauthorized, "a node certificate of this cluster is required: "+err.Error())
 			return
 		}
 		if node := r.PathValue("node"); node != id.NodeID {
-			writeError(w, http.StatusForbidden, fmt.Sprintf("node %s may not act for node %s", id.NodeID, node))
+			transport.WriteError(w, http.StatusForbidden, fmt.Sprintf("node %s may not act for node %s", id.NodeID, node))
 			return
 		}
 		fn(w, r, id)
 	}
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, protocol.ErrorResponse{Message: msg})
 }
 
 // notLeader answers a request this manager cannot serve: 421 with the
@@ -83,10 +75,10 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 func (d *Dispatcher) notLeader(w http.ResponseWriter) {
 	id, addr := d.leaderAddr()
 	if addr == "" {
-		writeError(w, http.StatusServiceUnavailable, "no leader: an election is in progress; retry")
+		transport.WriteError(w, http.StatusServiceUnavailable, "no leader: an election is in progress; retry")
 		return
 	}
-	writeJSON(w, http.StatusMisdirectedRequest, protocol.ErrorResponse{
+	transport.WriteJSON(w, http.StatusMisdirectedRequest, protocol.ErrorResponse{
 		Message:    "this manager is not the leader: open the session with the leader",
 		LeaderID:   id,
 		LeaderAddr: addr,
@@ -129,10 +121,10 @@ func remoteHost(r *http.Request) string {
 func (d *Dispatcher) serveSession(w http.ResponseWriter, r *http.Request, id ca.Identity) {
 	var req protocol.SessionRequest
 	if err := decodeBody(r, maxSessionRequest, &req); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		transport.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	t := d.currentTerm()
+	t := d.currentLeadership()
 	if t == nil {
 		d.notLeader(w)
 		return
@@ -141,11 +133,11 @@ func (d *Dispatcher) serveSession(w http.ResponseWriter, r *http.Request, id ca.
 	if err := t.registerSession(r.Context(), s); err != nil {
 		switch {
 		case errors.Is(err, errNodeNotFound):
-			writeError(w, http.StatusForbidden, "node "+id.NodeID+": "+err.Error())
+			transport.WriteError(w, http.StatusForbidden, "node "+id.NodeID+": "+err.Error())
 		case errors.Is(err, ErrNotLeader):
 			d.notLeader(w)
 		default:
-			writeError(w, http.StatusServiceUnavailable, err.Error())
+			transport.WriteError(w, http.StatusServiceUnavailable, err.Error())
 		}
 		return
 	}
@@ -218,10 +210,10 @@ func (d *Dispatcher) serveSession(w http.ResponseWriter, r *http.Request, id ca.
 func (d *Dispatcher) serveHeartbeat(w http.ResponseWriter, r *http.Request, id ca.Identity) {
 	var req protocol.HeartbeatRequest
 	if err := decodeBody(r, maxSessionRequest, &req); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		transport.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	t := d.currentTerm()
+	t := d.currentLeadership()
 	if t == nil {
 		d.notLeader(w)
 		return
@@ -231,15 +223,15 @@ func (d *Dispatcher) serveHeartbeat(w http.ResponseWriter, r *http.Request, id c
 		sessionError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, protocol.HeartbeatResponse{Period: period})
+	transport.WriteJSON(w, http.StatusOK, protocol.HeartbeatResponse{Period: period})
 }
 
 func sessionError(w http.ResponseWriter, err error) {
 	if errors.Is(err, errWrongNode) {
-		writeError(w, http.StatusForbidden, err.Error())
+		transport.WriteError(w, http.StatusForbidden, err.Error())
 		return
 	}
-	writeError(w, http.StatusNotFound, err.Error())
+	transport.WriteError(w, http.StatusNotFound, err.Error())
 }
 
 // serveStatus takes a batch of task status reports and answers once they
@@ -247,10 +239,10 @@ func sessionError(w http.ResponseWriter, err error) {
 func (d *Dispatcher) serveStatus(w http.ResponseWriter, r *http.Request, id ca.Identity) {
 	var req protocol.StatusRequest
 	if err := decodeBody(r, maxStatusRequest, &req); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		transport.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	t := d.currentTerm()
+	t := d.currentLeadership()
 	if t == nil {
 		d.notLeader(w)
 		return
@@ -267,7 +259,7 @@ func (d *Dispatcher) serveStatus(w http.ResponseWriter, r *http.Request, id ca.I
 	var refused error
 	_ = d.store.View(func(tx state.ReadTx) error {
 		for _, u := range req.Updates {
-			if u.Status.State < state.TaskStateAccepted {
+			if u.Status.State < model.TaskStateAccepted {
 				refused = fmt.Errorf("task %s: an agent reports states from accepted on, not %v", u.TaskID, u.Status.State)
 				return nil
 			}
@@ -280,10 +272,10 @@ func (d *Dispatcher) serveStatus(w http.ResponseWriter, r *http.Request, id ca.I
 	})
 	switch {
 	case errors.Is(refused, errWrongNode):
-		writeError(w, http.StatusForbidden, refused.Error())
+		transport.WriteError(w, http.StatusForbidden, refused.Error())
 		return
 	case refused != nil:
-		writeError(w, http.StatusBadRequest, refused.Error())
+		transport.WriteError(w, http.StatusBadRequest, refused.Error())
 		return
 	}
 	if len(req.Updates) == 0 {
@@ -297,7 +289,7 @@ func (d *Dispatcher) serveStatus(w http.ResponseWriter, r *http.Request, id ca.I
 			return
 		}
 		if err != nil {
-			writeError(w, http.StatusServiceUnavailable, "writing the statuses failed: "+err.Error())
+			transport.WriteError(w, http.StatusServiceUnavailable, "writing the statuses failed: "+err.Error())
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -307,13 +299,13 @@ func (d *Dispatcher) serveStatus(w http.ResponseWriter, r *http.Request, id ca.I
 
 // serveTasks answers the node's assigned tasks.
 func (d *Dispatcher) serveTasks(w http.ResponseWriter, r *http.Request, id ca.Identity) {
-	if d.currentTerm() == nil {
+	if d.currentLeadership() == nil {
 		d.notLeader(w)
 		return
 	}
-	out := protocol.TasksResponse{Tasks: []*state.Task{}}
+	out := protocol.TasksResponse{Tasks: []*model.Task{}}
 	err := d.store.View(func(tx state.ReadTx) error {
-		return tx.ForEachTask(state.ByNodeID(id.NodeID), func(t *state.Task) bool {
+		return tx.ForEachTask(state.ByNodeID(id.NodeID), func(t *model.Task) bool {
 			if assigned(t) {
 				out.Tasks = append(out.Tasks, t)
 			}
@@ -321,8 +313,8 @@ func (d *Dispatcher) serveTasks(w http.ResponseWriter, r *http.Request, id ca.Id
 		})
 	})
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		transport.WriteError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, out)
+	transport.WriteJSON(w, http.StatusOK, out)
 }

@@ -12,7 +12,9 @@ import (
 
 	"github.com/shoal-dev/shoal/ca"
 	"github.com/shoal-dev/shoal/dispatcher/protocol"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/transport"
 )
 
 // SubscribeLogs streams the logs of the tasks sel selects. The
@@ -32,7 +34,7 @@ import (
 // forwarded to the leader; if the leader's stream breaks, a message with
 // Err set says so before the channel closes.
 func (d *Dispatcher) SubscribeLogs(ctx context.Context, sel LogSelector, opts LogOptions) (<-chan LogMessage, error) {
-	if t := d.currentTerm(); t != nil {
+	if t := d.currentLeadership(); t != nil {
 		return t.broker.subscribe(ctx, sel, opts)
 	}
 	if d.cfg.ManagerClient == nil {
@@ -78,31 +80,31 @@ func (d *Dispatcher) SubscribeLogs(ctx context.Context, sel LogSelector, opts Lo
 // serveSubscribe serves a log subscription a manager forwards.
 func (d *Dispatcher) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 	if d.cfg.Identify == nil {
-		writeError(w, http.StatusInternalServerError, "dispatcher: no identify function configured")
+		transport.WriteError(w, http.StatusInternalServerError, "dispatcher: no identify function configured")
 		return
 	}
 	id, err := d.cfg.Identify(r)
 	if err != nil {
-		writeError(w, http.StatusUnauthorized, "a node certificate of this cluster is required: "+err.Error())
+		transport.WriteError(w, http.StatusUnauthorized, "a node certificate of this cluster is required: "+err.Error())
 		return
 	}
-	if id.Role != state.RoleManager {
-		writeError(w, http.StatusForbidden, "node "+id.NodeID+" is not a manager")
+	if id.Role != model.RoleManager {
+		transport.WriteError(w, http.StatusForbidden, "node "+id.NodeID+" is not a manager")
 		return
 	}
 	var req protocol.LogsRequest
 	if err := decodeBody(r, maxSessionRequest, &req); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		transport.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	t := d.currentTerm()
+	t := d.currentLeadership()
 	if t == nil {
 		d.notLeader(w)
 		return
 	}
 	ch, err := t.broker.subscribe(r.Context(), req.Selector, req.Options)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		transport.WriteError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	rc := http.NewResponseController(w)
@@ -128,12 +130,12 @@ func (d *Dispatcher) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 
 // broker routes log subscriptions to agents and their lines back.
 type broker struct {
-	t    *term
+	t    *leadership
 	mu   sync.Mutex
 	subs map[string]*subscription
 }
 
-func newBroker(t *term) *broker {
+func newBroker(t *leadership) *broker {
 	return &broker{t: t, subs: map[string]*subscription{}}
 }
 
@@ -156,7 +158,7 @@ type subscription struct {
 
 func (b *broker) subscribe(ctx context.Context, sel LogSelector, opts LogOptions) (<-chan LogMessage, error) {
 	sub := &subscription{
-		id:    state.NewID(),
+		id:    model.NewID(),
 		sel:   sel,
 		opts:  opts,
 		ch:    make(chan LogMessage, b.t.cfg.LogBuffer),
@@ -164,7 +166,7 @@ func (b *broker) subscribe(ctx context.Context, sel LogSelector, opts LogOptions
 		done:  make(chan struct{}),
 	}
 	err := b.t.d.store.View(func(tx state.ReadTx) error {
-		add := func(task *state.Task) bool {
+		add := func(task *model.Task) bool {
 			if assigned(task) {
 				sub.nodes[task.NodeID] = true
 			}
@@ -264,7 +266,7 @@ func (b *broker) nodeGone(node, msg string) {
 
 // sessionOpened sends a node's new session the follow subscriptions it is
 // involved in, for lines from now on.
-func (b *broker) sessionOpened(s *session, tasks []*state.Task) {
+func (b *broker) sessionOpened(s *session, tasks []*model.Task) {
 	for _, sub := range b.all() {
 		if !sub.opts.Follow {
 			continue
@@ -289,7 +291,7 @@ func (b *broker) sessionOpened(s *session, tasks []*state.Task) {
 // taskAssigned sends a follow subscription that matches a newly assigned
 // task to its node, if the node was not involved yet (an involved node's
 // agent picks up new matching tasks itself).
-func (b *broker) taskAssigned(t *state.Task, s *session) {
+func (b *broker) taskAssigned(t *model.Task, s *session) {
 	if s == nil {
 		return
 	}
@@ -412,7 +414,7 @@ func (s *subscription) fail(node, msg string) {
 
 // servePublish receives a node's part of a subscription.
 func (d *Dispatcher) servePublish(w http.ResponseWriter, r *http.Request, id ca.Identity) {
-	t := d.currentTerm()
+	t := d.currentLeadership()
 	if t == nil {
 		d.notLeader(w)
 		return
@@ -420,13 +422,13 @@ func (d *Dispatcher) servePublish(w http.ResponseWriter, r *http.Request, id ca.
 	sub := t.broker.get(r.PathValue("subscription"))
 	switch {
 	case sub == nil:
-		writeError(w, http.StatusNotFound, "log subscription not found (it ended)")
+		transport.WriteError(w, http.StatusNotFound, "log subscription not found (it ended)")
 		return
 	case !sub.involves(id.NodeID):
-		writeError(w, http.StatusForbidden, "node "+id.NodeID+" is not part of this log subscription")
+		transport.WriteError(w, http.StatusForbidden, "node "+id.NodeID+" is not part of this log subscription")
 		return
 	case sub.isFinished():
-		writeError(w, http.StatusGone, "log subscription ended")
+		transport.WriteError(w, http.StatusGone, "log subscription ended")
 		return
 	}
 	// A subscription that ends stops the reading of the publication.

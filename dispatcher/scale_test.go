@@ -16,6 +16,8 @@ import (
 	"github.com/shoal-dev/shoal/ca"
 	"github.com/shoal-dev/shoal/dispatcher"
 	"github.com/shoal-dev/shoal/dispatcher/protocol"
+	"github.com/shoal-dev/shoal/internal/testutil"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 )
 
@@ -34,7 +36,7 @@ func TestScaleThousandSessions(t *testing.T) {
 		nodes = 200 // the race detector slows everything about tenfold
 	}
 	h := newHarness(t, 1, time.Second, func(c *dispatcher.Config) {
-		c.Logger = testLogger(t, slog.LevelWarn)
+		c.Logger = testutil.Logger(t, slog.LevelWarn)
 		c.WriteTimeout = 2 * time.Second // shorter than the hold below: idle streams must survive it
 		c.MaxHeartbeatRate = 0           // 1,000 heartbeats a second: the uncapped worst case
 	})
@@ -45,11 +47,11 @@ func TestScaleThousandSessions(t *testing.T) {
 	var ops []state.Op
 	for i := range ids {
 		ids[i] = fmt.Sprintf("scale-%04d", i)
-		ops = append(ops, state.Op{Type: state.OpCreateNode, Node: &state.Node{
+		ops = append(ops, state.Op{Type: state.OpCreateNode, Node: &model.Node{
 			ID:     ids[i],
-			Spec:   state.NodeSpec{DesiredRole: state.RoleWorker, Availability: state.AvailabilityActive},
-			Role:   state.RoleWorker,
-			Status: state.NodeStatus{State: state.NodeStateUnknown},
+			Spec:   model.NodeSpec{DesiredRole: model.RoleWorker, Availability: model.AvailabilityActive},
+			Role:   model.RoleWorker,
+			Status: model.NodeStatus{State: model.NodeStateUnknown},
 		}})
 	}
 	h.propose(leader, ops...)
@@ -58,8 +60,8 @@ func TestScaleThousandSessions(t *testing.T) {
 	// Count every DOWN the dispatcher writes from now on.
 	var downs atomic.Int64
 	w := leader.Store.Watch(state.WithFilter(func(e state.Event) bool {
-		n, ok := e.Object.(*state.Node)
-		return ok && n.Status.State == state.NodeStateDown
+		n, ok := e.Object.(*model.Node)
+		return ok && n.Status.State == model.NodeStateDown
 	}))
 	defer w.Close()
 	go func() {
@@ -77,7 +79,7 @@ func TestScaleThousandSessions(t *testing.T) {
 	// Certificates and clients.
 	clients := make([]*scaleNode, nodes)
 	for i, id := range ids {
-		cert := h.cert(id, state.RoleWorker)
+		cert := h.cert(id, model.RoleWorker)
 		cfg, err := ca.ClientTLSConfig(&cert, h.root)
 		if err != nil {
 			t.Fatal(err)
@@ -127,7 +129,7 @@ func TestScaleThousandSessions(t *testing.T) {
 		n := 0
 		_ = leader.Store.View(func(tx state.ReadTx) error {
 			for _, id := range ids {
-				if tx.GetNode(id).Status.State == state.NodeStateReady {
+				if tx.GetNode(id).Status.State == model.NodeStateReady {
 					n++
 				}
 			}
@@ -168,7 +170,7 @@ func TestScaleThousandSessions(t *testing.T) {
 	for _, c := range clients {
 		c.changedAt.Store(changed.UnixNano())
 	}
-	h.propose(leader, state.Op{Type: state.OpSetTasksDesired, IDs: all, DesiredState: state.TaskStateShutdown})
+	h.propose(leader, state.Op{Type: state.OpSetTasksDesired, IDs: all, DesiredState: model.TaskStateShutdown})
 	committed := time.Since(changed)
 	waitFor(t, time.Minute, "every node's update", func() bool {
 		for _, c := range clients {
@@ -208,7 +210,7 @@ type scaleNode struct {
 }
 
 func (c *scaleNode) open(ctx context.Context) error {
-	s, err := c.client.OpenSession(ctx, protocol.SessionRequest{Description: &state.NodeDescription{Hostname: c.id}})
+	s, err := c.client.OpenSession(ctx, protocol.SessionRequest{Description: &model.NodeDescription{Hostname: c.id}})
 	if err != nil {
 		return err
 	}
@@ -231,7 +233,7 @@ func (c *scaleNode) open(ctx context.Context) error {
 					continue
 				}
 				c.gotTask.Store(true)
-				if task.DesiredState == state.TaskStateShutdown && c.changedAt.Load() != 0 {
+				if task.DesiredState == model.TaskStateShutdown && c.changedAt.Load() != 0 {
 					c.shutdownAt.CompareAndSwap(0, time.Now().UnixNano())
 				}
 			}

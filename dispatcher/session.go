@@ -4,30 +4,32 @@ import (
 	"sync"
 
 	"github.com/shoal-dev/shoal/dispatcher/protocol"
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
-// session is one node's open session stream. The term's goroutines record
+// session is one node's open session stream. The leadership's goroutines record
 // what must be sent (set*, update, remove, addLogs) without ever blocking;
 // the stream's own goroutine takes it and writes it. Changes to one task
 // overwrite each other until they are sent, so a slow node holds at most
-// one pending change per task and never slows the term down.
+// one pending change per task and never slows the leadership down.
 type session struct {
 	id        string
 	nodeID    string
 	addr      string
-	desc      *state.NodeDescription
+	desc      *model.NodeDescription
 	engineErr string
 
 	mu       sync.Mutex
-	full     map[string]*state.Task // non-nil: a full set is pending
-	updated  map[string]*state.Task
+	full     map[string]*model.Task // non-nil: a full set is pending
+	updated  map[string]*model.Task
 	removed  map[string]struct{}
 	node     *protocol.NodeInfo
 	managers []protocol.Manager
 	mgrsSet  bool
 	gossip   [][]byte
 	logs     []protocol.LogSubscription
+	secrets  *protocol.Secrets     // non-nil: a set is pending
+	networks *protocol.NetworkView // non-nil: a view is pending
 
 	wake      chan struct{} // holds a token while something is pending
 	ended     chan struct{} // closed when the dispatcher ends the session
@@ -37,12 +39,12 @@ type session struct {
 
 func newSession(nodeID, addr string, req protocol.SessionRequest) *session {
 	return &session{
-		id:        state.NewID(),
+		id:        model.NewID(),
 		nodeID:    nodeID,
 		addr:      addr,
 		desc:      req.Description,
 		engineErr: req.EngineError,
-		updated:   map[string]*state.Task{},
+		updated:   map[string]*model.Task{},
 		removed:   map[string]struct{}{},
 		wake:      make(chan struct{}, 1),
 		ended:     make(chan struct{}),
@@ -73,9 +75,9 @@ func (s *session) reason() string {
 }
 
 // setFull replaces whatever assignments are pending with the full set.
-func (s *session) setFull(tasks []*state.Task) {
+func (s *session) setFull(tasks []*model.Task) {
 	s.mu.Lock()
-	s.full = make(map[string]*state.Task, len(tasks))
+	s.full = make(map[string]*model.Task, len(tasks))
 	for _, t := range tasks {
 		s.full[t.ID] = t
 	}
@@ -85,7 +87,7 @@ func (s *session) setFull(tasks []*state.Task) {
 	s.signal()
 }
 
-func (s *session) update(t *state.Task) {
+func (s *session) update(t *model.Task) {
 	s.mu.Lock()
 	if s.full != nil {
 		s.full[t.ID] = t
@@ -133,6 +135,22 @@ func (s *session) setGossip(keys [][]byte) {
 	s.signal()
 }
 
+// setSecrets replaces the pending secrets with the node's whole set.
+func (s *session) setSecrets(sec *protocol.Secrets) {
+	s.mu.Lock()
+	s.secrets = sec
+	s.mu.Unlock()
+	s.signal()
+}
+
+// setNetworks replaces the pending network view with the whole view.
+func (s *session) setNetworks(v *protocol.NetworkView) {
+	s.mu.Lock()
+	s.networks = v
+	s.mu.Unlock()
+	s.signal()
+}
+
 func (s *session) addLogs(sub protocol.LogSubscription) {
 	s.mu.Lock()
 	s.logs = append(s.logs, sub)
@@ -141,7 +159,8 @@ func (s *session) addLogs(sub protocol.LogSubscription) {
 }
 
 // take returns the pending messages, in the order a session starts with:
-// managers, node, assignments, log subscriptions.
+// managers, gossip keys, node, secrets, networks, assignments, log
+// subscriptions.
 func (s *session) take() []protocol.Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -158,9 +177,18 @@ func (s *session) take() []protocol.Message {
 		out = append(out, protocol.Message{Type: protocol.MessageNode, Node: s.node})
 		s.node = nil
 	}
+	// What the tasks need comes before the tasks.
+	if s.secrets != nil {
+		out = append(out, protocol.Message{Type: protocol.MessageSecrets, Secrets: s.secrets})
+		s.secrets = nil
+	}
+	if s.networks != nil {
+		out = append(out, protocol.Message{Type: protocol.MessageNetworks, Networks: s.networks})
+		s.networks = nil
+	}
 	switch {
 	case s.full != nil:
-		a := &protocol.Assignments{Full: true, Tasks: make([]*state.Task, 0, len(s.full))}
+		a := &protocol.Assignments{Full: true, Tasks: make([]*model.Task, 0, len(s.full))}
 		for _, t := range s.full {
 			a.Tasks = append(a.Tasks, t)
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/shoal-dev/shoal/internal/proctest"
@@ -52,6 +53,18 @@ func TestBackupAndRestore(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	net, err := cl.NetworkCreate(ctx, "backed_up", network.CreateOptions{Driver: "overlay", Attachable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, err := cl.SecretCreate(ctx, swarm.SecretSpec{Annotations: swarm.Annotations{Name: "backed_up_pw"}, Data: []byte("pw")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := cl.ConfigCreate(ctx, swarm.ConfigSpec{Annotations: swarm.Annotations{Name: "backed_up.conf"}, Data: []byte("conf")})
+	if err != nil {
+		t.Fatal(err)
+	}
 	before, err := cl.SwarmInspect(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -80,6 +93,16 @@ func TestBackupAndRestore(t *testing.T) {
 	}
 	if len(ns) != 2 {
 		t.Fatalf("restored cluster has %d nodes, want the new manager and the old one", len(ns))
+	}
+	// Networks, secrets and configs come back with their IDs.
+	if n, err := rc.NetworkInspect(ctx, "backed_up", network.InspectOptions{}); err != nil || n.ID != net.ID || !n.Attachable {
+		t.Errorf("restored network: %+v %v", n, err)
+	}
+	if s, _, err := rc.SecretInspectWithRaw(ctx, "backed_up_pw"); err != nil || s.ID != sec.ID {
+		t.Errorf("restored secret: %+v %v", s, err)
+	}
+	if c, _, err := rc.ConfigInspectWithRaw(ctx, "backed_up.conf"); err != nil || c.ID != cfg.ID || string(c.Spec.Data) != "conf" {
+		t.Errorf("restored config: %+v %v", c, err)
 	}
 	// Writes work in the new cluster.
 	if err := create(ctx, rc, "after-restore"); err != nil {

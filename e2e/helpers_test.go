@@ -20,7 +20,7 @@ import (
 	"github.com/docker/docker/client"
 )
 
-// Labels the executor puts on task containers (agent/exec/docker).
+// Labels the executor puts on task containers (agent/exec/dockerexec).
 const (
 	labelNodeID    = "io.shoal.node.id"
 	labelServiceID = "io.shoal.service.id"

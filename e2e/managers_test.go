@@ -184,3 +184,71 @@ func median(ds []time.Duration) time.Duration {
 	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
 	return ds[len(ds)/2]
 }
+
+// TestDemoteOneOfTwoManagers demotes one manager of a two-manager
+// cluster (allowed: both are reachable), the follower or the leader (which
+// hands its leadership over first; the new leader demotes it). The other
+// must keep its quorum: the demoted manager stops as soon as it applies
+// its demotion, and the leader must take it out of the Raft configuration
+// before its lease runs out, or the one manager left can never commit
+// again. Then writes go on through the one left, and the demoted node is
+// listed as a worker.
+func TestDemoteOneOfTwoManagers(t *testing.T) {
+	for _, demoteLeader := range []bool{false, true} {
+		name := map[bool]string{false: "follower", true: "leader"}[demoteLeader]
+		t.Run(name, func(t *testing.T) {
+			_, nodes := startManagers(t, 2)
+			l := leader(t, nodes)
+			demoted, kept := l, l
+			for _, n := range nodes {
+				if n != l {
+					if demoteLeader {
+						kept = n
+					} else {
+						demoted = n
+					}
+				}
+			}
+			cl := kept.Client()
+			ctx := context.Background()
+			var target swarm.Node
+			ns, err := cl.NodeList(ctx, swarm.NodeListOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, nd := range ns {
+				if nd.Description.Hostname == demoted.Name {
+					target = nd
+				}
+			}
+			spec := target.Spec
+			spec.Role = swarm.NodeRoleWorker
+			if err := cl.NodeUpdate(ctx, target.ID, target.Version, spec); err != nil {
+				t.Fatalf("demote %s: %v", demoted.Name, err)
+			}
+			proctest.Eventually(t, 30*time.Second, demoted.Name+" a worker, out of the Raft configuration", func() error {
+				nd, _, err := cl.NodeInspectWithRaw(ctx, target.ID)
+				if err != nil {
+					return err
+				}
+				if nd.Spec.Role != swarm.NodeRoleWorker || nd.ManagerStatus != nil {
+					return fmt.Errorf("role %s, manager status %+v", nd.Spec.Role, nd.ManagerStatus)
+				}
+				return nil
+			})
+			wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			if err := create(wctx, cl, "after-demotion"); err != nil {
+				t.Fatalf("a write after demoting one of two managers: %v\n%s", err, kept.Log())
+			}
+			// Without an agent, the demoted node learns it from its own
+			// log, which it received up to its removal.
+			proctest.Eventually(t, 20*time.Second, demoted.Name+" stopping its manager components", func() error {
+				if !strings.Contains(demoted.Log(), "this node was demoted") {
+					return fmt.Errorf("not yet")
+				}
+				return nil
+			})
+		})
+	}
+}

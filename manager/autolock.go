@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/shoal-dev/shoal/encryption"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 )
 
@@ -26,7 +27,7 @@ import (
 // key to unlock; it rewraps with the new key once it runs again.
 func (m *Manager) keepDEKWrapped(ctx context.Context) {
 	interesting := func(e state.Event) bool {
-		return e.Object.Kind() == state.KindCluster || e.Object.Kind() == state.KindNode
+		return e.Object.Kind() == model.KindCluster || e.Object.Kind() == model.KindNode
 	}
 	w := m.store.Watch(state.WithFilter(interesting))
 	defer func() { w.Close() }()
@@ -34,11 +35,11 @@ func (m *Manager) keepDEKWrapped(ctx context.Context) {
 	var gossipKeys [][]byte
 	var gossipPeers []string
 	for {
-		var c *state.Cluster
+		var c *model.Cluster
 		var peers []string
 		_ = m.store.View(func(tx state.ReadTx) error {
 			c = tx.Cluster()
-			nodes, _ := tx.FindNodes(state.ByRole(state.RoleManager))
+			nodes, _ := tx.FindNodes(state.ByRole(model.RoleManager))
 			for _, n := range nodes {
 				if n.ID != m.st.NodeID && n.ManagerStatus != nil && n.ManagerStatus.GossipAddr != "" {
 					peers = append(peers, n.ManagerStatus.GossipAddr)

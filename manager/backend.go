@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +15,8 @@ import (
 	"github.com/shoal-dev/shoal/ca"
 	"github.com/shoal-dev/shoal/dispatcher"
 	"github.com/shoal-dev/shoal/dispatcher/protocol"
+	"github.com/shoal-dev/shoal/eventlog"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 )
 
@@ -22,7 +25,12 @@ type backend struct {
 	m *Manager
 }
 
-var _ api.Backend = backend{}
+var (
+	_ api.Backend     = backend{}
+	_ api.EventSource = backend{}
+)
+
+func (b backend) Events() *eventlog.Log { return b.m.events }
 
 func (b backend) Store() *state.Store                   { return b.m.store }
 func (b backend) ReadBarrier(ctx context.Context) error { return b.m.raft.ReadBarrier(ctx) }
@@ -47,20 +55,20 @@ func (b backend) LeaderID() string {
 	return id
 }
 
-func (b backend) Reachability(nodeID string) state.Reachability {
+func (b backend) Reachability(nodeID string) model.Reachability {
 	members, err := b.m.raft.Members()
 	if err != nil {
-		return state.ReachabilityUnknown
+		return model.ReachabilityUnknown
 	}
 	for _, mem := range members {
 		if mem.ID == nodeID {
 			if b.m.raft.Reachable(nodeID) {
-				return state.ReachabilityReachable
+				return model.ReachabilityReachable
 			}
-			return state.ReachabilityUnreachable
+			return model.ReachabilityUnreachable
 		}
 	}
-	return state.ReachabilityUnknown
+	return model.ReachabilityUnknown
 }
 
 func (b backend) RemoveManager(ctx context.Context, nodeID string) error {
@@ -77,19 +85,22 @@ func (b backend) Metrics() (prometheus.Registerer, prometheus.Gatherer) {
 
 // serveAPI serves the Docker Engine API on the unix socket and, if set, on
 // TCP: plain HTTP on a loopback address, mutual TLS with a manager
-// certificate of this cluster on any other.
-func (m *Manager) serveAPI(ctx context.Context) error {
+// certificate of this cluster on any other. The returned closed waits,
+// once ctx has ended, until every listener is closed: the socket's path
+// is then free for the worker's API of a demoted node (requests in flight
+// may still finish).
+func (m *Manager) serveAPI(ctx context.Context) (closed func(), err error) {
 	cfg := api.DefaultConfig()
 	cfg.Logger = m.log
 	srv := api.NewServer(backend{m: m}, cfg)
 	s := m.st.Settings
-	var listeners []net.Listener
-	if s.APISocket != "" {
-		l, err := api.ListenUnix(s.APISocket)
+	var listeners []*closeSignal
+	if p := s.APISocketPath(); p != "" {
+		l, err := api.ListenUnix(p)
 		if err != nil {
-			return fmt.Errorf("manager: API socket: %w", err)
+			return nil, fmt.Errorf("manager: API socket: %w", err)
 		}
-		listeners = append(listeners, l)
+		listeners = append(listeners, newCloseSignal(l))
 	}
 	if s.APIAddr != "" {
 		l, err := m.listenAPITCP(s.APIAddr)
@@ -97,9 +108,9 @@ func (m *Manager) serveAPI(ctx context.Context) error {
 			for _, l := range listeners {
 				l.Close()
 			}
-			return err
+			return nil, err
 		}
-		listeners = append(listeners, l)
+		listeners = append(listeners, newCloseSignal(l))
 	}
 	for _, l := range listeners {
 		go func() {
@@ -108,7 +119,29 @@ func (m *Manager) serveAPI(ctx context.Context) error {
 			}
 		}()
 	}
-	return nil
+	return func() {
+		for _, l := range listeners {
+			<-l.done
+		}
+	}, nil
+}
+
+// closeSignal is a listener that closes done once it is closed. Serve
+// closes its listener first thing when it shuts down.
+type closeSignal struct {
+	net.Listener
+	once sync.Once
+	done chan struct{}
+}
+
+func newCloseSignal(l net.Listener) *closeSignal {
+	return &closeSignal{Listener: l, done: make(chan struct{})}
+}
+
+func (l *closeSignal) Close() error {
+	err := l.Listener.Close()
+	l.once.Do(func() { close(l.done) })
+	return err
 }
 
 func (m *Manager) listenAPITCP(addr string) (net.Listener, error) {
@@ -138,7 +171,7 @@ func (m *Manager) listenAPITCP(addr string) (net.Listener, error) {
 		if err != nil {
 			return err
 		}
-		if id.Role != state.RoleManager {
+		if id.Role != model.RoleManager {
 			err := fmt.Errorf("node %s holds a %s certificate: the control API needs a manager certificate", id.NodeID, id.Role)
 			m.log.Warn("refused API client", "err", err)
 			return err

@@ -12,8 +12,11 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/ca"
+	"github.com/shoal-dev/shoal/ca/caserver"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 	"github.com/shoal-dev/shoal/state/raft"
+	"github.com/shoal-dev/shoal/transport"
 )
 
 // pathRaftJoin is where a joining manager asks to become a Raft voter.
@@ -28,9 +31,10 @@ type raftJoinRequest struct {
 // clusterHandler routes the cluster port's HTTP requests.
 func (m *Manager) clusterHandler() http.Handler {
 	mux := http.NewServeMux()
-	caSrv := ca.NewServer(m.store, m.raft, m.log).Handler()
+	caSrv := caserver.NewServer(m.store, m.raft, m.log).Handler()
 	mux.Handle("/ca/v1/", caSrv)
 	mux.Handle(raft.PathPrefix, m.requireManager(m.raft.Handler()))
+	mux.Handle("GET "+pathRaftStatus, m.requireManager(http.HandlerFunc(m.serveRaftStatus)))
 	mux.Handle("POST "+pathRaftJoin, m.requireManager(http.HandlerFunc(m.serveRaftJoin)))
 	mux.Handle("/dispatcher/v1/", m.disp.Handler())
 	return mux
@@ -46,25 +50,19 @@ func (m *Manager) requireManager(h http.Handler) http.Handler {
 		}
 		id, err := ca.PeerIdentity(*r.TLS)
 		if err != nil {
-			writeJSONError(w, http.StatusUnauthorized, err.Error())
+			transport.WriteError(w, http.StatusUnauthorized, err.Error())
 			return
 		}
-		if id.Role != state.RoleManager {
-			writeJSONError(w, http.StatusForbidden, fmt.Sprintf("node %s holds a %s certificate: this endpoint is for managers", id.NodeID, id.Role))
+		if id.Role != model.RoleManager {
+			transport.WriteError(w, http.StatusForbidden, fmt.Sprintf("node %s holds a %s certificate: this endpoint is for managers", id.NodeID, id.Role))
 			return
 		}
 		if err := m.checkStillManager(id.NodeID); err != nil {
-			writeJSONError(w, http.StatusForbidden, err.Error())
+			transport.WriteError(w, http.StatusForbidden, err.Error())
 			return
 		}
 		h.ServeHTTP(w, r)
 	})
-}
-
-func writeJSONError(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]string{"message": msg})
 }
 
 // serveRaftJoin adds the calling manager to the Raft configuration. A
@@ -73,30 +71,30 @@ func (m *Manager) serveRaftJoin(w http.ResponseWriter, r *http.Request) {
 	id, _ := ca.PeerIdentity(*r.TLS)
 	var req raftJoinRequest
 	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req); err != nil {
-		writeJSONError(w, http.StatusBadRequest, "malformed request: "+err.Error())
+		transport.WriteError(w, http.StatusBadRequest, "malformed request: "+err.Error())
 		return
 	}
 	if req.ID != id.NodeID || req.Addr == "" {
-		writeJSONError(w, http.StatusForbidden, "a manager may only add itself to Raft")
+		transport.WriteError(w, http.StatusForbidden, "a manager may only add itself to Raft")
 		return
 	}
 	if err := m.raft.ReadBarrier(r.Context()); err != nil {
-		writeJSONError(w, http.StatusServiceUnavailable, err.Error())
+		transport.WriteError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	var n *state.Node
+	var n *model.Node
 	_ = m.store.View(func(tx state.ReadTx) error { n = tx.GetNode(req.ID); return nil })
-	if n == nil || n.Role != state.RoleManager {
-		writeJSONError(w, http.StatusForbidden, fmt.Sprintf("node %s is not a manager of the cluster", req.ID))
+	if n == nil || n.Role != model.RoleManager {
+		transport.WriteError(w, http.StatusForbidden, fmt.Sprintf("node %s is not a manager of the cluster", req.ID))
 		return
 	}
 	if err := m.raft.AddVoter(r.Context(), req.ID, req.Addr); err != nil {
-		writeJSONError(w, http.StatusServiceUnavailable, err.Error())
+		transport.WriteError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
 	m.log.Info("added manager to Raft", "manager", req.ID, "addr", req.Addr)
 	if err := m.recordManagerAddr(r.Context(), req.ID, req.Addr, req.GossipAddr); err != nil {
-		writeJSONError(w, http.StatusServiceUnavailable, err.Error())
+		transport.WriteError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -148,7 +146,7 @@ func (m *Manager) joinRaft(ctx context.Context) {
 			serr := m.st.Save(m.cfg.DataDir)
 			m.stMu.Unlock()
 			if serr != nil {
-				m.log.Error("saving node state", "err", serr)
+				m.log.Error("saving the node record", "err", serr)
 			}
 			m.log.Info("joined Raft", "via", target)
 			return
@@ -167,7 +165,7 @@ func (m *Manager) joinRaft(ctx context.Context) {
 // promoted worker whose node has none yet.
 func (m *Manager) recordManagerAddr(ctx context.Context, id, addr, gossipAddr string) error {
 	for attempt := 0; ; attempt++ {
-		var n *state.Node
+		var n *model.Node
 		_ = m.store.View(func(tx state.ReadTx) error { n = tx.GetNode(id); return nil })
 		if n == nil {
 			return fmt.Errorf("node %s not found", id)
@@ -177,7 +175,7 @@ func (m *Manager) recordManagerAddr(ctx context.Context, id, addr, gossipAddr st
 		}
 		upd := n.Copy()
 		if upd.ManagerStatus == nil {
-			upd.ManagerStatus = &state.ManagerStatus{}
+			upd.ManagerStatus = &model.ManagerStatus{}
 		}
 		upd.ManagerStatus.Addr = addr
 		if gossipAddr != "" {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/discovery"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 )
 
@@ -17,8 +18,8 @@ import (
 func (m *Manager) rotateGossipKeys(ctx context.Context) {
 	r := discovery.NewKeyRotator()
 	interesting := func(e state.Event) bool {
-		return e.Object.Kind() == state.KindCluster ||
-			(e.Object.Kind() == state.KindNode && e.Action == state.ActionDelete)
+		return e.Object.Kind() == model.KindCluster ||
+			(e.Object.Kind() == model.KindNode && e.Action == state.ActionDelete)
 	}
 	w := m.store.Watch(state.WithFilter(interesting))
 	defer func() { w.Close() }()
@@ -37,7 +38,7 @@ func (m *Manager) rotateGossipKeys(ctx context.Context) {
 			}
 			for _, b := range batches {
 				for _, e := range b.Events {
-					if e.Object.Kind() == state.KindNode {
+					if e.Object.Kind() == model.KindNode {
 						r.RotateAfter(time.Now())
 					}
 				}
@@ -61,7 +62,7 @@ func (m *Manager) rotateGossipKeys(ctx context.Context) {
 // gossipKeyStep makes one rotation step if one is due and returns when to
 // look again.
 func (m *Manager) gossipKeyStep(ctx context.Context, r *discovery.KeyRotator) (time.Time, error) {
-	var c *state.Cluster
+	var c *model.Cluster
 	_ = m.store.View(func(tx state.ReadTx) error { c = tx.Cluster(); return nil })
 	if c == nil {
 		return time.Now().Add(time.Second), nil

@@ -12,14 +12,19 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
 	hraft "github.com/hashicorp/raft"
 
+	"github.com/shoal-dev/shoal/allocator"
 	"github.com/shoal-dev/shoal/ca"
+	"github.com/shoal-dev/shoal/dashboard"
 	"github.com/shoal-dev/shoal/dispatcher"
 	"github.com/shoal-dev/shoal/encryption"
+	"github.com/shoal-dev/shoal/eventlog"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/node"
 	"github.com/shoal-dev/shoal/orchestrator"
 	"github.com/shoal-dev/shoal/scheduler"
@@ -42,7 +47,7 @@ const bootstrapFile = "bootstrap.json"
 // agent.
 type Manager struct {
 	cfg   Config
-	st    *node.State
+	st    *node.Record
 	stMu  sync.Mutex
 	creds *node.Credentials
 	log   *slog.Logger
@@ -53,8 +58,14 @@ type Manager struct {
 	http    *http.Server
 	orch    *orchestrator.Orchestrator
 	sched   *scheduler.Scheduler
+	alloc   *allocator.Allocator
 	disp    *dispatcher.Dispatcher
 	metrics *metrics
+	// events is the swarm events of the store, for GET /events: made
+	// with the store, so that the Raft log's replay fills its history.
+	events *eventlog.Log
+	// dashboard is set once Run serves it (Settings.UIAddr).
+	dashboard *dashboard.Dashboard
 
 	// unlockKey is the key made by init --autolock.
 	unlockKey string
@@ -73,11 +84,11 @@ func Init(cfg Config) (*Manager, error) {
 	if err := node.CheckFresh(cfg.DataDir, "manager"); err != nil {
 		return nil, err
 	}
-	settings, err := Defaults(cfg.Settings, cfg.DataDir)
+	settings, err := cfg.Settings.WithDefaults(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	var cluster *state.Cluster
+	var cluster *model.Cluster
 	var root *ca.RootCA
 	if cfg.RestoreFrom != "" {
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -89,10 +100,10 @@ func Init(cfg Config) (*Manager, error) {
 		if err := copyFile(cfg.RestoreFrom, filepath.Join(cfg.DataDir, restoreFile)); err != nil {
 			return nil, err
 		}
-	} else if cluster, root, err = newCluster(cfg.AutoLock); err != nil {
+	} else if cluster, root, err = newCluster(cfg.AutoLock, cfg.DefaultAddrPool, cfg.SubnetSize); err != nil {
 		return nil, err
 	}
-	nodeID, clusterID := state.NewID(), cluster.ID
+	nodeID, clusterID := model.NewID(), cluster.ID
 	key, err := ca.GenerateKey()
 	if err != nil {
 		return nil, err
@@ -101,7 +112,7 @@ func Init(cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	certPEM, err := root.IssueNodeCertificate(csr, nodeID, state.RoleManager, clusterID, cluster.Spec.CAConfig.NodeCertExpiry)
+	certPEM, err := root.IssueNodeCertificate(csr, nodeID, model.RoleManager, clusterID, cluster.Spec.CAConfig.NodeCertExpiry)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +137,7 @@ func Init(cfg Config) (*Manager, error) {
 	if err := encryption.SaveDEK(filepath.Join(cfg.DataDir, DEKFile), encryption.GenerateDEK(), unlock); err != nil {
 		return nil, err
 	}
-	st := &node.State{NodeID: nodeID, ClusterID: clusterID, Role: state.RoleManager, Settings: settings, Bootstrap: true}
+	st := &node.Record{NodeID: nodeID, ClusterID: clusterID, Role: model.RoleManager, Settings: settings, Bootstrap: true}
 	if err := st.Save(cfg.DataDir); err != nil {
 		return nil, err
 	}
@@ -142,7 +153,7 @@ func Init(cfg Config) (*Manager, error) {
 
 // newCluster makes the cluster object of a new cluster: a root CA, join
 // tokens, default settings, and an unlock key with autolock.
-func newCluster(autolock bool) (*state.Cluster, *ca.RootCA, error) {
+func newCluster(autolock bool, addrPool []string, subnetSize uint32) (*model.Cluster, *ca.RootCA, error) {
 	root, err := ca.CreateRootCA()
 	if err != nil {
 		return nil, nil, err
@@ -159,16 +170,22 @@ func newCluster(autolock bool) (*state.Cluster, *ca.RootCA, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	spec := state.DefaultClusterSpec()
+	spec := model.DefaultClusterSpec()
 	spec.Encryption.AutoLockManagers = autolock
-	c := &state.Cluster{
-		ID:   state.NewID(),
+	if len(addrPool) > 0 {
+		spec.DefaultAddrPool = slices.Clone(addrPool)
+	}
+	if subnetSize != 0 {
+		spec.SubnetSize = subnetSize
+	}
+	c := &model.Cluster{
+		ID:   model.NewID(),
 		Spec: spec,
-		RootCA: state.RootCA{
+		RootCA: model.RootCA{
 			CACert:       root.CertPEM(),
 			CAKey:        rootKey,
 			CACertDigest: root.DigestHex(),
-			JoinTokens:   state.JoinTokens{Worker: workerTok.String(), Manager: managerTok.String()},
+			JoinTokens:   model.JoinTokens{Worker: workerTok.String(), Manager: managerTok.String()},
 		},
 	}
 	if autolock {
@@ -178,7 +195,7 @@ func newCluster(autolock bool) (*state.Cluster, *ca.RootCA, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, nil, err
 	}
-	c.GossipKeys = []state.GossipKey{{Key: key, CreatedAt: time.Now().UTC()}}
+	c.GossipKeys = []model.GossipKey{{Key: key, CreatedAt: time.Now().UTC()}}
 	return c, root, nil
 }
 
@@ -195,18 +212,18 @@ func Join(ctx context.Context, cfg Config, token, remote string) (*Manager, erro
 	if err := node.CheckFresh(cfg.DataDir, "manager"); err != nil {
 		return nil, err
 	}
-	settings, err := Defaults(cfg.Settings, cfg.DataDir)
+	settings, err := cfg.Settings.WithDefaults(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	res, err := ca.Join(ctx, remote, ca.JoinRequest{
+	res, err := ca.JoinWithRetry(ctx, remote, ca.JoinRequest{
 		Token:         token,
 		Hostname:      settings.Hostname,
-		Role:          state.RoleManager,
+		Role:          model.RoleManager,
 		AdvertiseAddr: settings.AdvertiseAddr,
 		GossipAddr:    settings.GossipAddr,
 		Labels:        settings.Labels,
-	})
+	}, cfg.JoinRetry())
 	if err != nil {
 		return nil, err
 	}
@@ -216,10 +233,10 @@ func Join(ctx context.Context, cfg Config, token, remote string) (*Manager, erro
 	if err := encryption.SaveDEK(filepath.Join(cfg.DataDir, DEKFile), encryption.GenerateDEK(), nil); err != nil {
 		return nil, err
 	}
-	st := &node.State{
+	st := &node.Record{
 		NodeID:      res.NodeID,
 		ClusterID:   res.ClusterID,
-		Role:        state.RoleManager,
+		Role:        model.RoleManager,
 		Settings:    settings,
 		Managers:    managerAddrs(res.Managers, remote),
 		JoinRaftVia: remote,
@@ -256,10 +273,10 @@ func Open(cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	if st.Role != state.RoleManager {
+	if st.Role != model.RoleManager {
 		return nil, fmt.Errorf("data dir %s holds a %s node: start it with `worker run`", cfg.DataDir, st.Role)
 	}
-	st.Settings = Overlay(st.Settings, cfg.Settings)
+	st.Settings = st.Settings.Overlay(cfg.Settings)
 	if err := st.Save(cfg.DataDir); err != nil {
 		return nil, err
 	}
@@ -267,33 +284,7 @@ func Open(cfg Config) (*Manager, error) {
 	return open(cfg, st)
 }
 
-// Overlay returns base with the non-empty settings of over.
-func Overlay(base, over node.Settings) node.Settings {
-	if over.Hostname != "" {
-		base.Hostname = over.Hostname
-	}
-	if over.ListenAddr != "" {
-		base.ListenAddr = over.ListenAddr
-	}
-	if over.AdvertiseAddr != "" {
-		base.AdvertiseAddr = over.AdvertiseAddr
-	}
-	if over.GossipAddr != "" {
-		base.GossipAddr = over.GossipAddr
-	}
-	if over.APISocket != "" {
-		base.APISocket = over.APISocket
-	}
-	if over.APIAddr != "" {
-		base.APIAddr = over.APIAddr
-	}
-	if over.Labels != nil {
-		base.Labels = over.Labels
-	}
-	return base
-}
-
-func open(cfg Config, st *node.State) (*Manager, error) {
+func open(cfg Config, st *node.Record) (*Manager, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -318,6 +309,9 @@ func open(cfg Config, st *node.State) (*Manager, error) {
 	}
 	cfg.Raft.DataKey = dek
 	m := &Manager{cfg: cfg, st: st, creds: creds, log: log, store: state.NewStore(), ready: make(chan struct{})}
+	ecfg := eventlog.DefaultConfig()
+	ecfg.Logger = log
+	m.events = eventlog.New(m.store, ecfg)
 	m.metrics = newMetrics(func() *raft.Node { return m.raft })
 	return m, nil
 }
@@ -351,21 +345,30 @@ func (m *Manager) raftDir() string { return filepath.Join(m.cfg.DataDir, "raft")
 
 // Run serves until ctx ends, then shuts down cleanly: a leader hands its
 // leadership over first.
-func (m *Manager) Run(ctx context.Context) error {
+func (m *Manager) Run(ctx context.Context) (err error) {
 	s := m.st.Settings
 	ln, err := net.Listen("tcp", s.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("manager: listening on the cluster port: %w", err)
 	}
+	// One cleanup for every way out, a failed start included: shutdown
+	// stops what was started, in order, and skips what was not. Until the
+	// mux owns the listener, the listener is closed here.
+	defer func() {
+		if m.mux == nil {
+			ln.Close()
+		}
+		if serr := m.shutdown(); serr != nil && err == nil {
+			err = serr
+		}
+	}()
 	serverTLS, err := m.creds.ServerTLS(ca.WithRevocation(m.isRevoked), ca.WithLogger(m.log))
 	if err != nil {
-		ln.Close()
 		return err
 	}
 	m.mux = transport.New(ln, transport.Config{TLS: serverTLS, AuthorizeRaft: m.authorizeRaft, Logger: m.log})
 	advertise, err := net.ResolveTCPAddr("tcp", s.AdvertiseAddr)
 	if err != nil {
-		ln.Close()
 		return fmt.Errorf("manager: advertise address %q: %w", s.AdvertiseAddr, err)
 	}
 	trans := hraft.NewNetworkTransportWithConfig(&hraft.NetworkTransportConfig{
@@ -386,13 +389,11 @@ func (m *Manager) Run(ctx context.Context) error {
 	rcfg.NodeID, rcfg.Addr, rcfg.DataDir, rcfg.Logger = m.st.NodeID, s.AdvertiseAddr, m.raftDir(), m.log
 	clientTLS, err := m.creds.ClientTLS()
 	if err != nil {
-		ln.Close()
 		return err
 	}
 	m.raft, err = raft.New(rcfg, m.store, trans, &raft.HTTPForwarder{Client: newHTTPClient(clientTLS)})
 	if err != nil {
-		ln.Close()
-		return err
+		return m.damaged(err)
 	}
 	m.registerLeaderHooks()
 
@@ -406,13 +407,28 @@ func (m *Manager) Run(ctx context.Context) error {
 
 	if m.st.Bootstrap && fresh {
 		if err := m.raft.Bootstrap(); err != nil {
-			return err
+			return fmt.Errorf("manager: bootstrapping Raft: %w", err)
 		}
 	}
 	go m.keepDEKWrapped(ctx)
 	apiCtx, stopAPI := context.WithCancel(context.Background())
 	defer stopAPI()
-	if err := m.serveAPI(apiCtx); err != nil {
+	eventsDone := make(chan struct{})
+	go func() {
+		defer close(eventsDone)
+		if err := m.events.Run(apiCtx); err != nil {
+			m.log.Error("event log stopped", "err", err)
+		}
+	}()
+	defer func() { stopAPI(); <-eventsDone }()
+	apiClosed, err := m.serveAPI(apiCtx)
+	if err != nil {
+		return err
+	}
+	// Run returns with the API socket closed, its path free for the
+	// worker's API once a demoted node goes on as a worker.
+	defer func() { stopAPI(); apiClosed() }()
+	if _, err := m.startDashboard(apiCtx); err != nil {
 		m.shutdown()
 		return err
 	}
@@ -434,9 +450,6 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	stopAPI()
-	if err := m.shutdown(); err != nil && runErr == nil {
-		runErr = err
-	}
 	return runErr
 }
 
@@ -444,14 +457,14 @@ func (m *Manager) Run(ctx context.Context) error {
 // a worker and it is no longer a Raft voter.
 func (m *Manager) watchDemotion(ctx context.Context) <-chan struct{} {
 	ch := make(chan struct{})
-	self := func(e state.Event) bool { return e.Object.Kind() == state.KindNode && e.Object.GetID() == m.st.NodeID }
+	self := func(e state.Event) bool { return e.Object.Kind() == model.KindNode && e.Object.GetID() == m.st.NodeID }
 	go func() {
 		w := m.store.Watch(state.WithFilter(self))
 		defer func() { w.Close() }()
 		for {
-			var n *state.Node
+			var n *model.Node
 			_ = m.store.View(func(tx state.ReadTx) error { n = tx.GetNode(m.st.NodeID); return nil })
-			if n != nil && n.Role == state.RoleWorker {
+			if n != nil && n.Role == model.RoleWorker {
 				close(ch)
 				return
 			}
@@ -481,11 +494,20 @@ func (m *Manager) registerLeaderHooks() {
 			m.log.Error("scheduler stopped", "err", err)
 		}
 	})
+	acfg := allocator.DefaultConfig()
+	acfg.Logger = m.log
+	m.alloc = allocator.New(m.store, m.raft, acfg)
+	m.raft.OnLeader(func(ctx context.Context) {
+		if err := m.alloc.Run(ctx); err != nil && ctx.Err() == nil {
+			m.log.Error("allocator stopped", "err", err)
+		}
+	})
 	dcfg := dispatcher.DefaultConfig()
 	dcfg.Identify = dispatcher.PeerIdentity
 	dcfg.Leader = m.raft.Leader
 	dcfg.Logger = m.log
 	dcfg.Alive = m.cfg.Alive
+	dcfg.Suspected = m.cfg.Suspected
 	if tlsCfg, err := m.creds.ClientTLS(); err == nil {
 		dcfg.ManagerClient = newHTTPClient(tlsCfg)
 	}
@@ -520,25 +542,25 @@ func (m *Manager) bootstrapCluster(ctx context.Context) {
 		m.log.Error("reading the new cluster", "err", err)
 		return
 	}
-	var c state.Cluster
+	var c model.Cluster
 	if err := json.Unmarshal(b, &c); err != nil {
 		m.log.Error("reading the new cluster", "err", err)
 		return
 	}
 	nc := m.creds.Current()
 	s := m.st.Settings
-	self := &state.Node{
+	self := &model.Node{
 		ID:   m.st.NodeID,
-		Role: state.RoleManager,
-		Spec: state.NodeSpec{DesiredRole: state.RoleManager, Availability: state.AvailabilityActive},
-		Description: state.NodeDescription{
+		Role: model.RoleManager,
+		Spec: model.NodeSpec{DesiredRole: model.RoleManager, Availability: model.AvailabilityActive},
+		Description: model.NodeDescription{
 			Hostname: s.Hostname,
-			Engine:   state.Engine{Labels: s.Labels},
+			Engine:   model.Engine{Labels: s.Labels},
 		},
-		Status:        state.NodeStatus{State: state.NodeStateUnknown},
-		ManagerStatus: &state.ManagerStatus{Addr: s.AdvertiseAddr, APIAddr: s.APIAddr, GossipAddr: s.GossipAddr},
-		Certificate: state.NodeCertificate{
-			Role: state.RoleManager, Serial: nc.Leaf.SerialNumber.Text(16),
+		Status:        model.NodeStatus{State: model.NodeStateUnknown},
+		ManagerStatus: &model.ManagerStatus{Addr: s.AdvertiseAddr, APIAddr: s.APIAddr, GossipAddr: s.GossipAddr},
+		Certificate: model.NodeCertificate{
+			Role: model.RoleManager, Serial: nc.Leaf.SerialNumber.Text(16),
 			NotAfter: nc.Leaf.NotAfter.UTC(), IssuedAt: nc.Leaf.NotBefore.UTC(),
 		},
 	}
@@ -554,6 +576,8 @@ func (m *Manager) bootstrapCluster(ctx context.Context) {
 				res, err = m.raft.Propose(ctx, state.NewCommand(
 					state.Op{Type: state.OpCreateCluster, Cluster: &c},
 					state.Op{Type: state.OpCreateNode, Node: self},
+					// Docker's ingress network, made at init.
+					state.Op{Type: state.OpCreateNetwork, Network: allocator.IngressNetwork(model.NewID())},
 				))
 			}
 			if err == nil {
@@ -574,7 +598,7 @@ func (m *Manager) bootstrapCluster(ctx context.Context) {
 		err := m.st.Save(m.cfg.DataDir)
 		m.stMu.Unlock()
 		if err != nil {
-			m.log.Error("saving node state", "err", err)
+			m.log.Error("saving the node record", "err", err)
 			return
 		}
 		_ = os.Remove(path)
@@ -588,6 +612,10 @@ func (m *Manager) bootstrapCluster(ctx context.Context) {
 func (m *Manager) SetGossipHooks(alive func(nodeID string) bool, onGossip func(keys [][]byte, peers []string)) {
 	m.cfg.Alive, m.cfg.OnGossip = alive, onGossip
 }
+
+// SetSuspected sets Config.Suspected of a manager made by Init, Join or
+// Open, before Run.
+func (m *Manager) SetSuspected(suspected func(nodeID string) bool) { m.cfg.Suspected = suspected }
 
 // IsRemoved tells whether a node was removed from the cluster.
 func (m *Manager) IsRemoved(nodeID string) bool { return m.isRevoked(nodeID) }
@@ -634,7 +662,7 @@ func (m *Manager) authorizeRaft(cs tls.ConnectionState) error {
 	if err != nil {
 		return err
 	}
-	if id.Role != state.RoleManager {
+	if id.Role != model.RoleManager {
 		return fmt.Errorf("node %s holds a %s certificate: only managers take part in Raft", id.NodeID, id.Role)
 	}
 	return m.checkStillManager(id.NodeID)
@@ -645,9 +673,9 @@ func (m *Manager) authorizeRaft(cs tls.ConnectionState) error {
 // store does not know yet is let through: a lagging manager must accept
 // a leader that was added after its last applied entry.
 func (m *Manager) checkStillManager(nodeID string) error {
-	var n *state.Node
+	var n *model.Node
 	_ = m.store.View(func(tx state.ReadTx) error { n = tx.GetNode(nodeID); return nil })
-	if n != nil && n.Role != state.RoleManager {
+	if n != nil && n.Role != model.RoleManager {
 		return fmt.Errorf("node %s is a %s now: its manager certificate is no longer accepted", nodeID, n.Role)
 	}
 	return nil
@@ -666,8 +694,19 @@ func newHTTPClient(cfg *tls.Config) *http.Client {
 func (m *Manager) shutdown() error {
 	m.log.Info("shutting down")
 	var errs []error
+	// The leader's components first, while the store and Raft they use
+	// are still up; each Stop waits for its Run to return.
+	if m.dashboard != nil {
+		m.dashboard.Stop()
+	}
 	if m.disp != nil {
 		m.disp.Stop()
+	}
+	if m.orch != nil {
+		m.orch.Stop()
+	}
+	if m.sched != nil {
+		m.sched.Stop()
 	}
 	if m.raft != nil {
 		if err := m.raft.Shutdown(); err != nil {
@@ -687,6 +726,23 @@ func (m *Manager) shutdown() error {
 	return errors.Join(errs...)
 }
 
+// damaged adds to a raft.ErrDamaged what the operator can do: the node
+// refuses to start, since a manager that lost committed entries could
+// elect a leader that lacks them. Other errors are returned as they are.
+func (m *Manager) damaged(err error) error {
+	if !errors.Is(err, raft.ErrDamaged) {
+		return err
+	}
+	return fmt.Errorf(`manager %s refuses to start: %w
+Its Raft state cannot be trusted: it could lose or undo writes the cluster acknowledged.
+Keep %s aside for inspection, then recover (see "Recovering from a damaged Raft log" in deploy/systemd/README.md):
+  - other managers still have a quorum: on one of them, swarmctl node demote %s, then swarmctl node rm --force %s;
+    empty this data dir and join this host again with manager join and a manager token; it catches up from the leader;
+  - no healthy quorum: manager init --force-new-cluster --data-dir DIR on the healthiest surviving manager,
+    or rebuild the cluster from a backup: manager init --restore FILE (made with swarmctl cluster backup FILE)`,
+		m.st.NodeID, err, filepath.Join(m.cfg.DataDir, "raft"), m.st.NodeID, m.st.NodeID)
+}
+
 // ForceNewCluster makes the manager in cfg.DataDir the only voter of its
 // Raft group, keeping the whole state, and opens it. It recovers a cluster
 // that lost its quorum for good, from one surviving manager, like
@@ -698,12 +754,12 @@ func ForceNewCluster(cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	if st.Role != state.RoleManager {
+	if st.Role != model.RoleManager {
 		return nil, fmt.Errorf("data dir %s holds a %s node, not a manager", cfg.DataDir, st.Role)
 	}
 	m := &Manager{cfg: cfg, st: st}
 	rcfg := cfg.Raft
-	rcfg.NodeID, rcfg.Addr, rcfg.DataDir = st.NodeID, Overlay(st.Settings, cfg.Settings).AdvertiseAddr, m.raftDir()
+	rcfg.NodeID, rcfg.Addr, rcfg.DataDir = st.NodeID, st.Settings.Overlay(cfg.Settings).AdvertiseAddr, m.raftDir()
 	dek, err := encryption.LoadDEK(filepath.Join(cfg.DataDir, DEKFile), cfg.UnlockKey)
 	if err != nil {
 		return nil, fmt.Errorf("manager: loading the Raft data key: %w", err)
@@ -714,7 +770,7 @@ func ForceNewCluster(cfg Config) (*Manager, error) {
 	}
 	_, trans := hraft.NewInmemTransport(hraft.ServerAddress(rcfg.Addr))
 	if err := raft.ForceNewCluster(rcfg, trans); err != nil {
-		return nil, err
+		return nil, m.damaged(err)
 	}
 	st.JoinRaftVia = ""
 	if err := st.Save(cfg.DataDir); err != nil {

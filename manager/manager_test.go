@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -18,9 +19,12 @@ import (
 
 	"github.com/shoal-dev/shoal/ca"
 	"github.com/shoal-dev/shoal/encryption"
+	"github.com/shoal-dev/shoal/internal/testutil"
 	"github.com/shoal-dev/shoal/manager"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/node"
 	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/state/raft"
 )
 
 func freeAddr(t *testing.T) string {
@@ -33,20 +37,12 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-type testLogWriter struct{ t *testing.T }
-
-func (w testLogWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
-
 func testConfig(t *testing.T, name string) manager.Config {
 	t.Helper()
 	cfg := manager.DefaultConfig(filepath.Join(t.TempDir(), name))
 	addr := freeAddr(t)
 	cfg.Settings = node.Settings{Hostname: name, ListenAddr: addr, AdvertiseAddr: addr}
-	cfg.NoAgent = true
-	cfg.Logger = slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})).With("m", name)
+	cfg.Logger = testutil.Logger(t, slog.LevelWarn).With("m", name)
 	return cfg
 }
 
@@ -93,8 +89,8 @@ func waitFor(t *testing.T, what string, timeout time.Duration, f func() bool) {
 	t.Fatalf("timed out after %v waiting for %s", timeout, what)
 }
 
-func cluster(m *manager.Manager) *state.Cluster {
-	var c *state.Cluster
+func cluster(m *manager.Manager) *model.Cluster {
+	var c *model.Cluster
 	_ = m.Store().View(func(tx state.ReadTx) error { c = tx.Cluster(); return nil })
 	return c
 }
@@ -137,10 +133,10 @@ func TestInitJoinThreeManagers(t *testing.T) {
 			follower = m
 		}
 	}
-	svc := &state.Service{ID: state.NewID(), Spec: state.ServiceSpec{
-		Annotations: state.Annotations{Name: "web"},
-		Task:        state.TaskSpec{Container: state.ContainerSpec{Image: "demo"}},
-		Mode:        state.ServiceMode{Replicated: &state.ReplicatedService{Replicas: 0}},
+	svc := &model.Service{ID: model.NewID(), Spec: model.ServiceSpec{
+		Annotations: model.Annotations{Name: "web"},
+		Task:        model.TaskSpec{Container: model.ContainerSpec{Image: "demo"}},
+		Mode:        model.ServiceMode{Replicated: &model.ReplicatedService{Replicas: 0}},
 	}}
 	res, err := follower.Raft().Propose(ctx, state.NewCommand(state.Op{Type: state.OpCreateService, Service: svc}))
 	if err == nil {
@@ -153,13 +149,13 @@ func TestInitJoinThreeManagers(t *testing.T) {
 		if err := m.Raft().ReadBarrier(ctx); err != nil {
 			t.Fatal(err)
 		}
-		var s *state.Service
+		var s *model.Service
 		_ = m.Store().View(func(tx state.ReadTx) error { s = tx.GetService(svc.ID); return nil })
 		if s == nil {
 			t.Fatalf("manager %s misses the service", m.NodeID())
 		}
-		var nodes []*state.Node
-		_ = m.Store().View(func(tx state.ReadTx) error { nodes, _ = tx.FindNodes(state.ByRole(state.RoleManager)); return nil })
+		var nodes []*model.Node
+		_ = m.Store().View(func(tx state.ReadTx) error { nodes, _ = tx.FindNodes(state.ByRole(model.RoleManager)); return nil })
 		if len(nodes) != 3 {
 			t.Fatalf("manager %s sees %d manager nodes", m.NodeID(), len(nodes))
 		}
@@ -220,7 +216,7 @@ func TestRestartFromDataDir(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(cfg.DataDir, "bootstrap.json")); !os.IsNotExist(err) {
 		t.Fatalf("the bootstrap file with the CA key was left behind: %v", err)
 	}
-	m2, err := manager.Open(manager.Config{DataDir: cfg.DataDir, Raft: cfg.Raft, NoAgent: true, Logger: cfg.Logger})
+	m2, err := manager.Open(manager.Config{DataDir: cfg.DataDir, Raft: cfg.Raft, Logger: cfg.Logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +262,7 @@ func TestAutolock(t *testing.T) {
 	stop()
 
 	reopen := func(k string) error {
-		rc := manager.Config{DataDir: cfg.DataDir, Raft: cfg.Raft, NoAgent: true, Logger: cfg.Logger}
+		rc := manager.Config{DataDir: cfg.DataDir, Raft: cfg.Raft, Logger: cfg.Logger}
 		if k != "" {
 			uk, err := encryption.ParseUnlockKey(k)
 			if err != nil {
@@ -319,7 +315,7 @@ func TestRotatedTokenIsRefused(t *testing.T) {
 
 // expiredCert re-signs a node certificate with validity in the past, as if
 // the node had been offline past its expiry.
-func expiredCert(t *testing.T, c *state.Cluster, certPEM []byte) []byte {
+func expiredCert(t *testing.T, c *model.Cluster, certPEM []byte) []byte {
 	t.Helper()
 	block, _ := pem.Decode(certPEM)
 	leaf, err := x509.ParseCertificate(block.Bytes)
@@ -352,7 +348,7 @@ func TestRejoinAfterExpiry(t *testing.T) {
 	waitFor(t, "the cluster object", 10*time.Second, func() bool { return cluster(m1) != nil })
 	c := cluster(m1)
 	ctx := context.Background()
-	joined, err := ca.Join(ctx, m1.Addr(), ca.JoinRequest{Token: c.RootCA.JoinTokens.Worker, Hostname: "w1", Role: state.RoleWorker})
+	joined, err := ca.Join(ctx, m1.Addr(), ca.JoinRequest{Token: c.RootCA.JoinTokens.Worker, Hostname: "w1", Role: model.RoleWorker})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -429,7 +425,7 @@ func TestRemovedNodeIsRefused(t *testing.T) {
 	waitFor(t, "the cluster object", 10*time.Second, func() bool { return cluster(m1) != nil })
 	c := cluster(m1)
 	ctx := context.Background()
-	w, err := ca.Join(ctx, m1.Addr(), ca.JoinRequest{Token: c.RootCA.JoinTokens.Worker, Hostname: "w1", Role: state.RoleWorker})
+	w, err := ca.Join(ctx, m1.Addr(), ca.JoinRequest{Token: c.RootCA.JoinTokens.Worker, Hostname: "w1", Role: model.RoleWorker})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,7 +476,7 @@ func TestWorkerCertificateCannotUseTheAPIOverTCP(t *testing.T) {
 		}
 		return nil
 	}
-	w, err := ca.Join(ctx, m1.Addr(), ca.JoinRequest{Token: c.RootCA.JoinTokens.Worker, Hostname: "w1", Role: state.RoleWorker})
+	w, err := ca.Join(ctx, m1.Addr(), ca.JoinRequest{Token: c.RootCA.JoinTokens.Worker, Hostname: "w1", Role: model.RoleWorker})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -518,4 +514,69 @@ func nonLoopbackIP(t *testing.T) string {
 	}
 	t.Skip("this machine has no non-loopback IPv4 address")
 	return ""
+}
+
+// TestDamagedLogRefusesToStart: a manager whose raft.db was emptied
+// refuses to start, names what is damaged and says how to recover; it
+// neither panics nor comes up with an empty cluster (issue 21, finding 4:
+// a zero-length raft.db used to start silently with no state).
+func TestDamagedLogRefusesToStart(t *testing.T) {
+	cfg := testConfig(t, "m1")
+	m1, err := manager.Init(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := running(t, m1)
+	waitFor(t, "the cluster object", 10*time.Second, func() bool { return cluster(m1) != nil })
+	stop()
+	if err := os.Truncate(filepath.Join(cfg.DataDir, "raft", "raft.db"), 0); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := manager.Open(manager.Config{DataDir: cfg.DataDir, Raft: cfg.Raft, Logger: cfg.Logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err = m2.Run(ctx)
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("a manager with an empty raft.db ran: %v", err)
+	}
+	for _, want := range []string{"refuses to start", "raft.db: empty (0 bytes)", "swarmctl node demote", "manager join",
+		"manager init --force-new-cluster", "swarmctl cluster backup"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q:\n%v", want, err)
+		}
+	}
+	t.Log(err)
+}
+
+// TestFailedStartShutsDown: when Run fails after Raft and the cluster port
+// started (here the API address is taken), it shuts them down before it
+// returns: the cluster port is free again and Raft refuses writes.
+func TestFailedStartShutsDown(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cfg := testConfig(t, "m1")
+	cfg.Settings.APIAddr = taken.Addr().String()
+	m, err := manager.Init(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := m.Run(ctx); err == nil {
+		t.Fatal("Run with its API address taken succeeded")
+	}
+	ln, err := net.Listen("tcp", cfg.Settings.ListenAddr)
+	if err != nil {
+		t.Fatalf("the cluster port is still held after the failed start: %v", err)
+	}
+	ln.Close()
+	if _, err := m.Raft().Propose(ctx, state.NewCommand(state.Op{Type: state.OpNoop})); !errors.Is(err, raft.ErrShutdown) {
+		t.Fatalf("Propose after the failed start: %v, want raft.ErrShutdown", err)
+	}
 }

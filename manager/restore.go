@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/shoal-dev/shoal/ca"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 )
 
@@ -19,12 +20,12 @@ const restoreFile = "restore.snapshot"
 const importChunk = 5000
 
 // readBackup reads the cluster object and the root CA of a backup.
-func readBackup(path string) (*state.Cluster, *ca.RootCA, error) {
+func readBackup(path string) (*model.Cluster, *ca.RootCA, error) {
 	s, err := loadBackup(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	var c *state.Cluster
+	var c *model.Cluster
 	_ = s.View(func(tx state.ReadTx) error { c = tx.Cluster(); return nil })
 	if c == nil {
 		return nil, nil, fmt.Errorf("backup %s holds no cluster", path)
@@ -71,33 +72,36 @@ func copyFile(src, dst string) error {
 }
 
 // importBackup commits the backup's objects to the new cluster's empty
-// store: the cluster, its nodes (the old managers marked down: they are not
+// store: the cluster, its networks, secrets and configs, its nodes (the old managers marked down: they are not
 // members of the new Raft group and must be demoted and removed, or wiped
 // and joined again) and services with this manager, then the tasks in
 // chunks. Workers come back with their certificates, which the restored CA
 // still accepts.
-func (m *Manager) importBackup(ctx context.Context, self *state.Node) error {
+func (m *Manager) importBackup(ctx context.Context, self *model.Node) error {
 	b, err := loadBackup(filepath.Join(m.cfg.DataDir, restoreFile))
 	if err != nil {
 		return err
 	}
 	var (
-		c     *state.Cluster
+		c     *model.Cluster
 		set   state.ImportSet
-		tasks []*state.Task
+		tasks []*model.Task
 	)
 	_ = b.View(func(tx state.ReadTx) error {
 		c = tx.Cluster()
 		set.Nodes, _ = tx.FindNodes(state.All)
 		set.Services, _ = tx.FindServices(state.All)
+		set.Networks, _ = tx.FindNetworks(state.All)
+		set.Secrets, _ = tx.FindSecrets(state.All)
+		set.Configs, _ = tx.FindConfigs(state.All)
 		tasks, _ = tx.FindTasks(state.All)
 		return nil
 	})
-	nodes := []*state.Node{self}
+	nodes := []*model.Node{self}
 	for _, n := range set.Nodes {
 		cp := n.Copy()
-		if cp.Role == state.RoleManager || cp.ManagerStatus != nil {
-			cp.Status = state.NodeStatus{State: state.NodeStateDown, Message: "restored from a backup: not a manager of the new cluster; demote and remove it"}
+		if cp.Role == model.RoleManager || cp.ManagerStatus != nil {
+			cp.Status = model.NodeStatus{State: model.NodeStateDown, Message: "restored from a backup: not a manager of the new cluster; demote and remove it"}
 		}
 		nodes = append(nodes, cp)
 	}
@@ -111,7 +115,8 @@ func (m *Manager) importBackup(ctx context.Context, self *state.Node) error {
 			return fmt.Errorf("importing tasks: %w", err)
 		}
 	}
-	m.log.Info("cluster restored from a backup", "cluster", c.ID, "nodes", len(set.Nodes), "services", len(set.Services), "tasks", len(tasks))
+	m.log.Info("cluster restored from a backup", "cluster", c.ID, "nodes", len(set.Nodes), "services", len(set.Services), "tasks", len(tasks),
+		"networks", len(set.Networks), "secrets", len(set.Secrets), "configs", len(set.Configs))
 	return nil
 }
 

@@ -7,11 +7,12 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 )
 
 // BenchmarkCreateReplicas times the rounds that create a new service's
-// tasks, from the term's first look until nothing is left to plan, the
+// tasks, from the loop's first look until nothing is left to plan, the
 // store's apply of the writes included (no Raft, no scheduler).
 func BenchmarkCreateReplicas(b *testing.B) {
 	for _, n := range []uint64{10_000, 50_000} {
@@ -21,18 +22,18 @@ func BenchmarkCreateReplicas(b *testing.B) {
 				b.StopTimer()
 				store := state.NewStore()
 				prop := &storeProposer{store: store}
-				spec := state.ServiceSpec{
-					Annotations: state.Annotations{Name: "web"},
-					Task:        state.TaskSpec{Container: state.ContainerSpec{Image: "app:1"}},
-					Mode:        state.ServiceMode{Replicated: &state.ReplicatedService{Replicas: n}},
+				spec := model.ServiceSpec{
+					Annotations: model.Annotations{Name: "web"},
+					Task:        model.TaskSpec{Container: model.ContainerSpec{Image: "app:1"}},
+					Mode:        model.ServiceMode{Replicated: &model.ReplicatedService{Replicas: n}},
 				}
 				if _, err := prop.Propose(context.Background(), state.NewCommand(
-					state.Op{Type: state.OpCreateService, Service: &state.Service{ID: "web", Spec: spec}})); err != nil {
+					state.Op{Type: state.OpCreateService, Service: &model.Service{ID: "web", Spec: spec}})); err != nil {
 					b.Fatal(err)
 				}
 				cfg := DefaultConfig()
 				cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-				tm := newTerm(New(store, prop, cfg))
+				tm := newLoop(New(store, prop, cfg))
 				if err := store.View(tm.seed); err != nil {
 					b.Fatal(err)
 				}

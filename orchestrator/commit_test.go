@@ -8,10 +8,12 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/shoal-dev/shoal/internal/clock"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 )
 
-// recorder is a Proposer that records the commands and refuses the
+// recorder is a state.Proposer that records the commands and refuses the
 // operations refuse says to.
 type recorder struct {
 	cmds   []*state.Command
@@ -43,17 +45,17 @@ func (r *recorder) shape() []string {
 	return out
 }
 
-func testTerm(maxBatch int, prop Proposer) *term {
+func testLoop(maxBatch int, prop state.Proposer) *loop {
 	cfg := DefaultConfig()
-	cfg.Clock = RealClock()
+	cfg.Clock = clock.Real()
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg.MaxBatch = maxBatch
-	return newTerm(New(state.NewStore(), prop, cfg))
+	return newLoop(New(state.NewStore(), prop, cfg))
 }
 
 // creating returns a plan of service id creating n tasks.
 func creating(id string, n int) *plan {
-	p := newPlan(id, &state.Service{ID: id}, 1<<20)
+	p := newPlan(id, &model.Service{ID: id}, 1<<20)
 	for i := range n {
 		p.add(&slot{num: uint64(i + 1)})
 	}
@@ -62,11 +64,11 @@ func creating(id string, n int) *plan {
 
 func TestCommitSplitsLargePlans(t *testing.T) {
 	rec := &recorder{}
-	tm := testTerm(4, rec)
+	tm := testLoop(4, rec)
 	small, large, after := creating("a", 3), creating("b", 10), creating("c", 1)
-	stopping := newPlan("d", &state.Service{ID: "d"}, 1<<20)
-	stopping.stop(&state.Task{ID: "t1", DesiredState: state.TaskStateRunning}, "test")
-	stopping.stop(&state.Task{ID: "t2", DesiredState: state.TaskStateRunning}, "test")
+	stopping := newPlan("d", &model.Service{ID: "d"}, 1<<20)
+	stopping.stop(&model.Task{ID: "t1", DesiredState: model.TaskStateRunning}, "test")
+	stopping.stop(&model.Task{ID: "t2", DesiredState: model.TaskStateRunning}, "test")
 	tm.commit(t.Context(), t0, []*plan{small, large, after, stopping})
 	want := []string{
 		"a:create_tasks3 ", // b does not fit beside a: it starts a new command
@@ -103,7 +105,7 @@ func TestCommitSplitsLargePlans(t *testing.T) {
 // more refusal.
 func TestCommitDropsTheRestOfARefusedPlan(t *testing.T) {
 	rec := &recorder{refuse: func(op state.Op) bool { return op.ID == "b" }}
-	tm := testTerm(4, rec)
+	tm := testLoop(4, rec)
 	tm.commit(t.Context(), t0, []*plan{creating("b", 10), creating("c", 2)})
 	want := []string{"b:create_tasks4 ", "c:create_tasks2 "}
 	if got := rec.shape(); !slices.Equal(got, want) {
@@ -117,7 +119,7 @@ func TestCommitDropsTheRestOfARefusedPlan(t *testing.T) {
 // A plan stops taking tasks once it is full, and makes no task for a slot
 // it has no room for.
 func TestPlanAddMakesNoTaskWithoutRoom(t *testing.T) {
-	p := newPlan("s", &state.Service{ID: "s"}, 2)
+	p := newPlan("s", &model.Service{ID: "s"}, 2)
 	for i := range 5 {
 		_, ok := p.add(&slot{num: uint64(i + 1)})
 		if ok != (i < 2) {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/shoal-dev/shoal/internal/clock"
 )
 
 // Config configures an Orchestrator. Start from DefaultConfig.
@@ -13,7 +15,7 @@ type Config struct {
 	// delays, monitor periods and retries. Every decision is computed from
 	// timestamps in the store compared with Clock.Now, so the same store
 	// gives the same decisions on any leader. Tests inject a fake clock.
-	Clock Clock
+	Clock clock.Clock
 
 	// Logger receives the orchestrator's logs, with component=orchestrator
 	// and service, task, slot and node IDs as fields.
@@ -64,19 +66,41 @@ type Config struct {
 	// any other change (a node down, a task failed). 10,000 (10 commands
 	// of 1,000) makes that scale 10 rounds of a few seconds at most.
 	MaxRoundChanges int
+
+	// MaxStartingTasks paces the creation of tasks: the most tasks of one
+	// service that may be on their way to running at a time (created, not
+	// yet running nor ended, still wanted). A service with that many
+	// starting gets its next tasks as earlier ones run, so a large service
+	// converges at the pace its nodes start containers, instead of
+	// filling the store with tasks that wait (each a few hundred bytes on
+	// every manager, and a scheduler pass) and its nodes' engines with
+	// concurrent creates. Tasks no node can take (pending) count too: a
+	// service that cannot be placed does not pile up more. 10,000 is one
+	// round's worth (MaxRoundChanges), which keeps the 100,000-task scale
+	// of BENCHMARKS.md going at full speed.
+	MaxStartingTasks int
+
+	// PacingInterval is how often a service held back by
+	// MaxStartingTasks is looked at again to create its next tasks. Its
+	// tasks' progress does not wake it: every step of every starting task
+	// would cost a pass over all the service's tasks. 200 ms bounds those
+	// passes to 5 a second and delays a refill by at most that.
+	PacingInterval time.Duration
 }
 
 // DefaultConfig returns the settings for production.
 func DefaultConfig() Config {
 	return Config{
-		Clock:           RealClock(),
-		Logger:          slog.Default(),
-		ProposeTimeout:  10 * time.Second,
-		RetryBackoff:    100 * time.Millisecond,
-		MaxRetryBackoff: 5 * time.Second,
-		ConflictRetry:   5 * time.Second,
-		MaxBatch:        1000,
-		MaxRoundChanges: 10000,
+		Clock:            clock.Real(),
+		Logger:           slog.Default(),
+		ProposeTimeout:   10 * time.Second,
+		RetryBackoff:     100 * time.Millisecond,
+		MaxRetryBackoff:  5 * time.Second,
+		ConflictRetry:    5 * time.Second,
+		MaxBatch:         1000,
+		MaxRoundChanges:  10000,
+		MaxStartingTasks: 10000,
+		PacingInterval:   200 * time.Millisecond,
 	}
 }
 
@@ -107,39 +131,11 @@ func (c *Config) Validate() error {
 	if c.MaxRoundChanges < 1 {
 		errs = append(errs, errors.New("max round changes must be at least 1"))
 	}
+	if c.MaxStartingTasks < 1 || c.PacingInterval <= 0 {
+		errs = append(errs, errors.New("max starting tasks must be at least 1 and the pacing interval positive"))
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("orchestrator: invalid config: %w", errors.Join(errs...))
 	}
 	return nil
 }
-
-// Clock is the orchestrator's source of time. Implementations must be safe
-// for concurrent use.
-type Clock interface {
-	// Now returns the current time.
-	Now() time.Time
-	// NewTimer returns a timer that fires once, after d.
-	NewTimer(d time.Duration) Timer
-}
-
-// Timer is a one-shot timer made by a Clock.
-type Timer interface {
-	// C receives the time once the timer fires.
-	C() <-chan time.Time
-	// Stop prevents the timer from firing; it reports whether it did.
-	Stop() bool
-}
-
-// RealClock returns the system clock.
-func RealClock() Clock { return realClock{} }
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-func (realClock) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
-
-type realTimer struct{ t *time.Timer }
-
-func (t realTimer) C() <-chan time.Time { return t.t.C }
-func (t realTimer) Stop() bool          { return t.t.Stop() }

@@ -52,11 +52,21 @@
 // pass over the service's tasks, rather than one round per MaxBatch, and
 // yet no round writes for so long that the loop stops reacting to other
 // changes; a service with more to do is looked at again at once. A plan
-// makes a task (and its ID) only if it has room for it.
+// makes a task (and its ID) only if it has room for it. A third,
+// Config.MaxStartingTasks, paces creation: a service with that many tasks
+// on their way to running gets no more until some run, and is looked at
+// again every Config.PacingInterval meanwhile.
+//
+// Before a service is planned, its spec is checked against the cluster's
+// limits (model.ServiceSpec.CheckLimits: the API checked them, but a spec
+// committed by an older version or written around the API may be over);
+// a panic while planning it is recovered. Either way the service is not
+// acted on and is marked: UpdateStatus paused with a message starting with
+// RefusedMessagePrefix, which goes once the spec or the limit is fixed.
 //
 // Nothing is polled: besides the change feed, the only wake-ups are timers
 // at the times the plans asked for (restart delays, update delays, monitor
-// periods) and the retry backoff.
+// periods, pacing) and the retry backoff.
 //
 // Decisions are functions of the stored state and Config.Clock: restart
 // delays count from the task's status timestamp, update progress is read
@@ -64,7 +74,7 @@
 // whether an update runs. So a new leader, starting a new Run from a fresh
 // snapshot, makes the same decisions as the old one would have, and an
 // update, a restart delay or a rollback carries on across a leader change.
-// What a term remembers (when tasks started running, restart attempts past
+// What a loop remembers (when tasks started running, restart attempts past
 // the history limit, a rebalancing in progress) is a cache or a
 // best-effort refinement.
 //
@@ -81,11 +91,13 @@
 // a slot: live, stopping, ended, lost and dead tasks; duplicates),
 // restart.go (restart policies), update.go (rolling updates, rollbacks,
 // UpdateStatus), rebalance.go (moving tasks to new nodes), reaper.go
-// (history and removed services).
+// (history and removed services), job.go (replicated and global jobs: tasks
+// run to completion, at most MaxConcurrent at once, one iteration per spec
+// change).
 //
 // # Using it
 //
-// Make one Orchestrator per manager and run it for each leadership term:
+// Make one Orchestrator per manager and run it for each leadership:
 //
 //	cfg := orchestrator.DefaultConfig()
 //	cfg.Logger = logger
@@ -98,7 +110,7 @@
 //	...
 //	o.Stop() // on shutdown, before the Raft node
 //
-// Run returns when the term's context ends. The store must be the one the
+// Run returns when the leadership's context ends. The store must be the one the
 // proposer's writes are applied to before Propose returns (the Raft node's
 // own), so that each round reads the previous round's writes.
 package orchestrator

@@ -4,8 +4,8 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/scheduler"
-	"github.com/shoal-dev/shoal/state"
 )
 
 // Global services run one task per eligible node; the node is the slot.
@@ -41,15 +41,15 @@ type placement struct {
 	checkC, checkP bool
 }
 
-func newPlacement(spec *state.TaskSpec) *placement {
+func newPlacement(spec *model.TaskSpec) *placement {
 	pl := &placement{}
-	t := &state.Task{Spec: *spec}
+	t := &model.Task{Spec: *spec}
 	pl.checkC = pl.constraints.SetTask(t)
 	pl.checkP = pl.platforms.SetTask(t)
 	return pl
 }
 
-func (pl *placement) matches(n *state.Node) bool {
+func (pl *placement) matches(n *model.Node) bool {
 	if !pl.checkC && !pl.checkP {
 		return true
 	}
@@ -57,9 +57,9 @@ func (pl *placement) matches(n *state.Node) bool {
 	return (!pl.checkC || pl.constraints.Check(ni)) && (!pl.checkP || pl.platforms.Check(ni))
 }
 
-func globalClass(n *state.Node, pl *placement) nodeClass {
+func globalClass(n *model.Node, pl *placement) nodeClass {
 	switch {
-	case n.Spec.Availability == state.AvailabilityDrain || !pl.matches(n):
+	case n.Spec.Availability == model.AvailabilityDrain || !pl.matches(n):
 		return nodeStop
 	case ready(n):
 		return nodeRun
@@ -67,7 +67,7 @@ func globalClass(n *state.Node, pl *placement) nodeClass {
 	return nodeKeep
 }
 
-func (r *round) global(svc *state.Service, tasks []*state.Task, p *plan) {
+func (r *round) global(svc *model.Service, tasks []*model.Task, p *plan) {
 	r.reapGoneNodes(tasks, p)
 	slots := groupByNode(tasks, func(id string) bool { return r.nodes[id] != nil })
 	pl := newPlacement(&svc.Spec.Task)

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-dev/shoal/internal/testutil"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/orchestrator"
 	"github.com/shoal-dev/shoal/scheduler"
 	"github.com/shoal-dev/shoal/state"
@@ -20,7 +22,7 @@ import (
 )
 
 // raft.Node is what the manager hands the orchestrator.
-var _ orchestrator.Proposer = (*raft.Node)(nil)
+var _ state.Proposer = (*raft.Node)(nil)
 
 const waitTimeout = 10 * time.Second
 
@@ -30,19 +32,12 @@ const waitTimeout = 10 * time.Second
 type world struct {
 	t     *testing.T
 	c     *rafttest.Cluster
-	clock *fakeClock
+	clock *testutil.FakeClock
 	sim   *sim
 }
 
 func testLogger(t *testing.T, id string) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})).With("manager", id)
-}
-
-type tWriter struct{ t *testing.T }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
+	return testutil.Logger(t, slog.LevelInfo).With("manager", id)
 }
 
 // newWorld starts managers, waits for a leader, creates the cluster object
@@ -53,9 +48,9 @@ func newWorld(t *testing.T, managers int, opts ...func(*orchestrator.Config)) *w
 }
 
 // newWorldWith is newWorld with the orchestrators' proposer wrapped.
-func newWorldWith(t *testing.T, managers int, wrap func(*rafttest.Member) orchestrator.Proposer, opts ...func(*orchestrator.Config)) *world {
+func newWorldWith(t *testing.T, managers int, wrap func(*rafttest.Member) state.Proposer, opts ...func(*orchestrator.Config)) *world {
 	t.Helper()
-	w := &world{t: t, clock: newFakeClock()}
+	w := &world{t: t, clock: testutil.NewFakeClock()}
 	w.c = rafttest.New(t, managers, func(c *rafttest.Cluster) {
 		c.OnStart = func(m *rafttest.Member) {
 			cfg := orchestrator.DefaultConfig()
@@ -64,7 +59,7 @@ func newWorldWith(t *testing.T, managers int, wrap func(*rafttest.Member) orches
 			for _, o := range opts {
 				o(&cfg)
 			}
-			var prop orchestrator.Proposer = m.Node
+			var prop state.Proposer = m.Node
 			if wrap != nil {
 				prop = wrap(m)
 			}
@@ -78,8 +73,8 @@ func newWorldWith(t *testing.T, managers int, wrap func(*rafttest.Member) orches
 	})
 	leader := w.c.Leader(waitTimeout)
 	w.sim = startSim(t, leader, w.clock)
-	spec := state.DefaultClusterSpec()
-	w.propose(state.Op{Type: state.OpCreateCluster, Cluster: &state.Cluster{ID: state.NewID(), Spec: spec}})
+	spec := model.DefaultClusterSpec()
+	w.propose(state.Op{Type: state.OpCreateCluster, Cluster: &model.Cluster{ID: model.NewID(), Spec: spec}})
 	return w
 }
 
@@ -123,14 +118,14 @@ func (w *world) read(fn func(tx state.ReadTx)) {
 // ---------------------------------------------------------------------------
 // API calls
 
-func (w *world) addNode(id string, mods ...func(*state.Node)) {
+func (w *world) addNode(id string, mods ...func(*model.Node)) {
 	w.t.Helper()
-	n := &state.Node{
+	n := &model.Node{
 		ID:          id,
-		Spec:        state.NodeSpec{DesiredRole: state.RoleWorker, Availability: state.AvailabilityActive},
-		Role:        state.RoleWorker,
-		Description: state.NodeDescription{Hostname: id, Platform: state.Platform{OS: "linux", Architecture: "amd64"}},
-		Status:      state.NodeStatus{State: state.NodeStateReady},
+		Spec:        model.NodeSpec{DesiredRole: model.RoleWorker, Availability: model.AvailabilityActive},
+		Role:        model.RoleWorker,
+		Description: model.NodeDescription{Hostname: id, Platform: model.Platform{OS: "linux", Architecture: "amd64"}},
+		Status:      model.NodeStatus{State: model.NodeStateReady},
 	}
 	for _, m := range mods {
 		m(n)
@@ -138,16 +133,16 @@ func (w *world) addNode(id string, mods ...func(*state.Node)) {
 	w.propose(state.Op{Type: state.OpCreateNode, Node: n})
 }
 
-func (w *world) setNodeState(id string, s state.NodeState) {
+func (w *world) setNodeState(id string, s model.NodeState) {
 	w.t.Helper()
-	w.propose(state.Op{Type: state.OpNodeStatus, NodeStatuses: []state.NodeStatusUpdate{{ID: id, Status: state.NodeStatus{State: s}}}})
+	w.propose(state.Op{Type: state.OpNodeStatus, NodeStatuses: []state.NodeStatusUpdate{{ID: id, Status: model.NodeStatus{State: s}}}})
 }
 
 // updateNode changes a node's spec as `docker node update` does.
-func (w *world) updateNode(id string, mod func(*state.NodeSpec)) {
+func (w *world) updateNode(id string, mod func(*model.NodeSpec)) {
 	w.t.Helper()
 	w.retrySequence(func() error {
-		var n *state.Node
+		var n *model.Node
 		w.read(func(tx state.ReadTx) { n = tx.GetNode(id).Copy() })
 		version := n.Version.Index
 		mod(&n.Spec)
@@ -161,10 +156,10 @@ func (w *world) deleteNode(id string) {
 	w.propose(state.Op{Type: state.OpDeleteNode, ID: id})
 }
 
-func (w *world) updateCluster(mod func(*state.ClusterSpec)) {
+func (w *world) updateCluster(mod func(*model.ClusterSpec)) {
 	w.t.Helper()
 	w.retrySequence(func() error {
-		var c *state.Cluster
+		var c *model.Cluster
 		w.read(func(tx state.ReadTx) { c = tx.Cluster().Copy() })
 		version := c.Version.Index
 		mod(&c.Spec)
@@ -187,35 +182,35 @@ func (w *world) retrySequence(fn func() error) {
 	w.t.Fatal("update kept failing out of sequence")
 }
 
-func replicated(name string, replicas uint64) state.ServiceSpec {
-	return state.ServiceSpec{
-		Annotations: state.Annotations{Name: name},
-		Task:        state.TaskSpec{Container: state.ContainerSpec{Image: "app:1"}},
-		Mode:        state.ServiceMode{Replicated: &state.ReplicatedService{Replicas: replicas}},
+func replicated(name string, replicas uint64) model.ServiceSpec {
+	return model.ServiceSpec{
+		Annotations: model.Annotations{Name: name},
+		Task:        model.TaskSpec{Container: model.ContainerSpec{Image: "app:1"}},
+		Mode:        model.ServiceMode{Replicated: &model.ReplicatedService{Replicas: replicas}},
 	}
 }
 
-func global(name string) state.ServiceSpec {
-	return state.ServiceSpec{
-		Annotations: state.Annotations{Name: name},
-		Task:        state.TaskSpec{Container: state.ContainerSpec{Image: "agent:1"}},
-		Mode:        state.ServiceMode{Global: &state.GlobalService{}},
+func global(name string) model.ServiceSpec {
+	return model.ServiceSpec{
+		Annotations: model.Annotations{Name: name},
+		Task:        model.TaskSpec{Container: model.ContainerSpec{Image: "agent:1"}},
+		Mode:        model.ServiceMode{Global: &model.GlobalService{}},
 	}
 }
 
-func (w *world) createService(spec state.ServiceSpec) string {
+func (w *world) createService(spec model.ServiceSpec) string {
 	w.t.Helper()
-	id := state.NewID()
-	w.propose(state.Op{Type: state.OpCreateService, Service: &state.Service{ID: id, Spec: spec}})
+	id := model.NewID()
+	w.propose(state.Op{Type: state.OpCreateService, Service: &model.Service{ID: id, Spec: spec}})
 	return id
 }
 
 // updateService changes a service's spec as the API does: the old spec is
 // kept for rollback and UpdateStatus is reset.
-func (w *world) updateService(id string, mod func(*state.ServiceSpec)) {
+func (w *world) updateService(id string, mod func(*model.ServiceSpec)) {
 	w.t.Helper()
 	w.retrySequence(func() error {
-		var s *state.Service
+		var s *model.Service
 		w.read(func(tx state.ReadTx) { s = tx.GetService(id).Copy() })
 		version := s.Version.Index
 		prev := s.Spec.Copy()
@@ -231,14 +226,14 @@ func (w *world) updateService(id string, mod func(*state.ServiceSpec)) {
 func (w *world) rollbackService(id string) {
 	w.t.Helper()
 	w.retrySequence(func() error {
-		var s *state.Service
+		var s *model.Service
 		w.read(func(tx state.ReadTx) { s = tx.GetService(id).Copy() })
 		version := s.Version.Index
 		cur := s.Spec.Copy()
 		s.Spec, s.PreviousSpec = s.PreviousSpec.Copy(), &cur
 		s.PreviousSpecVersion = s.SpecVersion
 		now := w.clock.Now()
-		s.UpdateStatus = &state.UpdateStatus{State: state.UpdateStateRollbackStarted, StartedAt: &now, Message: "manually requested rollback"}
+		s.UpdateStatus = &model.UpdateStatus{State: model.UpdateStateRollbackStarted, StartedAt: &now, Message: "manually requested rollback"}
 		_, err := w.tryPropose(state.Op{Type: state.OpUpdateService, Service: s, Version: version})
 		return err
 	})
@@ -250,10 +245,10 @@ func (w *world) deleteService(id string) {
 }
 
 // reportTask reports a task's status as its node's agent would.
-func (w *world) reportTask(task *state.Task, s state.TaskState, errMsg string) {
+func (w *world) reportTask(task *model.Task, s model.TaskState, errMsg string) {
 	w.t.Helper()
-	w.propose(state.Op{Type: state.OpTaskStatus, ID: task.NodeID, TaskStatuses: []state.TaskStatusUpdate{{
-		TaskID: task.ID, Status: state.TaskStatus{Timestamp: w.clock.Now(), State: s, Err: errMsg},
+	w.propose(state.Op{Type: state.OpTaskStatus, ID: task.NodeID, TaskStatuses: []model.TaskStatusUpdate{{
+		TaskID: task.ID, Status: model.TaskStatus{Timestamp: w.clock.Now(), State: s, Err: errMsg},
 	}}})
 }
 
@@ -262,15 +257,15 @@ func (w *world) reportTask(task *state.Task, s state.TaskState, errMsg string) {
 
 // snap is a read of one service's tasks.
 type snap struct {
-	svc   *state.Service
-	tasks []*state.Task
-	nodes map[string]*state.Node
+	svc   *model.Service
+	tasks []*model.Task
+	nodes map[string]*model.Node
 }
 
 func (w *world) snapshot(tx state.ReadTx, id string) *snap {
-	s := &snap{svc: tx.GetService(id), nodes: map[string]*state.Node{}}
+	s := &snap{svc: tx.GetService(id), nodes: map[string]*model.Node{}}
 	s.tasks, _ = tx.FindTasks(state.ByServiceID(id))
-	slices.SortFunc(s.tasks, func(a, b *state.Task) int {
+	slices.SortFunc(s.tasks, func(a, b *model.Task) int {
 		if a.Slot != b.Slot {
 			return int(a.Slot) - int(b.Slot)
 		}
@@ -287,12 +282,12 @@ func (w *world) snapshot(tx state.ReadTx, id string) *snap {
 }
 
 // runnable tells whether a task is wanted and not terminated.
-func runnable(t *state.Task) bool {
-	return t.DesiredState <= state.TaskStateRunning && t.Status.State <= state.TaskStateRunning
+func runnable(t *model.Task) bool {
+	return t.DesiredState.Wanted() && t.Status.State <= model.TaskStateRunning
 }
 
-func (s *snap) filter(fn func(*state.Task) bool) []*state.Task {
-	var out []*state.Task
+func (s *snap) filter(fn func(*model.Task) bool) []*model.Task {
+	var out []*model.Task
 	for _, t := range s.tasks {
 		if fn(t) {
 			out = append(out, t)
@@ -302,17 +297,17 @@ func (s *snap) filter(fn func(*state.Task) bool) []*state.Task {
 }
 
 // runnable returns the service's wanted, not terminated tasks.
-func (s *snap) runnable() []*state.Task { return s.filter(runnable) }
+func (s *snap) runnable() []*model.Task { return s.filter(runnable) }
 
 // running returns the runnable tasks that run.
-func (s *snap) running() []*state.Task {
-	return s.filter(func(t *state.Task) bool { return runnable(t) && t.Status.State == state.TaskStateRunning })
+func (s *snap) running() []*model.Task {
+	return s.filter(func(t *model.Task) bool { return runnable(t) && t.Status.State == model.TaskStateRunning })
 }
 
 // upToDate returns the running tasks made from the current spec.
-func (s *snap) upToDate() []*state.Task {
-	return s.filter(func(t *state.Task) bool {
-		return runnable(t) && t.Status.State == state.TaskStateRunning && state.TaskUpToDate(t, s.svc)
+func (s *snap) upToDate() []*model.Task {
+	return s.filter(func(t *model.Task) bool {
+		return runnable(t) && t.Status.State == model.TaskStateRunning && model.TaskUpToDate(t, s.svc)
 	})
 }
 
@@ -339,7 +334,7 @@ func (s *snap) perNode() map[string]int {
 	return out
 }
 
-func (s *snap) status() state.UpdateState {
+func (s *snap) status() model.UpdateState {
 	if s.svc == nil || s.svc.UpdateStatus == nil {
 		return ""
 	}
@@ -385,6 +380,52 @@ func (w *world) waitFor(id, desc string, cond func(*snap) bool) *snap {
 	return last
 }
 
+// afterMonitor moves the clock over an update's monitor period (Docker's
+// default, 5 s) and waits for cond. The orchestrator arms its monitor
+// timer once it has seen the last batch's tasks run, which may come after
+// the test saw them: a timer armed after the move would wait for the next
+// one, so the clock moves again until cond holds.
+func (w *world) afterMonitor(id, desc string, cond func(*snap) bool) *snap {
+	w.t.Helper()
+	store := w.sim.member.Store
+	deadline := time.Now().Add(waitTimeout)
+	var last *snap
+	for {
+		w.clock.Advance(5 * time.Second)
+		for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+			_ = store.View(func(tx state.ReadTx) error { last = w.snapshot(tx, id); return nil })
+			if cond(last) {
+				return last
+			}
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("waiting for %s: clock moved over the monitor period, nothing happened; last seen:\n%s", desc, last)
+		}
+	}
+}
+
+// waitTicking is waitFor for a change that a timer due now makes: the
+// orchestrator may arm it (at a time already past) only after the test
+// moved the clock, so the clock fires the due timers again and again,
+// without moving, until cond holds.
+func (w *world) waitTicking(id, desc string, cond func(*snap) bool) *snap {
+	w.t.Helper()
+	store := w.sim.member.Store
+	deadline := time.Now().Add(waitTimeout)
+	var last *snap
+	for {
+		_ = store.View(func(tx state.ReadTx) error { last = w.snapshot(tx, id); return nil })
+		if cond(last) {
+			return last
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("waiting for %s: nothing happened; last seen:\n%s", desc, last)
+		}
+		w.clock.Advance(0)
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // settle waits until the store has not changed for a while: the
 // orchestrator and the simulation have nothing left to do until the clock
 // moves. It is how tests check that something does not happen.
@@ -424,7 +465,7 @@ func (w *world) get(id string) *snap {
 type sim struct {
 	t      *testing.T
 	member *rafttest.Member
-	clock  *fakeClock
+	clock  *testutil.FakeClock
 
 	mu         sync.Mutex
 	failImages map[string]bool // tasks of these images fail as they start
@@ -435,7 +476,7 @@ type sim struct {
 	done   chan struct{}
 }
 
-func startSim(t *testing.T, m *rafttest.Member, clock *fakeClock) *sim {
+func startSim(t *testing.T, m *rafttest.Member, clock *testutil.FakeClock) *sim {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &sim{t: t, member: m, clock: clock, failImages: map[string]bool{}, frozen: map[string]bool{},
 		poke: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
@@ -504,18 +545,18 @@ func (s *sim) step() []state.Op {
 	defer s.mu.Unlock()
 	now := s.clock.Now()
 	var assign []state.Assignment
-	reports := map[string][]state.TaskStatusUpdate{}
+	reports := map[string][]model.TaskStatusUpdate{}
 	_ = s.member.Store.View(func(tx state.ReadTx) error {
 		nodes, _ := tx.FindNodes(state.All)
-		slices.SortFunc(nodes, func(a, b *state.Node) int { return strings.Compare(a.ID, b.ID) })
-		byID := map[string]*state.Node{}
+		slices.SortFunc(nodes, func(a, b *model.Node) int { return strings.Compare(a.ID, b.ID) })
+		byID := map[string]*model.Node{}
 		for _, n := range nodes {
 			byID[n.ID] = n
 		}
 		tasks, _ := tx.FindTasks(state.All)
 		load := map[string]map[string]int{} // service -> node -> tasks
 		for _, t := range tasks {
-			if t.NodeID != "" && runnable(t) && t.Status.State >= state.TaskStateAssigned {
+			if t.NodeID != "" && runnable(t) && t.Status.State >= model.TaskStateAssigned {
 				if load[t.ServiceID] == nil {
 					load[t.ServiceID] = map[string]int{}
 				}
@@ -525,22 +566,22 @@ func (s *sim) step() []state.Op {
 		for _, t := range tasks {
 			n := byID[t.NodeID]
 			switch {
-			case t.Status.State == state.TaskStatePending && t.DesiredState <= state.TaskStateRunning:
+			case t.Status.State == model.TaskStatePending && t.DesiredState.Wanted():
 				if target := s.place(t, n, nodes, load); target != "" {
 					assign = append(assign, state.Assignment{TaskID: t.ID, NodeID: target})
 				}
-			case n == nil || n.Status.State != state.NodeStateReady || s.frozen[n.ID]:
+			case n == nil || n.Status.State != model.NodeStateReady || s.frozen[n.ID]:
 				// No agent to report.
-			case t.Status.State < state.TaskStateAssigned || t.Status.State > state.TaskStateRunning:
-			case t.DesiredState > state.TaskStateRunning:
-				reports[n.ID] = append(reports[n.ID], state.TaskStatusUpdate{TaskID: t.ID,
-					Status: state.TaskStatus{Timestamp: now, State: state.TaskStateShutdown, Message: "shutdown"}})
-			case t.Status.State < state.TaskStateRunning:
-				st := state.TaskStatus{Timestamp: now, State: state.TaskStateRunning, Message: "started"}
+			case t.Status.State < model.TaskStateAssigned || t.Status.State > model.TaskStateRunning:
+			case !t.DesiredState.Wanted():
+				reports[n.ID] = append(reports[n.ID], model.TaskStatusUpdate{TaskID: t.ID,
+					Status: model.TaskStatus{Timestamp: now, State: model.TaskStateShutdown, Message: "shutdown"}})
+			case t.Status.State < model.TaskStateRunning:
+				st := model.TaskStatus{Timestamp: now, State: model.TaskStateRunning, Message: "started"}
 				if s.failImages[t.Spec.Container.Image] {
-					st = state.TaskStatus{Timestamp: now, State: state.TaskStateFailed, Err: "task: non-zero exit (1)"}
+					st = model.TaskStatus{Timestamp: now, State: model.TaskStateFailed, Err: "task: non-zero exit (1)"}
 				}
-				reports[n.ID] = append(reports[n.ID], state.TaskStatusUpdate{TaskID: t.ID, Status: st})
+				reports[n.ID] = append(reports[n.ID], model.TaskStatusUpdate{TaskID: t.ID, Status: st})
 			}
 		}
 		return nil
@@ -557,9 +598,9 @@ func (s *sim) step() []state.Op {
 
 // place picks a node for a pending task: spread over the ready, active
 // nodes that satisfy its constraints.
-func (s *sim) place(t *state.Task, pinned *state.Node, nodes []*state.Node, load map[string]map[string]int) string {
+func (s *sim) place(t *model.Task, pinned *model.Node, nodes []*model.Node, load map[string]map[string]int) string {
 	if t.NodeID != "" {
-		if pinned != nil && pinned.Status.State == state.NodeStateReady && pinned.Spec.Availability == state.AvailabilityActive {
+		if pinned != nil && pinned.Status.State == model.NodeStateReady && pinned.Spec.Availability == model.AvailabilityActive {
 			return pinned.ID
 		}
 		return ""
@@ -570,7 +611,7 @@ func (s *sim) place(t *state.Task, pinned *state.Node, nodes []*state.Node, load
 	}
 	best := ""
 	for _, n := range nodes {
-		if n.Status.State != state.NodeStateReady || n.Spec.Availability != state.AvailabilityActive {
+		if n.Status.State != model.NodeStateReady || n.Spec.Availability != model.AvailabilityActive {
 			continue
 		}
 		ok := true

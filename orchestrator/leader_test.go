@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state/raft/rafttest"
 )
 
@@ -28,14 +28,14 @@ func TestLeaderChangeDuringUpdateAndRestartDelay(t *testing.T) {
 		w.addNode(n)
 	}
 	spec := replicated("web", 3)
-	spec.Update = &state.UpdateConfig{Parallelism: 1, Delay: 30 * time.Second}
+	spec.Update = &model.UpdateConfig{Parallelism: 1, Delay: 30 * time.Second}
 	id := w.createService(spec)
 	w.waitFor(id, "running", converged(3))
 	tr := w.track(id)
 
 	// The update replaces one slot, then waits 30 s; the leader dies during
 	// the wait. The new leader's orchestrator carries on from the store.
-	w.updateService(id, func(sp *state.ServiceSpec) { sp.Task.Container.Image = "app:2" })
+	w.updateService(id, func(sp *model.ServiceSpec) { sp.Task.Container.Image = "app:2" })
 	w.waitFor(id, "first slot updated", func(s *snap) bool { return len(s.upToDate()) == 1 })
 	w.settle()
 	stopped := stopLeader(t, w)
@@ -51,7 +51,7 @@ func TestLeaderChangeDuringUpdateAndRestartDelay(t *testing.T) {
 	// As in Docker, the delay follows the last slot too, then the monitor
 	// period (5 s, within the delay) must have passed.
 	w.clock.Advance(30 * time.Second)
-	s := w.waitFor(id, "completed", func(s *snap) bool { return s.status() == state.UpdateStateCompleted })
+	s := w.waitFor(id, "completed", func(s *snap) bool { return s.status() == model.UpdateStateCompleted })
 	oneTaskPerSlot(t, s, 3)
 	tr.stop()
 	if tr.maxDoubled > 1 || tr.minRunning < 2 {
@@ -66,8 +66,8 @@ func TestLeaderChangeDuringUpdateAndRestartDelay(t *testing.T) {
 	w.c.Start(stopped)
 	w.c.WaitConverged(waitTimeout)
 	failed := w.get(id).running()[0]
-	w.reportTask(failed, state.TaskStateFailed, "exit 1")
-	w.waitFor(id, "failure seen", func(s *snap) bool { return s.task(failed.ID).Status.State == state.TaskStateFailed })
+	w.reportTask(failed, model.TaskStateFailed, "exit 1")
+	w.waitFor(id, "failure seen", func(s *snap) bool { return s.task(failed.ID).Status.State == model.TaskStateFailed })
 	w.clock.Advance(3 * time.Second)
 	if w.c.Leader(waitTimeout) == w.sim.member {
 		w.moveSim(w.c.Followers()[0])

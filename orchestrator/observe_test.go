@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 )
 
@@ -26,11 +27,11 @@ func (p *storeProposer) Propose(_ context.Context, cmd *state.Command) (state.Re
 	return p.store.Apply(state.Entry{Index: p.store.Index() + 1, Cmd: cmd})[0], nil
 }
 
-// stepper drives a term by hand: rounds, and the change feed into observe,
+// stepper drives a loop by hand: rounds, and the change feed into observe,
 // so that a test sees what each change makes dirty.
 type stepper struct {
 	t    *testing.T
-	tm   *term
+	tm   *loop
 	prop *storeProposer
 	w    *state.Watcher
 }
@@ -43,20 +44,20 @@ func newStepper(t *testing.T) *stepper {
 	st := &stepper{t: t, prop: prop}
 	for _, n := range []struct {
 		id    string
-		avail state.Availability
-	}{{"n1", state.AvailabilityActive}, {"n2", state.AvailabilityDrain}} {
-		st.apply(state.Op{Type: state.OpCreateNode, Node: &state.Node{ID: n.id, Role: state.RoleWorker,
-			Spec:   state.NodeSpec{DesiredRole: state.RoleWorker, Availability: n.avail},
-			Status: state.NodeStatus{State: state.NodeStateReady}}})
+		avail model.Availability
+	}{{"n1", model.AvailabilityActive}, {"n2", model.AvailabilityDrain}} {
+		st.apply(state.Op{Type: state.OpCreateNode, Node: &model.Node{ID: n.id, Role: model.RoleWorker,
+			Spec:   model.NodeSpec{DesiredRole: model.RoleWorker, Availability: n.avail},
+			Status: model.NodeStatus{State: model.NodeStateReady}}})
 	}
-	spec := state.ServiceSpec{
-		Annotations: state.Annotations{Name: "web"},
-		Task:        state.TaskSpec{Container: state.ContainerSpec{Image: "app:1"}},
-		Mode:        state.ServiceMode{Replicated: &state.ReplicatedService{Replicas: 3}},
-		Update:      &state.UpdateConfig{Parallelism: 1, Order: state.UpdateOrderStartFirst},
+	spec := model.ServiceSpec{
+		Annotations: model.Annotations{Name: "web"},
+		Task:        model.TaskSpec{Container: model.ContainerSpec{Image: "app:1"}},
+		Mode:        model.ServiceMode{Replicated: &model.ReplicatedService{Replicas: 3}},
+		Update:      &model.UpdateConfig{Parallelism: 1, Order: model.UpdateOrderStartFirst},
 	}
-	st.apply(state.Op{Type: state.OpCreateService, Service: &state.Service{ID: "web", Spec: spec}})
-	st.tm = newTerm(New(store, prop, cfg))
+	st.apply(state.Op{Type: state.OpCreateService, Service: &model.Service{ID: "web", Spec: spec}})
+	st.tm = newLoop(New(store, prop, cfg))
 	w, err := store.ViewAndWatch(st.tm.seed, state.WithFilter(relevant))
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +78,7 @@ func (st *stepper) apply(ops ...state.Op) {
 	}
 }
 
-// observe feeds the changes so far to the term and returns the services
+// observe feeds the changes so far to the loop and returns the services
 // they made dirty.
 func (st *stepper) observe() []string {
 	st.t.Helper()
@@ -103,8 +104,8 @@ func (st *stepper) settle() {
 	st.t.Fatal("rounds never settled")
 }
 
-func (st *stepper) tasks(keep func(*state.Task) bool) []*state.Task {
-	var out []*state.Task
+func (st *stepper) tasks(keep func(*model.Task) bool) []*model.Task {
+	var out []*model.Task
 	_ = st.prop.store.View(func(tx state.ReadTx) error {
 		all, _ := tx.FindTasks(state.ByServiceID("web"))
 		for _, t := range all {
@@ -114,13 +115,13 @@ func (st *stepper) tasks(keep func(*state.Task) bool) []*state.Task {
 		}
 		return nil
 	})
-	slices.SortFunc(out, func(a, b *state.Task) int { return int(a.Slot) - int(b.Slot) })
+	slices.SortFunc(out, func(a, b *model.Task) int { return int(a.Slot) - int(b.Slot) })
 	return out
 }
 
-func pending(t *state.Task) bool { return t.Status.State == state.TaskStatePending }
+func pending(t *model.Task) bool { return t.Status.State == model.TaskStatePending }
 
-func (st *stepper) assign(tasks []*state.Task, node string) {
+func (st *stepper) assign(tasks []*model.Task, node string) {
 	var as []state.Assignment
 	for _, t := range tasks {
 		as = append(as, state.Assignment{TaskID: t.ID, NodeID: node})
@@ -128,10 +129,10 @@ func (st *stepper) assign(tasks []*state.Task, node string) {
 	st.apply(state.Op{Type: state.OpAssignTasks, Assignments: as})
 }
 
-func (st *stepper) report(tasks []*state.Task, s state.TaskState) {
-	var us []state.TaskStatusUpdate
+func (st *stepper) report(tasks []*model.Task, s model.TaskState) {
+	var us []model.TaskStatusUpdate
 	for _, t := range tasks {
-		us = append(us, state.TaskStatusUpdate{TaskID: t.ID, Status: state.TaskStatus{Timestamp: time.Now(), State: s}})
+		us = append(us, model.TaskStatusUpdate{TaskID: t.ID, Status: model.TaskStatus{Timestamp: time.Now(), State: s}})
 	}
 	st.apply(state.Op{Type: state.OpTaskStatus, ID: tasks[0].NodeID, TaskStatuses: us})
 }
@@ -149,8 +150,8 @@ func TestProgressOfASteadyServiceTriggersNoRound(t *testing.T) {
 	if got := st.observe(); len(got) != 0 {
 		t.Fatalf("assignment to a usable node made %v dirty", got)
 	}
-	tasks = st.tasks(func(*state.Task) bool { return true })
-	for _, s := range []state.TaskState{state.TaskStateAccepted, state.TaskStateStarting, state.TaskStateRunning} {
+	tasks = st.tasks(func(*model.Task) bool { return true })
+	for _, s := range []model.TaskState{model.TaskStateAccepted, model.TaskStateStarting, model.TaskStateRunning} {
 		st.report(tasks, s)
 		if got := st.observe(); len(got) != 0 {
 			t.Fatalf("tasks reporting %s made %v dirty", s, got)
@@ -159,7 +160,7 @@ func TestProgressOfASteadyServiceTriggersNoRound(t *testing.T) {
 	if len(st.tm.runningAt) != 3 {
 		t.Fatalf("%d tasks seen running, want 3", len(st.tm.runningAt))
 	}
-	st.report(tasks[:1], state.TaskStateFailed)
+	st.report(tasks[:1], model.TaskStateFailed)
 	if got := st.observe(); !slices.Equal(got, []string{"web"}) {
 		t.Fatalf("a task that failed made %v dirty, want web", got)
 	}
@@ -183,10 +184,10 @@ func TestProgressDuringAnUpdateTriggersRounds(t *testing.T) {
 	st := newStepper(t)
 	st.settle()
 	st.assign(st.tasks(pending), "n1")
-	st.report(st.tasks(func(*state.Task) bool { return true }), state.TaskStateRunning)
+	st.report(st.tasks(func(*model.Task) bool { return true }), model.TaskStateRunning)
 	st.settle()
 
-	var svc *state.Service
+	var svc *model.Service
 	_ = st.prop.store.View(func(tx state.ReadTx) error { svc = tx.GetService("web").Copy(); return nil })
 	prev := svc.Spec.Copy()
 	svc.Spec.Task.Container.Image = "app:2"
@@ -205,14 +206,14 @@ func TestProgressDuringAnUpdateTriggersRounds(t *testing.T) {
 		t.Fatalf("assignment during an update made %v dirty, want web", got)
 	}
 	st.settle()
-	fresh = st.tasks(func(t *state.Task) bool { return t.ID == fresh[0].ID }) // now on n1
-	st.report(fresh, state.TaskStateRunning)
+	fresh = st.tasks(func(t *model.Task) bool { return t.ID == fresh[0].ID }) // now on n1
+	st.report(fresh, model.TaskStateRunning)
 	if got := st.observe(); !slices.Equal(got, []string{"web"}) {
 		t.Fatalf("a new task running during an update made %v dirty, want web", got)
 	}
 	st.settle()
-	stopped := st.tasks(func(t *state.Task) bool {
-		return t.Slot == fresh[0].Slot && t.DesiredState == state.TaskStateShutdown
+	stopped := st.tasks(func(t *model.Task) bool {
+		return t.Slot == fresh[0].Slot && t.DesiredState == model.TaskStateShutdown
 	})
 	if len(stopped) != 1 {
 		t.Fatalf("%d old tasks asked to stop in slot %d once the new one runs, want 1", len(stopped), fresh[0].Slot)
@@ -224,14 +225,14 @@ func TestProgressDuringAnUpdateTriggersRounds(t *testing.T) {
 // the new one runs.
 func TestSettleFollowsAStartFirstPair(t *testing.T) {
 	for _, tt := range []struct {
-		newest state.TaskState
+		newest model.TaskState
 		follow bool
-	}{{state.TaskStateStarting, true}, {state.TaskStateRunning, false}} {
-		s := &slot{num: 1, live: []*state.Task{
-			task("old", 6, state.TaskStateRunning, state.TaskStateRunning, time.Hour, 0),
-			task("new", 7, state.TaskStateRunning, tt.newest, time.Minute, 0),
+	}{{model.TaskStateStarting, true}, {model.TaskStateRunning, false}} {
+		s := &slot{num: 1, live: []*model.Task{
+			task("old", 6, model.TaskStateRunning, model.TaskStateRunning, time.Hour, 0),
+			task("new", 7, model.TaskStateRunning, tt.newest, time.Minute, 0),
 		}}
-		p := newPlan("s", &state.Service{ID: "s"}, 100)
+		p := newPlan("s", &model.Service{ID: "s"}, 100)
 		s.settle(p, nil)
 		if p.follow != tt.follow {
 			t.Errorf("newest task %s: follow %v, want %v", tt.newest, p.follow, tt.follow)
@@ -240,29 +241,29 @@ func TestSettleFollowsAStartFirstPair(t *testing.T) {
 }
 
 func TestProgressOnly(t *testing.T) {
-	base := task("a", 7, state.TaskStateRunning, state.TaskStateAssigned, time.Hour, 0)
-	with := func(mod func(*state.Task)) *state.Task { c := *base; mod(&c); return &c }
+	base := task("a", 7, model.TaskStateRunning, model.TaskStateAssigned, time.Hour, 0)
+	with := func(mod func(*model.Task)) *model.Task { c := *base; mod(&c); return &c }
 	tests := []struct {
 		name string
-		cur  *state.Task
+		cur  *model.Task
 		want bool
 	}{
-		{"accepted", with(func(t *state.Task) { t.Status.State = state.TaskStateAccepted }), true},
-		{"running", with(func(t *state.Task) { t.Status.State = state.TaskStateRunning }), true},
-		{"failed", with(func(t *state.Task) { t.Status.State = state.TaskStateFailed }), false},
-		{"same state", with(func(t *state.Task) { t.Status.Message = "x" }), false},
-		{"back to pending", with(func(t *state.Task) { t.Status.State = state.TaskStatePending }), false},
-		{"desired shutdown", with(func(t *state.Task) {
-			t.Status.State, t.DesiredState = state.TaskStateRunning, state.TaskStateShutdown
+		{"accepted", with(func(t *model.Task) { t.Status.State = model.TaskStateAccepted }), true},
+		{"running", with(func(t *model.Task) { t.Status.State = model.TaskStateRunning }), true},
+		{"failed", with(func(t *model.Task) { t.Status.State = model.TaskStateFailed }), false},
+		{"same state", with(func(t *model.Task) { t.Status.Message = "x" }), false},
+		{"back to pending", with(func(t *model.Task) { t.Status.State = model.TaskStatePending }), false},
+		{"desired shutdown", with(func(t *model.Task) {
+			t.Status.State, t.DesiredState = model.TaskStateRunning, model.TaskStateShutdown
 		}), false},
-		{"moved node", with(func(t *state.Task) { t.Status.State, t.NodeID = state.TaskStateRunning, "n9" }), false},
+		{"moved node", with(func(t *model.Task) { t.Status.State, t.NodeID = model.TaskStateRunning, "n9" }), false},
 	}
 	for _, tt := range tests {
 		if got := progressOnly(base, tt.cur); got != tt.want {
 			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
 		}
 	}
-	unassigned := with(func(t *state.Task) { t.Status.State, t.NodeID = state.TaskStatePending, "" })
+	unassigned := with(func(t *model.Task) { t.Status.State, t.NodeID = model.TaskStatePending, "" })
 	if !progressOnly(unassigned, base) {
 		t.Error("assignment of a pending task is progress")
 	}

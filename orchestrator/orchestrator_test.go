@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-dev/shoal/internal/testutil"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/orchestrator"
 	"github.com/shoal-dev/shoal/state"
 	"github.com/shoal-dev/shoal/state/raft/rafttest"
@@ -31,7 +33,7 @@ func TestRunStopLifecycle(t *testing.T) {
 	store := state.NewStore()
 	prop := &localProposer{store: store}
 	cfg := orchestrator.DefaultConfig()
-	cfg.Clock = newFakeClock()
+	cfg.Clock = testutil.NewFakeClock()
 	cfg.Logger = testLogger(t, "local")
 	o := orchestrator.New(store, prop, cfg)
 
@@ -68,11 +70,11 @@ func TestRunStopLifecycle(t *testing.T) {
 		}
 	}
 
-	// A term: Run until its context ends.
+	// A leadership: Run until its context ends.
 	ctx, cancel := context.WithCancel(context.Background())
 	term1 := run(ctx)
 	spec := replicated("web", 2)
-	if _, err := prop.Propose(ctx, state.NewCommand(state.Op{Type: state.OpCreateService, Service: &state.Service{ID: "svc", Spec: spec}})); err != nil {
+	if _, err := prop.Propose(ctx, state.NewCommand(state.Op{Type: state.OpCreateService, Service: &model.Service{ID: "svc", Spec: spec}})); err != nil {
 		t.Fatal(err)
 	}
 	waitTasks(2)
@@ -84,13 +86,13 @@ func TestRunStopLifecycle(t *testing.T) {
 		t.Fatalf("Run after its context ended: %v", err)
 	}
 
-	// The next term starts over from the store; Stop ends it for good.
+	// The next leadership starts over from the store; Stop ends it for good.
 	term2 := run(context.Background())
 	spec.Mode.Replicated.Replicas = 3
 	var version uint64
 	_ = store.View(func(tx state.ReadTx) error { version = tx.GetService("svc").Version.Index; return nil })
 	if _, err := prop.Propose(ctx, state.NewCommand(state.Op{Type: state.OpUpdateService, Version: version,
-		Service: &state.Service{ID: "svc", Spec: spec}})); err != nil {
+		Service: &model.Service{ID: "svc", Spec: spec}})); err != nil {
 		t.Fatal(err)
 	}
 	waitTasks(3)
@@ -108,7 +110,7 @@ func TestRunStopLifecycle(t *testing.T) {
 // first task creation, and counts the orchestrator's writes.
 type racingProposer struct {
 	m      *rafttest.Member
-	clock  *fakeClock
+	clock  *testutil.FakeClock
 	mu     sync.Mutex
 	raced  bool
 	writes int
@@ -124,7 +126,7 @@ func (p *racingProposer) Propose(ctx context.Context, cmd *state.Command) (state
 	if race {
 		// The user updates the image between the orchestrator's read and
 		// its write: the write is refused with ErrConflict.
-		var s *state.Service
+		var s *model.Service
 		_ = p.m.Store.View(func(tx state.ReadTx) error {
 			s = tx.GetService(cmd.Ops[0].ID).Copy()
 			return nil
@@ -146,7 +148,7 @@ func (p *racingProposer) Propose(ctx context.Context, cmd *state.Command) (state
 
 func TestConflictIsRetriedOnTheNextChange(t *testing.T) {
 	var prop *racingProposer
-	w := newWorldWith(t, 1, func(m *rafttest.Member) orchestrator.Proposer {
+	w := newWorldWith(t, 1, func(m *rafttest.Member) state.Proposer {
 		prop = &racingProposer{m: m}
 		return prop
 	})
@@ -203,7 +205,7 @@ func (p *flakyProposer) count() int {
 
 func TestFailedWritesBackOff(t *testing.T) {
 	var prop *flakyProposer
-	w := newWorldWith(t, 1, func(m *rafttest.Member) orchestrator.Proposer {
+	w := newWorldWith(t, 1, func(m *rafttest.Member) state.Proposer {
 		prop = &flakyProposer{m: m}
 		return prop
 	})

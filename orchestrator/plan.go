@@ -3,6 +3,7 @@ package orchestrator
 import (
 	"time"
 
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 )
 
@@ -11,10 +12,15 @@ import (
 type plan struct {
 	serviceID string
 	// svc is the service as the round read it; nil once it is deleted.
-	svc *state.Service
+	svc *model.Service
 	// limit is the most task changes the plan may hold
 	// (Config.MaxRoundChanges).
 	limit int
+	// createBudget is the most tasks the plan may create: what
+	// Config.MaxStartingTasks leaves once the service's starting tasks are
+	// counted. paced is set when it ran out.
+	createBudget int
+	paced        bool
 
 	create   []state.NewTask
 	shutdown []string
@@ -25,8 +31,11 @@ type plan struct {
 
 	// status, when set, is the UpdateStatus to write; with rollback the
 	// write also swaps the spec back (OpRollbackService).
-	status   *state.UpdateStatus
+	status   *model.UpdateStatus
 	rollback bool
+	// clearStatus, with status nil, writes a nil UpdateStatus: the mark
+	// of a refused service goes (see round.refuse).
+	clearStatus bool
 
 	// wake is when the service must be looked at again without any change
 	// to it (restart delay, update delay, monitor period); zero for never.
@@ -34,16 +43,28 @@ type plan struct {
 	// full is set when the plan hit its limit: the rest comes next round.
 	full bool
 	// follow is set when the plan's decisions wait for tasks to start or
-	// run (see term.follow).
+	// run (see loop.follow).
 	follow bool
 	// refused is set once an operation of the plan was refused on a
 	// precondition: the rest of a plan split over several commands is not
-	// written (see term.commit).
+	// written (see loop.commit).
 	refused bool
 }
 
-func newPlan(id string, svc *state.Service, limit int) *plan {
-	return &plan{serviceID: id, svc: svc, limit: limit, stopped: map[string]bool{}, deleted: map[string]bool{}}
+func newPlan(id string, svc *model.Service, limit int) *plan {
+	return &plan{serviceID: id, svc: svc, limit: limit, createBudget: limit, stopped: map[string]bool{}, deleted: map[string]bool{}}
+}
+
+// starting counts the tasks on their way to running: wanted, not yet
+// running, not ended.
+func starting(tasks []*model.Task) int {
+	n := 0
+	for _, t := range tasks {
+		if t.DesiredState <= model.TaskStateRunning && t.Status.State < model.TaskStateRunning {
+			n++
+		}
+	}
+	return n
 }
 
 // items counts the task changes in the plan.
@@ -64,6 +85,12 @@ func (p *plan) add(s *slot) (state.NewTask, bool) {
 	if !p.room() {
 		return state.NewTask{}, false
 	}
+	if len(p.create) >= p.createBudget {
+		// The rest waits for starting tasks to run: the service is looked
+		// at again after Config.PacingInterval (round.plan).
+		p.paced = true
+		return state.NewTask{}, false
+	}
 	nt := s.newTask()
 	p.create = append(p.create, nt)
 	return nt, true
@@ -71,8 +98,8 @@ func (p *plan) add(s *slot) (state.NewTask, bool) {
 
 // stop plans setting t's desired state to SHUTDOWN. reason is unused but
 // documents each call site.
-func (p *plan) stop(t *state.Task, _ string) {
-	if t.DesiredState >= state.TaskStateShutdown || p.stopped[t.ID] || !p.room() {
+func (p *plan) stop(t *model.Task, _ string) {
+	if t.DesiredState >= model.TaskStateShutdown || p.stopped[t.ID] || !p.room() {
 		return
 	}
 	p.stopped[t.ID] = true
@@ -80,7 +107,7 @@ func (p *plan) stop(t *state.Task, _ string) {
 }
 
 // delete plans deleting t.
-func (p *plan) delete(t *state.Task) {
+func (p *plan) delete(t *model.Task) {
 	if p.deleted[t.ID] || !p.room() {
 		return
 	}
@@ -89,8 +116,8 @@ func (p *plan) delete(t *state.Task) {
 }
 
 // markRemove plans setting t's desired state to REMOVE.
-func (p *plan) markRemove(t *state.Task) {
-	if t.DesiredState >= state.TaskStateRemove || p.deleted[t.ID] || !p.room() {
+func (p *plan) markRemove(t *model.Task) {
+	if t.DesiredState >= model.TaskStateRemove || p.deleted[t.ID] || !p.room() {
 		return
 	}
 	p.remove = append(p.remove, t.ID)
@@ -116,17 +143,17 @@ func (p *plan) ops() []state.Op {
 		}}
 	}
 	var ops []state.Op
-	if p.svc != nil && p.status != nil {
+	if p.svc != nil && (p.status != nil || p.clearStatus) {
 		ops = append(ops, state.Op{
 			Type: state.OpServiceUpdateStatus, ID: p.serviceID,
 			SpecVersion: p.svc.SpecVersion.Index, UpdateStatus: p.status,
 		})
 	}
 	if len(p.shutdown) > 0 {
-		ops = append(ops, state.Op{Type: state.OpSetTasksDesired, IDs: p.shutdown, DesiredState: state.TaskStateShutdown})
+		ops = append(ops, state.Op{Type: state.OpSetTasksDesired, IDs: p.shutdown, DesiredState: model.TaskStateShutdown})
 	}
 	if len(p.remove) > 0 {
-		ops = append(ops, state.Op{Type: state.OpSetTasksDesired, IDs: p.remove, DesiredState: state.TaskStateRemove})
+		ops = append(ops, state.Op{Type: state.OpSetTasksDesired, IDs: p.remove, DesiredState: model.TaskStateRemove})
 	}
 	if p.svc != nil && len(p.create) > 0 {
 		ops = append(ops, state.Op{

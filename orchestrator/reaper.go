@@ -4,7 +4,7 @@ import (
 	"iter"
 	"slices"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // The reaper deletes tasks nobody needs any more:
@@ -22,7 +22,7 @@ import (
 
 // reapGoneNodes deletes the tasks whose node was deleted. The slot logic
 // still sees them this round, as lost, and replaces them.
-func (r *round) reapGoneNodes(tasks []*state.Task, p *plan) {
+func (r *round) reapGoneNodes(tasks []*model.Task, p *plan) {
 	for _, t := range tasks {
 		if t.NodeID != "" && r.nodes[t.NodeID] == nil {
 			p.delete(t)
@@ -31,12 +31,12 @@ func (r *round) reapGoneNodes(tasks []*state.Task, p *plan) {
 }
 
 // reapService deletes the tasks of a deleted service that no longer run.
-func (r *round) reapService(tasks []*state.Task, p *plan) {
+func (r *round) reapService(tasks []*model.Task, p *plan) {
 	for _, t := range tasks {
 		n := r.nodes[t.NodeID]
 		switch {
-		case t.Status.State.Terminal(), t.Status.State < state.TaskStateAssigned,
-			n == nil, n.Status.State == state.NodeStateDown:
+		case t.Status.State.Terminal(), t.Status.State < model.TaskStateAssigned,
+			n == nil, n.Status.State == model.NodeStateDown:
 			p.delete(t)
 		default:
 			p.markRemove(t)
@@ -50,8 +50,8 @@ func (r *round) reapService(tasks []*state.Task, p *plan) {
 // historic tells whether a dead task is history: it ended, or never
 // reached a node. A task asked to stop on a node that is down is not: it
 // may still run there.
-func historic(t *state.Task) bool {
-	return t.Status.State.Terminal() || t.Status.State < state.TaskStateAssigned
+func historic(t *model.Task) bool {
+	return t.Status.State.Terminal() || t.Status.State < model.TaskStateAssigned
 }
 
 // trim deletes history beyond the retention limit in every slot.
@@ -60,7 +60,7 @@ func (r *round) trim(slots iter.Seq[*slot], p *plan) {
 		return
 	}
 	for s := range slots {
-		var hist []*state.Task
+		var hist []*model.Task
 		for _, t := range s.dead {
 			if historic(t) {
 				hist = append(hist, t)

@@ -3,7 +3,7 @@ package orchestrator
 import (
 	"time"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // Rebalancing, which Swarm lacks: when a node becomes eligible (joins, is
@@ -27,7 +27,7 @@ import (
 // rather than shuffling tasks forever.
 
 // rebalance is the rebalancing in progress of one service. It lives in the
-// term only; a new leader starts a fresh one, which ends at once if the
+// loop only; a new leader starts a fresh one, which ends at once if the
 // spread is even.
 type rebalance struct {
 	started time.Time // when the first batch was planned; zero before
@@ -39,13 +39,13 @@ type rebalance struct {
 // again: a new node became eligible.
 func (rb *rebalance) restart() { rb.batches = 0 }
 
-func (r *round) rebalance(svc *state.Service, keys []*slot, p *plan) {
-	rb := r.term.rebalances[svc.ID]
+func (r *round) rebalance(svc *model.Service, keys []*slot, p *plan) {
+	rb := r.loop.rebalances[svc.ID]
 	if rb == nil {
 		return
 	}
 	done := func(msg string, args ...any) {
-		delete(r.term.rebalances, svc.ID)
+		delete(r.loop.rebalances, svc.ID)
 		if msg != "" {
 			r.log.Info(msg, append([]any{"service", svc.ID}, args...)...)
 		}
@@ -57,7 +57,7 @@ func (r *round) rebalance(svc *state.Service, keys []*slot, p *plan) {
 	if p.changesTasks() || p.status != nil {
 		return // something else is moving; look again once it settled
 	}
-	if us := svc.UpdateStatus; us != nil && (us.State == state.UpdateStateUpdating || us.State == state.UpdateStateRollbackStarted) {
+	if us := svc.UpdateStatus; us != nil && (us.State == model.UpdateStateUpdating || us.State == model.UpdateStateRollbackStarted) {
 		return
 	}
 	cfg := updateConfig(svc, false)
@@ -98,7 +98,7 @@ func (r *round) rebalance(svc *state.Service, keys []*slot, p *plan) {
 				continue
 			}
 			counts[t.NodeID]++
-			if len(s.live) == 1 && t.Status.State == state.TaskStateRunning {
+			if len(s.live) == 1 && t.Status.State == model.TaskStateRunning {
 				movable[t.NodeID] = append(movable[t.NodeID], s)
 			}
 		}
@@ -136,7 +136,7 @@ func (r *round) rebalance(svc *state.Service, keys []*slot, p *plan) {
 		movable[hi] = from[:len(from)-1]
 		counts[hi]--
 		counts[lo]++
-		if cfg.Order == state.UpdateOrderStartFirst {
+		if cfg.Order == model.UpdateOrderStartFirst {
 			if _, ok := p.add(s); !ok {
 				break
 			}

@@ -4,7 +4,7 @@ import (
 	"maps"
 	"testing"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 func even(counts map[string]int, nodes ...string) bool {
@@ -25,10 +25,10 @@ func TestRebalanceAfterNodeJoins(t *testing.T) {
 
 	opted := replicated("opted", 6)
 	opted.Rebalance = true
-	opted.Update = &state.UpdateConfig{Parallelism: 2}
+	opted.Update = &model.UpdateConfig{Parallelism: 2}
 	a := w.createService(opted)
 	plain := replicated("plain", 6)
-	plain.Update = &state.UpdateConfig{Parallelism: 1, Order: state.UpdateOrderStartFirst}
+	plain.Update = &model.UpdateConfig{Parallelism: 1, Order: model.UpdateOrderStartFirst}
 	b := w.createService(plain)
 	for _, id := range []string{a, b} {
 		w.waitFor(id, "3 per node", func(s *snap) bool { return len(s.running()) == 6 && even(s.perNode(), "n1", "n2") })
@@ -51,7 +51,7 @@ func TestRebalanceAfterNodeJoins(t *testing.T) {
 	// The cluster-wide setting opts every replicated service in; this one
 	// moves start-first, one task at a time: never fewer than 6 running.
 	tr := w.track(b)
-	w.updateCluster(func(c *state.ClusterSpec) { c.Orchestration.Rebalance = true })
+	w.updateCluster(func(c *model.ClusterSpec) { c.Orchestration.Rebalance = true })
 	s = w.waitFor(b, "every service spread", func(s *snap) bool {
 		return len(s.running()) == 6 && even(s.perNode(), "n1", "n2", "n3") && len(s.runnable()) == 6
 	})

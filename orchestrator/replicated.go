@@ -4,7 +4,7 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // Replicated services own slots 1..N. Each round, for one service:
@@ -31,7 +31,7 @@ func (r *round) replicatedUsable(id string) bool {
 	return n != nil && usableNode(n)
 }
 
-func (r *round) replicated(svc *state.Service, tasks []*state.Task, p *plan) {
+func (r *round) replicated(svc *model.Service, tasks []*model.Task, p *plan) {
 	r.reapGoneNodes(tasks, p)
 	slots := groupBySlot(tasks, r.replicatedUsable)
 	n := svc.Spec.Replicas()
@@ -42,7 +42,10 @@ func (r *round) replicated(svc *state.Service, tasks []*state.Task, p *plan) {
 		}
 	}
 	load := liveLoad(slots)
-	keys := make([]*slot, 0, n)
+	// n was checked against the cluster's limit (round.service), but no
+	// allocation is sized by a number from a spec: the slots in use are a
+	// good guess of the size, and append grows it past a scale up.
+	keys := make([]*slot, 0, min(n, uint64(len(slots))))
 	for num := uint64(1); num <= n; num++ {
 		s := slots[num]
 		if s == nil {
@@ -56,7 +59,7 @@ func (r *round) replicated(svc *state.Service, tasks []*state.Task, p *plan) {
 	}
 	r.update(svc, keys, tasks, p)
 	r.rebalance(svc, keys, p)
-	if r.term.rebalances[svc.ID] != nil {
+	if r.loop.rebalances[svc.ID] != nil {
 		p.follow = true
 	}
 	r.trim(maps.Values(slots), p)

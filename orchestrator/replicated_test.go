@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/orchestrator"
 	"github.com/shoal-dev/shoal/state"
 	"github.com/shoal-dev/shoal/state/raft/rafttest"
@@ -26,13 +27,13 @@ func TestScaleUpAndDown(t *testing.T) {
 		t.Fatalf("update status %q after create, want none", s.status())
 	}
 
-	w.updateService(id, func(sp *state.ServiceSpec) { sp.Mode.Replicated.Replicas = 5 })
+	w.updateService(id, func(sp *model.ServiceSpec) { sp.Mode.Replicated.Replicas = 5 })
 	s = w.waitFor(id, "5 running", func(s *snap) bool { return len(s.running()) == 5 })
 	if got := s.slots(); !slices.Equal(got, []string{"1", "2", "3", "4", "5"}) {
 		t.Fatalf("slots %v after scale up, want 1..5", got)
 	}
 
-	w.updateService(id, func(sp *state.ServiceSpec) { sp.Mode.Replicated.Replicas = 2 })
+	w.updateService(id, func(sp *model.ServiceSpec) { sp.Mode.Replicated.Replicas = 2 })
 	s = w.waitFor(id, "2 running", func(s *snap) bool { return len(s.runnable()) == 2 })
 	if got := s.slots(); !slices.Equal(got, []string{"1", "2"}) {
 		t.Fatalf("slots %v after scale down, want 1 2", got)
@@ -46,8 +47,8 @@ func TestScaleUpAndDown(t *testing.T) {
 }
 
 // onNode returns the runnable tasks of s on node.
-func (s *snap) onNode(node string) []*state.Task {
-	return s.filter(func(t *state.Task) bool { return runnable(t) && t.NodeID == node })
+func (s *snap) onNode(node string) []*model.Task {
+	return s.filter(func(t *model.Task) bool { return runnable(t) && t.NodeID == node })
 }
 
 // oneTaskPerSlot fails unless every slot 1..n has exactly one runnable task.
@@ -77,17 +78,17 @@ func TestDrainMovesTasksAtOnce(t *testing.T) {
 
 	// The clock does not move: a drained node's tasks are replaced without
 	// the restart delay.
-	w.updateNode("n1", func(n *state.NodeSpec) { n.Availability = state.AvailabilityDrain })
+	w.updateNode("n1", func(n *model.NodeSpec) { n.Availability = model.AvailabilityDrain })
 	s := w.waitFor(id, "4 running on n2, n1's tasks stopped", func(s *snap) bool {
 		for _, old := range before {
-			if s.task(old.ID).Status.State != state.TaskStateShutdown {
+			if s.task(old.ID).Status.State != model.TaskStateShutdown {
 				return false
 			}
 		}
 		return s.perNode()["n2"] == 4
 	})
 	for _, old := range before {
-		if got := s.task(old.ID); got.DesiredState != state.TaskStateShutdown {
+		if got := s.task(old.ID); got.DesiredState != model.TaskStateShutdown {
 			t.Fatalf("drained task %s: desired state %s", got.ID, got.DesiredState)
 		}
 	}
@@ -105,20 +106,20 @@ func TestNodeDownAndBackLeavesNoDoubledSlot(t *testing.T) {
 
 	// n1 goes down: its agent reports nothing any more; its tasks are
 	// replaced at once (no restart delay) and asked to stop.
-	w.setNodeState("n1", state.NodeStateDown)
+	w.setNodeState("n1", model.NodeStateDown)
 	s := w.waitFor(id, "4 running on n2", func(s *snap) bool { return len(s.onNode("n2")) == 4 && len(s.running()) == 4 })
 	for _, task := range s.tasks {
-		if task.NodeID == "n1" && task.DesiredState != state.TaskStateShutdown {
+		if task.NodeID == "n1" && task.DesiredState != model.TaskStateShutdown {
 			t.Fatalf("task %s on the down node has desired state %s, want shutdown", task.ID, task.DesiredState)
 		}
 	}
 
 	// n1 comes back: its agent stops the stale tasks; no slot is doubled.
-	w.setNodeState("n1", state.NodeStateReady)
+	w.setNodeState("n1", model.NodeStateReady)
 	s = w.waitFor(id, "stale tasks stopped", func(s *snap) bool {
 		for _, task := range s.tasks {
 			for _, old := range stale {
-				if task.ID == old.ID && task.Status.State != state.TaskStateShutdown {
+				if task.ID == old.ID && task.Status.State != model.TaskStateShutdown {
 					return false
 				}
 			}
@@ -139,7 +140,7 @@ func TestResyncAfterChangeFeedOverflow(t *testing.T) {
 	id := w.createService(replicated("web", 10))
 	s := w.waitFor(id, "10 running", func(s *snap) bool { return len(s.running()) == 10 && len(s.runnable()) == 10 })
 	oneTaskPerSlot(t, s, 10)
-	w.updateService(id, func(sp *state.ServiceSpec) { sp.Mode.Replicated.Replicas = 3 })
+	w.updateService(id, func(sp *model.ServiceSpec) { sp.Mode.Replicated.Replicas = 3 })
 	s = w.waitFor(id, "3 running", func(s *snap) bool { return len(s.runnable()) == 3 })
 	w.settle()
 	oneTaskPerSlot(t, w.get(id), 3)
@@ -175,7 +176,7 @@ func (p *batchRecorder) Propose(ctx context.Context, cmd *state.Command) (state.
 // and writes them in commands of at most MaxBatch.
 func TestScaleUpRoundsAndBatches(t *testing.T) {
 	var prop *batchRecorder
-	w := newWorldWith(t, 1, func(m *rafttest.Member) orchestrator.Proposer {
+	w := newWorldWith(t, 1, func(m *rafttest.Member) state.Proposer {
 		prop = &batchRecorder{m: m, rounds: map[time.Time]bool{}}
 		return prop
 	}, func(c *orchestrator.Config) { c.MaxBatch = 4; c.MaxRoundChanges = 10 })

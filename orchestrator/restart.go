@@ -3,7 +3,7 @@ package orchestrator
 import (
 	"time"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // Restart supervision. A slot without a live task is refilled according to
@@ -16,15 +16,16 @@ import (
 //     replaces it should not wait for a restart delay): at once;
 //   - a task that ended on its own while wanted (observed complete, failed
 //     or rejected, or shutdown that nobody asked for): as the restart
-//     policy of the task's spec says. Condition any restarts it, on-failure
-//     only after failed or rejected, none never; MaxAttempts bounds the
+//     policy of the task's spec says. Condition any restarts it (but for
+//     a job's task, see job.go), on-failure only after failed or rejected,
+//     none never; MaxAttempts bounds the
 //     restarts of the slot at that spec version within Window (0: forever)
 //     before the last end; the replacement starts Delay (nil: 5 s) after
 //     the task's status timestamp.
 //
 // Everything comes from the stored tasks, so a new leader recomputes the
 // same decision and the same time: the delay survives a leader change. Old
-// tasks are trimmed to the history limit, so the term also remembers the
+// tasks are trimmed to the history limit, so the loop also remembers the
 // ends it saw, per slot, to count attempts beyond the history kept.
 
 type restartAction int
@@ -38,26 +39,26 @@ const (
 type restartDecision struct {
 	action restartAction
 	at     time.Time // for restartLater
-	last   *state.Task
+	last   *model.Task
 	reason string
 }
 
 // endedOnItsOwn tells whether a terminated task stopped without a manager
 // asking: these are the ends the restart policy is about.
-func endedOnItsOwn(t *state.Task) bool {
+func endedOnItsOwn(t *model.Task) bool {
 	switch t.Status.State {
-	case state.TaskStateComplete, state.TaskStateFailed, state.TaskStateRejected:
+	case model.TaskStateComplete, model.TaskStateFailed, model.TaskStateRejected:
 		return true
-	case state.TaskStateShutdown:
-		return t.DesiredState <= state.TaskStateRunning
+	case model.TaskStateShutdown:
+		return t.DesiredState.Wanted()
 	}
 	return false
 }
 
 // restartDelay returns the policy's delay, Docker's 5 s when unset.
-func restartDelay(p state.RestartPolicy) time.Duration {
+func restartDelay(p model.RestartPolicy) time.Duration {
 	if p.Delay == nil {
-		return state.DefaultRestartDelay
+		return model.DefaultRestartDelay
 	}
 	return max(*p.Delay, 0)
 }
@@ -77,7 +78,7 @@ type endRecord struct {
 
 // decideRestart decides how slot s of svc, which has no live task, is
 // refilled.
-func (r *round) decideRestart(svc *state.Service, s *slot) restartDecision {
+func (r *round) decideRestart(svc *model.Service, s *slot) restartDecision {
 	last := s.lastGone()
 	switch {
 	case last == nil:
@@ -86,18 +87,23 @@ func (r *round) decideRestart(svc *state.Service, s *slot) restartDecision {
 		return restartDecision{action: restartNow, last: last, reason: "task lost with its node"}
 	case !endedOnItsOwn(last):
 		return restartDecision{action: restartNow, last: last, reason: "task shut down"}
-	case !state.TaskUpToDate(last, svc):
+	case !model.TaskUpToDate(last, svc):
 		// The policy paces reruns of one spec. A task of an older spec
 		// is not rerun: the slot gets the current spec now, which is what
 		// an update or a rollback is waiting for.
 		return restartDecision{action: restartNow, last: last, reason: "task of an older spec ended"}
 	}
 	policy := last.Spec.Restart
+	if svc.Spec.IsJob() && policy.Condition != model.RestartOnNone {
+		// A job's task runs to completion: once it completed it is done,
+		// so any acts as on-failure.
+		policy.Condition = model.RestartOnFailure
+	}
 	switch policy.Condition {
-	case state.RestartOnNone:
+	case model.RestartOnNone:
 		return restartDecision{action: restartNever, last: last, reason: "restart condition none"}
-	case state.RestartOnFailure:
-		if last.Status.State != state.TaskStateFailed && last.Status.State != state.TaskStateRejected {
+	case model.RestartOnFailure:
+		if last.Status.State != model.TaskStateFailed && last.Status.State != model.TaskStateRejected {
 			return restartDecision{action: restartNever, last: last, reason: "task completed, restart condition on-failure"}
 		}
 	}
@@ -116,15 +122,15 @@ func (r *round) decideRestart(svc *state.Service, s *slot) restartDecision {
 // attempts counts the restarts already made in the slot for last's spec
 // version within the policy's window before last ended: the earlier ends
 // on their own, each of which was followed by a replacement.
-func (r *round) attempts(serviceID string, s *slot, last *state.Task) int {
+func (r *round) attempts(serviceID string, s *slot, last *model.Task) int {
 	key := restartKey{serviceID: serviceID, slot: s.num, nodeID: s.nodeID}
 	policy := last.Spec.Restart
-	mem := r.term.ends[key]
+	mem := r.loop.ends[key]
 	if mem == nil {
 		mem = map[string]endRecord{}
-		r.term.ends[key] = mem
+		r.loop.ends[key] = mem
 	}
-	for _, l := range [][]*state.Task{s.ended, s.dead} {
+	for _, l := range [][]*model.Task{s.ended, s.dead} {
 		for _, t := range l {
 			if t.Status.State.Terminal() && endedOnItsOwn(t) {
 				mem[t.ID] = endRecord{specVersion: t.SpecVersion.Index, at: t.Status.Timestamp}
@@ -165,7 +171,7 @@ func pruneEnds(mem map[string]endRecord, limit int) {
 
 // fill refills slot s, which has no live task, as restart supervision
 // decides.
-func (r *round) fill(svc *state.Service, s *slot, p *plan) {
+func (r *round) fill(svc *model.Service, s *slot, p *plan) {
 	if len(s.stopping) > 0 {
 		// The previous task is still stopping: start its replacement once
 		// it stopped, so the slot never runs two (stop-first).
@@ -180,7 +186,7 @@ func (r *round) fill(svc *state.Service, s *slot, p *plan) {
 			// Docker shows such tasks as desired shutdown. A task that
 			// reported shutdown on its own keeps desired running, the only
 			// trace that nobody asked it to stop.
-			if t.Status.State != state.TaskStateShutdown {
+			if t.Status.State != model.TaskStateShutdown {
 				p.stop(t, d.reason)
 			}
 		}

@@ -5,13 +5,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 func ptr[T any](v T) *T { return &v }
 
 // taskByID finds a task in a snapshot.
-func (s *snap) task(id string) *state.Task {
+func (s *snap) task(id string) *model.Task {
 	for _, t := range s.tasks {
 		if t.ID == id {
 			return t
@@ -24,29 +24,29 @@ func TestRestartPolicy(t *testing.T) {
 	w := newWorld(t, 1)
 	w.addNode("n1")
 	tests := []struct {
-		condition state.RestartCondition
+		condition model.RestartCondition
 		delay     *time.Duration
-		end       state.TaskState
+		end       model.TaskState
 		restart   bool
 	}{
-		{condition: "", end: state.TaskStateComplete, restart: true}, // any is the default
-		{condition: state.RestartOnAny, end: state.TaskStateFailed, restart: true},
-		{condition: state.RestartOnAny, delay: ptr(10 * time.Second), end: state.TaskStateShutdown, restart: true},
-		{condition: state.RestartOnFailure, end: state.TaskStateFailed, restart: true},
-		{condition: state.RestartOnFailure, end: state.TaskStateRejected, restart: true},
-		{condition: state.RestartOnFailure, end: state.TaskStateComplete, restart: false},
-		{condition: state.RestartOnNone, end: state.TaskStateFailed, restart: false},
-		{condition: state.RestartOnAny, delay: ptr(time.Duration(0)), end: state.TaskStateFailed, restart: true},
+		{condition: "", end: model.TaskStateComplete, restart: true}, // any is the default
+		{condition: model.RestartOnAny, end: model.TaskStateFailed, restart: true},
+		{condition: model.RestartOnAny, delay: ptr(10 * time.Second), end: model.TaskStateShutdown, restart: true},
+		{condition: model.RestartOnFailure, end: model.TaskStateFailed, restart: true},
+		{condition: model.RestartOnFailure, end: model.TaskStateRejected, restart: true},
+		{condition: model.RestartOnFailure, end: model.TaskStateComplete, restart: false},
+		{condition: model.RestartOnNone, end: model.TaskStateFailed, restart: false},
+		{condition: model.RestartOnAny, delay: ptr(time.Duration(0)), end: model.TaskStateFailed, restart: true},
 	}
 	for i, tt := range tests {
 		t.Run(fmt.Sprintf("%s/%s", tt.condition, tt.end), func(t *testing.T) {
 			spec := replicated(fmt.Sprintf("job%d", i), 1)
-			spec.Task.Restart = state.RestartPolicy{Condition: tt.condition, Delay: tt.delay}
+			spec.Task.Restart = model.RestartPolicy{Condition: tt.condition, Delay: tt.delay}
 			id := w.createService(spec)
 			first := w.waitFor(id, "running", func(s *snap) bool { return len(s.running()) == 1 }).running()[0]
 			w.reportTask(first, tt.end, "")
 
-			delay := state.DefaultRestartDelay
+			delay := model.DefaultRestartDelay
 			if tt.delay != nil {
 				delay = *tt.delay
 			}
@@ -55,7 +55,7 @@ func TestRestartPolicy(t *testing.T) {
 				// task's status timestamp.
 				w.clock.Advance(delay - time.Second)
 				w.settle()
-				if s := w.get(id); len(s.tasks) != 1 || (tt.restart && s.task(first.ID).DesiredState != state.TaskStateRunning) {
+				if s := w.get(id); len(s.tasks) != 1 || (tt.restart && s.task(first.ID).DesiredState != model.TaskStateRunning) {
 					t.Fatalf("replaced before the restart delay:\n%s", s)
 				}
 				w.clock.Advance(time.Second)
@@ -66,23 +66,23 @@ func TestRestartPolicy(t *testing.T) {
 				if len(s.tasks) != 1 {
 					t.Fatalf("restarted against the policy:\n%s", s)
 				}
-				want := state.TaskStateShutdown
-				if tt.end == state.TaskStateShutdown {
-					want = state.TaskStateRunning
+				want := model.TaskStateShutdown
+				if tt.end == model.TaskStateShutdown {
+					want = model.TaskStateRunning
 				}
 				if got := s.task(first.ID).DesiredState; got != want {
 					t.Fatalf("ended task has desired state %s, want %s", got, want)
 				}
 				return
 			}
-			s := w.waitFor(id, "replacement running", func(s *snap) bool {
+			s := w.waitTicking(id, "replacement running", func(s *snap) bool {
 				r := s.running()
 				return len(r) == 1 && r[0].ID != first.ID
 			})
 			if got := s.running()[0].Slot; got != first.Slot {
 				t.Fatalf("replacement in slot %d, want %d", got, first.Slot)
 			}
-			if got := s.task(first.ID).DesiredState; got != state.TaskStateShutdown {
+			if got := s.task(first.ID).DesiredState; got != model.TaskStateShutdown {
 				t.Fatalf("replaced task has desired state %s, want shutdown", got)
 			}
 		})
@@ -91,11 +91,11 @@ func TestRestartPolicy(t *testing.T) {
 
 // failAndWait fails a running task of a service and waits until the
 // failure is in the store.
-func failAndWait(w *world, id string) *state.Task {
+func failAndWait(w *world, id string) *model.Task {
 	w.t.Helper()
 	cur := w.waitFor(id, "running", func(s *snap) bool { return len(s.running()) >= 1 }).running()[0]
-	w.reportTask(cur, state.TaskStateFailed, "exit 1")
-	w.waitFor(id, "failure seen", func(s *snap) bool { return s.task(cur.ID).Status.State == state.TaskStateFailed })
+	w.reportTask(cur, model.TaskStateFailed, "exit 1")
+	w.waitFor(id, "failure seen", func(s *snap) bool { return s.task(cur.ID).Status.State == model.TaskStateFailed })
 	return cur
 }
 
@@ -105,7 +105,7 @@ func TestRestartMaxAttempts(t *testing.T) {
 
 	t.Run("forever", func(t *testing.T) {
 		spec := replicated("twice", 1)
-		spec.Task.Restart = state.RestartPolicy{Delay: ptr(time.Duration(0)), MaxAttempts: 2}
+		spec.Task.Restart = model.RestartPolicy{Delay: ptr(time.Duration(0)), MaxAttempts: 2}
 		id := w.createService(spec)
 		for range 3 {
 			failAndWait(w, id)
@@ -118,7 +118,7 @@ func TestRestartMaxAttempts(t *testing.T) {
 
 	t.Run("window", func(t *testing.T) {
 		spec := replicated("once-a-minute", 1)
-		spec.Task.Restart = state.RestartPolicy{Delay: ptr(time.Duration(0)), MaxAttempts: 1, Window: time.Minute}
+		spec.Task.Restart = model.RestartPolicy{Delay: ptr(time.Duration(0)), MaxAttempts: 1, Window: time.Minute}
 		id := w.createService(spec)
 		failAndWait(w, id) // restarted: no attempt in the window yet
 		w.waitFor(id, "restarted", func(s *snap) bool { return len(s.running()) == 1 })
@@ -137,9 +137,9 @@ func TestRestartMaxAttempts(t *testing.T) {
 func TestTaskHistoryIsTrimmed(t *testing.T) {
 	w := newWorld(t, 1)
 	w.addNode("n1")
-	w.updateCluster(func(c *state.ClusterSpec) { c.Orchestration.TaskHistoryRetentionLimit = 2 })
+	w.updateCluster(func(c *model.ClusterSpec) { c.Orchestration.TaskHistoryRetentionLimit = 2 })
 	spec := replicated("flaky", 2)
-	spec.Task.Restart = state.RestartPolicy{Delay: ptr(time.Duration(0))}
+	spec.Task.Restart = model.RestartPolicy{Delay: ptr(time.Duration(0))}
 	id := w.createService(spec)
 	for range 5 {
 		failAndWait(w, id)

@@ -5,59 +5,67 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/shoal-dev/shoal/internal/clock"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 )
 
 // round is one pass over the services that need a look, all read from one
 // snapshot of the store, ending in one Raft command (or a few, see
-// Config.MaxBatch and term.commit).
+// Config.MaxBatch and loop.commit).
 type round struct {
-	term *term
+	loop *loop
 	log  *slog.Logger
 	tx   state.ReadTx
 	// now is the clock's time, which delays are compared with. stamp is
 	// the time of the round's command, the CreatedAt of the tasks it
-	// creates: never earlier than any stamp before (see term.nextStamp).
+	// creates: never earlier than any stamp before (see loop.nextStamp).
 	now   time.Time
 	stamp time.Time
 
-	nodes    map[string]*state.Node
-	nodeList []*state.Node // sorted by ID
+	nodes    map[string]*model.Node
+	nodeList []*model.Node // sorted by ID
 	// retention is the number of ended tasks kept per slot; negative keeps
 	// them all.
 	retention int64
 	// rebalanceAll is the cluster-wide rebalance setting.
 	rebalanceAll bool
+	// orchestration is the cluster's orchestration settings, whose limits
+	// every service is checked against before it is planned; nil (no
+	// cluster object) means the defaults.
+	orchestration *model.OrchestrationConfig
 }
 
-func newRound(t *term, tx state.ReadTx, now, stamp time.Time) (*round, error) {
+func newRound(t *loop, tx state.ReadTx, now, stamp time.Time) (*round, error) {
 	nodes, err := tx.FindNodes(state.All)
 	if err != nil {
 		return nil, err
 	}
 	r := &round{
-		term: t, log: t.log, tx: tx, now: now, stamp: stamp,
-		nodes:     make(map[string]*state.Node, len(nodes)),
+		loop: t, log: t.log, tx: tx, now: now, stamp: stamp,
+		nodes:     make(map[string]*model.Node, len(nodes)),
 		nodeList:  nodes,
-		retention: state.DefaultClusterSpec().Orchestration.TaskHistoryRetentionLimit,
+		retention: model.DefaultClusterSpec().Orchestration.TaskHistoryRetentionLimit,
 	}
-	slices.SortFunc(r.nodeList, func(a, b *state.Node) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(r.nodeList, func(a, b *model.Node) int { return strings.Compare(a.ID, b.ID) })
 	for _, n := range nodes {
 		r.nodes[n.ID] = n
 	}
 	if c := tx.Cluster(); c != nil {
 		r.retention = c.Spec.Orchestration.TaskHistoryRetentionLimit
 		r.rebalanceAll = c.Spec.Orchestration.Rebalance
+		r.orchestration = &c.Spec.Orchestration
 	}
 	return r, nil
 }
 
 // round reconciles every service that is dirty or due, then writes.
-func (t *term) round(ctx context.Context) {
+func (t *loop) round(ctx context.Context) {
 	now := t.o.cfg.Clock.Now()
 	for id, at := range t.wakes {
 		if !at.After(now) {
@@ -119,7 +127,7 @@ func (t *term) round(ctx context.Context) {
 // just after the previous command's if the clock is not past it (a new
 // leader's clock behind the old one's, a coarse clock). Creation times of
 // tasks are then strictly increasing, which orders the tasks of a slot.
-func (t *term) nextStamp(now time.Time) time.Time {
+func (t *loop) nextStamp(now time.Time) time.Time {
 	if !now.After(t.lastStamp) {
 		now = t.lastStamp.Add(time.Nanosecond)
 	}
@@ -128,7 +136,7 @@ func (t *term) nextStamp(now time.Time) time.Time {
 }
 
 // expand turns the round's flags into dirty services.
-func (t *term) expand(r *round) error {
+func (t *loop) expand(r *round) error {
 	if !t.pendingFlags() {
 		return nil
 	}
@@ -137,7 +145,7 @@ func (t *term) expand(r *round) error {
 		return err
 	}
 	for id := range t.nodesChanged {
-		err := r.tx.ForEachTask(state.ByNodeID(id), func(task *state.Task) bool {
+		err := r.tx.ForEachTask(state.ByNodeID(id), func(task *model.Task) bool {
 			t.dirty[task.ServiceID] = true
 			return true
 		})
@@ -152,7 +160,7 @@ func (t *term) expand(r *round) error {
 		case len(t.nodesChanged) > 0 && s.Spec.IsGlobal():
 			t.dirty[s.ID] = true
 		}
-		if t.rebalanceAll && !s.Spec.IsGlobal() && (s.Spec.Rebalance || r.rebalanceAll) {
+		if t.rebalanceAll && !s.Spec.IsGlobal() && !s.Spec.IsJob() && (s.Spec.Rebalance || r.rebalanceAll) {
 			if rb := t.rebalances[s.ID]; rb != nil {
 				rb.restart()
 			} else {
@@ -166,7 +174,7 @@ func (t *term) expand(r *round) error {
 	return nil
 }
 
-func (t *term) wakeAt(id string, at time.Time) {
+func (t *loop) wakeAt(id string, at time.Time) {
 	if cur, ok := t.wakes[id]; !ok || at.Before(cur) {
 		t.wakes[id] = at
 	}
@@ -179,21 +187,90 @@ func (r *round) service(id string) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := newPlan(id, svc, r.term.o.cfg.MaxRoundChanges)
+	if svc != nil {
+		if err := svc.Spec.CheckLimits(r.orchestration); err != nil {
+			return r.refuse(svc, err), nil
+		}
+	}
+	p, crash := r.plan(id, svc, tasks)
+	if crash != nil {
+		return r.refuse(svc, crash), nil
+	}
+	if svc != nil && refusedStatus(svc.UpdateStatus) {
+		// Refused before (a limit since raised, a spec since fixed by a
+		// path that kept the status): the mark goes, the service is
+		// orchestrated again.
+		p.clearStatus = true
+	}
+	return p, nil
+}
+
+// plan plans one service. A panic while planning it (a bug that one
+// service's data triggers, or a poison entry an older version committed)
+// is not allowed to take the manager down with it, and every round after
+// it: the plan is dropped and the panic returned as an error, which the
+// caller reports on the service (refuse).
+func (r *round) plan(id string, svc *model.Service, tasks []*model.Task) (p *plan, crash error) {
+	defer func() {
+		if v := recover(); v != nil {
+			r.log.Error("panic while planning a service; the service is left as it is",
+				"service", id, "panic", v, "stack", string(debug.Stack()))
+			p, crash = nil, fmt.Errorf("internal error while planning the service: %v", v)
+		}
+	}()
+	p = newPlan(id, svc, r.loop.o.cfg.MaxRoundChanges)
+	p.createBudget = max(r.loop.o.cfg.MaxStartingTasks-starting(tasks), 0)
 	switch {
 	case svc == nil:
-		r.term.forget(id)
+		r.loop.forget(id)
 		r.reapService(tasks, p)
+	case svc.Spec.Mode.ReplicatedJob != nil:
+		r.replicatedJob(svc, tasks, p)
+	case svc.Spec.Mode.GlobalJob != nil:
+		r.globalJob(svc, tasks, p)
 	case svc.Spec.IsGlobal():
 		r.global(svc, tasks, p)
 	default:
 		r.replicated(svc, tasks, p)
 	}
+	if p.paced {
+		p.wakeAt(r.now.Add(r.loop.o.cfg.PacingInterval))
+	}
 	return p, nil
 }
 
-// forget drops what the term remembers of a deleted service.
-func (t *term) forget(id string) {
+// RefusedMessagePrefix starts the UpdateStatus message of a service the
+// orchestrator does not act on: its spec is over a cluster limit (a spec
+// committed before the limit existed, or written around the API), or
+// planning it failed. The tasks it has are left as they are; updating the
+// spec or removing the service clears the mark.
+const RefusedMessagePrefix = "not orchestrated: "
+
+func refusedStatus(us *model.UpdateStatus) bool {
+	return us != nil && us.State == model.UpdateStatePaused && strings.HasPrefix(us.Message, RefusedMessagePrefix)
+}
+
+// refuse returns the plan of a service the round does not act on: it only
+// marks the service (UpdateStatus paused, the reason in its message) so
+// that `docker service inspect` and `service ps` tell the user, who can fix
+// or remove it. svc is nil for a deleted service, which has no status to
+// mark: its tasks wait for the next round.
+func (r *round) refuse(svc *model.Service, reason error) *plan {
+	p := newPlan("", svc, r.loop.o.cfg.MaxRoundChanges)
+	if svc == nil {
+		return p
+	}
+	p.serviceID = svc.ID
+	msg := RefusedMessagePrefix + reason.Error() + "; update the service or remove it"
+	if us := svc.UpdateStatus; us == nil || us.State != model.UpdateStatePaused || us.Message != msg {
+		r.log.Warn("not orchestrating a service", "service", svc.ID, "name", svc.Spec.Name, "reason", reason)
+		p.status = &model.UpdateStatus{State: model.UpdateStatePaused, Message: msg}
+	}
+	return p
+}
+
+// forget drops what the loop remembers of a deleted service.
+func (t *loop) forget(id string) {
 	delete(t.rebalances, id)
 	delete(t.follow, id)
 	for k := range t.ends {
@@ -211,7 +288,7 @@ func (t *term) forget(id string) {
 // written one after the other: a later part of a plan is written only once
 // the earlier ones are applied, and not at all once an operation of the
 // plan was refused (the service is looked at again, see conflict).
-func (t *term) commit(ctx context.Context, stamp time.Time, plans []*plan) {
+func (t *loop) commit(ctx context.Context, stamp time.Time, plans []*plan) {
 	limit := t.o.cfg.MaxBatch
 	var ops []state.Op
 	var owners []*plan
@@ -280,7 +357,7 @@ func splitOp(op state.Op, n int) (head, rest state.Op) {
 	return head, rest
 }
 
-func (t *term) redo(plans []*plan) {
+func (t *loop) redo(plans []*plan) {
 	for _, p := range plans {
 		t.dirty[p.serviceID] = true
 	}
@@ -288,7 +365,7 @@ func (t *term) redo(plans []*plan) {
 
 // propose writes one command stamped at stamp and sorts out its results
 // per service. It returns false if the write failed as a whole.
-func (t *term) propose(ctx context.Context, stamp time.Time, ops []state.Op, owners []*plan) bool {
+func (t *loop) propose(ctx context.Context, stamp time.Time, ops []state.Op, owners []*plan) bool {
 	pctx, cancel := context.WithTimeout(ctx, t.o.cfg.ProposeTimeout)
 	defer cancel()
 	res, err := t.o.proposer.Propose(pctx, &state.Command{Time: stamp.UTC(), Ops: ops})
@@ -333,9 +410,9 @@ func (t *term) propose(ctx context.Context, stamp time.Time, ops []state.Op, own
 }
 
 // failed backs off after a write or read that failed as a whole.
-func (t *term) failed(err error, owners []*plan) {
+func (t *loop) failed(err error, owners []*plan) {
 	t.proposeFailures++
-	wait := backoff(t.o.cfg.RetryBackoff, t.o.cfg.MaxRetryBackoff, t.proposeFailures)
+	wait := clock.Backoff(t.o.cfg.RetryBackoff, t.o.cfg.MaxRetryBackoff, t.proposeFailures)
 	t.retryAt = t.o.cfg.Clock.Now().Add(wait)
 	t.redo(owners)
 	t.log.Warn("orchestrator write failed; retrying", "err", err, "retry_in", wait)
@@ -344,7 +421,7 @@ func (t *term) failed(err error, owners []*plan) {
 // conflict handles an operation refused on a precondition: the service or
 // its spec changed under the round. The change that beat the round is in
 // the change feed and triggers the retry; repeated refusals back off.
-func (t *term) conflict(id string, err error) {
+func (t *loop) conflict(id string, err error) {
 	now := t.o.cfg.Clock.Now()
 	c := t.conflicts[id]
 	if c == nil {
@@ -354,7 +431,7 @@ func (t *term) conflict(id string, err error) {
 	c.count++
 	var wait time.Duration
 	if c.count > 1 {
-		wait = backoff(t.o.cfg.RetryBackoff, t.o.cfg.MaxRetryBackoff, c.count-1)
+		wait = clock.Backoff(t.o.cfg.RetryBackoff, t.o.cfg.MaxRetryBackoff, c.count-1)
 	}
 	c.until = now.Add(wait)
 	t.wakeAt(id, now.Add(max(wait, t.o.cfg.ConflictRetry)))

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 )
 
@@ -19,19 +20,19 @@ type slot struct {
 	// live tasks are wanted (desired state at most running) and either
 	// occupy a usable node or wait to be placed. A settled slot has at most
 	// one, or two while a start-first replacement starts.
-	live []*state.Task
+	live []*model.Task
 	// stopping tasks were asked to stop and still run on a usable node:
 	// the slot is refilled only once they stopped (stop-first).
-	stopping []*state.Task
+	stopping []*model.Task
 	// ended tasks stopped (observed state terminal) while still wanted:
 	// the restart policy decides on their replacement.
-	ended []*state.Task
+	ended []*model.Task
 	// lost tasks are wanted but their node is gone, down or drained: they
 	// are replaced at once and asked to stop.
-	lost []*state.Task
+	lost []*model.Task
 	// dead tasks are asked to stop and no longer run anywhere, or never
 	// reached a node: history.
-	dead []*state.Task
+	dead []*model.Task
 
 	// filled is set when the round creates a new task in the slot.
 	filled bool
@@ -42,8 +43,8 @@ type slot struct {
 type usableFunc func(nodeID string) bool
 
 // classify puts t into the list of s it belongs to.
-func (s *slot) add(t *state.Task, usable usableFunc) {
-	wanted := t.DesiredState <= state.TaskStateRunning
+func (s *slot) add(t *model.Task, usable usableFunc) {
+	wanted := t.DesiredState.Wanted()
 	switch {
 	case t.Status.State.Terminal():
 		if wanted {
@@ -51,7 +52,7 @@ func (s *slot) add(t *state.Task, usable usableFunc) {
 		} else {
 			s.dead = append(s.dead, t)
 		}
-	case t.Status.State < state.TaskStateAssigned && !wanted:
+	case t.Status.State < model.TaskStateAssigned && !wanted:
 		// Never assigned: no scheduler will place it, no agent runs it.
 		s.dead = append(s.dead, t)
 	case t.NodeID == "" || usable(t.NodeID):
@@ -70,7 +71,7 @@ func (s *slot) add(t *state.Task, usable usableFunc) {
 }
 
 // groupBySlot groups a replicated service's tasks by slot number.
-func groupBySlot(tasks []*state.Task, usable usableFunc) map[uint64]*slot {
+func groupBySlot(tasks []*model.Task, usable usableFunc) map[uint64]*slot {
 	slots := map[uint64]*slot{}
 	for _, t := range tasks {
 		s := slots[t.Slot]
@@ -84,7 +85,7 @@ func groupBySlot(tasks []*state.Task, usable usableFunc) map[uint64]*slot {
 }
 
 // groupByNode groups a global service's tasks by node.
-func groupByNode(tasks []*state.Task, usable usableFunc) map[string]*slot {
+func groupByNode(tasks []*model.Task, usable usableFunc) map[string]*slot {
 	slots := map[string]*slot{}
 	for _, t := range tasks {
 		s := slots[t.NodeID]
@@ -99,7 +100,7 @@ func groupByNode(tasks []*state.Task, usable usableFunc) map[string]*slot {
 
 // newTask returns the task that fills s.
 func (s *slot) newTask() state.NewTask {
-	return state.NewTask{ID: state.NewID(), Slot: s.num, NodeID: s.nodeID}
+	return state.NewTask{ID: model.NewID(), Slot: s.num, NodeID: s.nodeID}
 }
 
 // logKey returns the slot's identity for logs.
@@ -112,7 +113,7 @@ func (s *slot) logKey() []any {
 
 // newerFirst orders tasks from the most recently created; IDs break ties
 // so that every leader orders them alike.
-func newerFirst(a, b *state.Task) int {
+func newerFirst(a, b *model.Task) int {
 	if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
 		return c
 	}
@@ -121,9 +122,9 @@ func newerFirst(a, b *state.Task) int {
 
 // lastGone returns the most recently created task of the slot that is not
 // live: the one whose fate decides how the slot is refilled.
-func (s *slot) lastGone() *state.Task {
-	var last *state.Task
-	for _, l := range [][]*state.Task{s.ended, s.lost, s.dead, s.stopping} {
+func (s *slot) lastGone() *model.Task {
+	var last *model.Task
+	for _, l := range [][]*model.Task{s.ended, s.lost, s.dead, s.stopping} {
 		for _, t := range l {
 			if last == nil || newerFirst(t, last) < 0 {
 				last = t
@@ -135,9 +136,9 @@ func (s *slot) lastGone() *state.Task {
 
 // hasUpToDate tells whether a live task of the slot runs the service's
 // current spec.
-func (s *slot) hasUpToDate(svc *state.Service) bool {
+func (s *slot) hasUpToDate(svc *model.Service) bool {
 	for _, t := range s.live {
-		if state.TaskUpToDate(t, svc) {
+		if model.TaskUpToDate(t, svc) {
 			return true
 		}
 	}
@@ -149,7 +150,7 @@ func (s *slot) hasUpToDate(svc *state.Service) bool {
 // supervision's: it refills an ended task of an old spec at once, from the
 // current spec, so an update reruns finished jobs as `docker service update
 // --force` does.
-func (s *slot) outdated(svc *state.Service) bool {
+func (s *slot) outdated(svc *model.Service) bool {
 	return len(s.live) > 0 && !s.hasUpToDate(svc)
 }
 
@@ -160,7 +161,7 @@ func (s *slot) outdated(svc *state.Service) bool {
 // that is the reason. A new task that ended has had its turn, as in
 // Docker: its slot is no longer busy, whatever restart supervision does
 // next, and the failure counts against the update.
-func (s *slot) busy(svc *state.Service, since time.Time, delay time.Duration, now time.Time) (busy bool, until time.Time) {
+func (s *slot) busy(svc *model.Service, since time.Time, delay time.Duration, now time.Time) (busy bool, until time.Time) {
 	if len(s.live) >= 2 {
 		return true, time.Time{}
 	}
@@ -168,10 +169,10 @@ func (s *slot) busy(svc *state.Service, since time.Time, delay time.Duration, no
 		return s.filled || len(s.stopping) > 0, time.Time{}
 	}
 	t := s.live[0]
-	if !state.TaskUpToDate(t, svc) || t.CreatedAt.Before(since) {
+	if !model.TaskUpToDate(t, svc) || t.CreatedAt.Before(since) {
 		return false, time.Time{}
 	}
-	if t.Status.State < state.TaskStateRunning {
+	if t.Status.State < model.TaskStateRunning {
 		return true, time.Time{}
 	}
 	if end := t.Status.Timestamp.Add(delay); delay > 0 && end.After(now) {
@@ -199,14 +200,14 @@ func (s *slot) settle(p *plan, load map[string]int) {
 		return
 	}
 	slices.SortFunc(s.live, newerFirst)
-	keep := []*state.Task{s.live[0]}
+	keep := []*model.Task{s.live[0]}
 	rest := slices.Clone(s.live[1:])
-	if s.live[0].Status.State < state.TaskStateRunning {
+	if s.live[0].Status.State < model.TaskStateRunning {
 		// The newest task replaces the others start-first: keep the best of
 		// them running until it runs, which the service must hear of.
 		p.follow = true
-		slices.SortStableFunc(rest, func(a, b *state.Task) int {
-			if ar, br := a.Status.State == state.TaskStateRunning, b.Status.State == state.TaskStateRunning; ar != br {
+		slices.SortStableFunc(rest, func(a, b *model.Task) int {
+			if ar, br := a.Status.State == model.TaskStateRunning, b.Status.State == model.TaskStateRunning; ar != br {
 				if ar {
 					return -1
 				}
@@ -229,7 +230,7 @@ func (s *slot) settle(p *plan, load map[string]int) {
 // retire asks every wanted task of the slot to stop: the slot is no longer
 // wanted (scaled down, node drained or no longer eligible).
 func (s *slot) retire(p *plan, reason string) {
-	for _, l := range [][]*state.Task{s.live, s.lost, s.ended} {
+	for _, l := range [][]*model.Task{s.live, s.lost, s.ended} {
 		for _, t := range l {
 			p.stop(t, reason)
 		}

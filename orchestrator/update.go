@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // Rolling updates. A slot is outdated when its live task was made from an
-// older spec than the service's (state.TaskUpToDate). The update is not a
+// older spec than the service's (model.TaskUpToDate). The update is not a
 // goroutine with its own memory but a function of the stored state, run
 // every round, so a new leader resumes it where the old one left it:
 //
@@ -43,8 +43,8 @@ import (
 
 // updateConfig returns the config that drives the update: the rollback
 // config while rolling back.
-func updateConfig(svc *state.Service, rollingBack bool) state.UpdateConfig {
-	def := state.DefaultUpdateConfig()
+func updateConfig(svc *model.Service, rollingBack bool) model.UpdateConfig {
+	def := model.DefaultUpdateConfig()
 	src := svc.Spec.Update
 	if rollingBack {
 		src = svc.Spec.Rollback
@@ -66,12 +66,12 @@ func updateConfig(svc *state.Service, rollingBack bool) state.UpdateConfig {
 	return c
 }
 
-func (r *round) update(svc *state.Service, keys []*slot, tasks []*state.Task, p *plan) {
+func (r *round) update(svc *model.Service, keys []*slot, tasks []*model.Task, p *plan) {
 	us := svc.UpdateStatus
-	if us != nil && (us.State == state.UpdateStatePaused || us.State == state.UpdateStateRollbackPaused) {
+	if us != nil && (us.State == model.UpdateStatePaused || us.State == model.UpdateStateRollbackPaused) {
 		return
 	}
-	rollingBack := us != nil && us.State == state.UpdateStateRollbackStarted
+	rollingBack := us != nil && us.State == model.UpdateStateRollbackStarted
 	cfg := updateConfig(svc, rollingBack)
 	since := r.stamp
 	if us != nil {
@@ -101,18 +101,18 @@ func (r *round) update(svc *state.Service, keys []*slot, tasks []*state.Task, p 
 			return
 		}
 		now := r.stamp
-		us = &state.UpdateStatus{State: state.UpdateStateUpdating, StartedAt: &now, Message: "update in progress"}
+		us = &model.UpdateStatus{State: model.UpdateStateUpdating, StartedAt: &now, Message: "update in progress"}
 		p.status = us
 		r.log.Info("rolling update started", "service", svc.ID, "spec_version", svc.SpecVersion.Index,
 			"outdated", len(outdated), "parallelism", cfg.Parallelism, "order", cfg.Order)
 	}
-	active := us.State == state.UpdateStateUpdating || rollingBack
+	active := us.State == model.UpdateStateUpdating || rollingBack
 	if active || busy > 0 || len(outdated) > 0 {
 		// Progress, completion and the failure ratio depend on when new
 		// tasks start and run.
 		p.follow = true
 	}
-	if active && cfg.FailureAction != state.FailureActionContinue {
+	if active && cfg.FailureAction != model.FailureActionContinue {
 		if failed := r.updateFailures(svc, tasks, since, cfg, len(keys)); failed != nil {
 			r.failUpdate(svc, us, cfg, failed, p)
 			return
@@ -133,7 +133,7 @@ func (r *round) update(svc *state.Service, keys []*slot, tasks []*state.Task, p 
 		// Start-first keeps a running task until its replacement runs; a
 		// task that does not run yet has nothing to keep.
 		switch {
-		case cfg.Order == state.UpdateOrderStartFirst && s.live[0].Status.State == state.TaskStateRunning:
+		case cfg.Order == model.UpdateOrderStartFirst && s.live[0].Status.State == model.TaskStateRunning:
 			if _, ok := p.add(s); !ok {
 				return
 			}
@@ -148,12 +148,12 @@ func (r *round) update(svc *state.Service, keys []*slot, tasks []*state.Task, p 
 
 // updateFailures returns the first task whose failure, with the others,
 // exceeds the update's failure ratio, or nil.
-func (r *round) updateFailures(svc *state.Service, tasks []*state.Task, since time.Time, cfg state.UpdateConfig, slots int) *state.Task {
-	var first *state.Task
+func (r *round) updateFailures(svc *model.Service, tasks []*model.Task, since time.Time, cfg model.UpdateConfig, slots int) *model.Task {
+	var first *model.Task
 	n := 0
 	for _, t := range tasks {
 		if !t.Status.State.Terminal() || !endedOnItsOwn(t) || t.CreatedAt.Before(since) ||
-			!state.TaskUpToDate(t, svc) || !r.endedEarly(t, cfg.Monitor) {
+			!model.TaskUpToDate(t, svc) || !r.endedEarly(t, cfg.Monitor) {
 			continue
 		}
 		n++
@@ -168,36 +168,36 @@ func (r *round) updateFailures(svc *state.Service, tasks []*state.Task, since ti
 }
 
 // endedEarly tells whether t ended before running or within monitor of
-// starting. A task that ended before this term began and whose start was
+// starting. A task that ended before this loop began and whose start was
 // not seen counts if it ended within monitor of its creation.
-func (r *round) endedEarly(t *state.Task, monitor time.Duration) bool {
-	if at, ok := r.term.runningAt[t.ID]; ok {
+func (r *round) endedEarly(t *model.Task, monitor time.Duration) bool {
+	if at, ok := r.loop.runningAt[t.ID]; ok {
 		return t.Status.Timestamp.Sub(at) <= monitor
 	}
-	if r.term.endedBefore[t.ID] {
+	if r.loop.endedBefore[t.ID] {
 		return t.Status.Timestamp.Sub(t.CreatedAt) <= monitor
 	}
 	return true // seen ending without ever running
 }
 
-func (r *round) failUpdate(svc *state.Service, us *state.UpdateStatus, cfg state.UpdateConfig, failed *state.Task, p *plan) {
+func (r *round) failUpdate(svc *model.Service, us *model.UpdateStatus, cfg model.UpdateConfig, failed *model.Task, p *plan) {
 	st := *us
-	rollingBack := us.State == state.UpdateStateRollbackStarted
+	rollingBack := us.State == model.UpdateStateRollbackStarted
 	switch {
-	case cfg.FailureAction == state.FailureActionRollback && rollingBack:
-		st.State = state.UpdateStateRollbackPaused
+	case cfg.FailureAction == model.FailureActionRollback && rollingBack:
+		st.State = model.UpdateStateRollbackPaused
 		st.Message = fmt.Sprintf("rollback paused due to failure or early termination of task %s", failed.ID)
-	case cfg.FailureAction == state.FailureActionRollback && svc.PreviousSpec != nil:
-		st.State = state.UpdateStateRollbackStarted
+	case cfg.FailureAction == model.FailureActionRollback && svc.PreviousSpec != nil:
+		st.State = model.UpdateStateRollbackStarted
 		st.Message = fmt.Sprintf("update rolled back due to failure or early termination of task %s", failed.ID)
 		p.rollback = true
 	default:
-		if cfg.FailureAction == state.FailureActionRollback {
+		if cfg.FailureAction == model.FailureActionRollback {
 			r.log.Warn("cannot roll back: no previous spec; pausing the update", "service", svc.ID)
 		}
-		st.State = state.UpdateStatePaused
+		st.State = model.UpdateStatePaused
 		if rollingBack {
-			st.State = state.UpdateStateRollbackPaused
+			st.State = model.UpdateStateRollbackPaused
 		}
 		st.Message = fmt.Sprintf("update paused due to failure or early termination of task %s", failed.ID)
 	}
@@ -208,12 +208,12 @@ func (r *round) failUpdate(svc *state.Service, us *state.UpdateStatus, cfg state
 
 // completeUpdate marks the update completed once the tasks it started have
 // run for the monitor period.
-func (r *round) completeUpdate(svc *state.Service, us *state.UpdateStatus, keys []*slot, since time.Time, cfg state.UpdateConfig, p *plan) {
+func (r *round) completeUpdate(svc *model.Service, us *model.UpdateStatus, keys []*slot, since time.Time, cfg model.UpdateConfig, p *plan) {
 	var lastStart time.Time
 	for _, s := range keys {
 		for _, t := range s.live {
-			if t.Status.State == state.TaskStateRunning && !t.CreatedAt.Before(since) &&
-				state.TaskUpToDate(t, svc) && t.Status.Timestamp.After(lastStart) {
+			if t.Status.State == model.TaskStateRunning && !t.CreatedAt.Before(since) &&
+				model.TaskUpToDate(t, svc) && t.Status.Timestamp.After(lastStart) {
 				lastStart = t.Status.Timestamp
 			}
 		}
@@ -227,10 +227,10 @@ func (r *round) completeUpdate(svc *state.Service, us *state.UpdateStatus, keys 
 	st := *us
 	now := r.stamp
 	st.CompletedAt = &now
-	if us.State == state.UpdateStateRollbackStarted {
-		st.State, st.Message = state.UpdateStateRollbackCompleted, "rollback completed"
+	if us.State == model.UpdateStateRollbackStarted {
+		st.State, st.Message = model.UpdateStateRollbackCompleted, "rollback completed"
 	} else {
-		st.State, st.Message = state.UpdateStateCompleted, "update completed"
+		st.State, st.Message = model.UpdateStateCompleted, "update completed"
 	}
 	p.status = &st
 	r.log.Info("rolling update finished", "service", svc.ID, "state", st.State)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 )
 
@@ -22,7 +23,7 @@ type tracker struct {
 	maxRunning int
 	maxWanted  int // runnable tasks: wanted and not ended
 	maxDoubled int // most runnable tasks in one slot
-	states     []state.UpdateState
+	states     []model.UpdateState
 	index      uint64 // of the last batch seen
 	store      *state.Store
 	cancel     context.CancelFunc
@@ -34,7 +35,7 @@ func (w *world) track(id string) *tracker {
 	ctx, cancel := context.WithCancel(context.Background())
 	tr.cancel = cancel
 	var cur *snap
-	tasks := map[string]*state.Task{}
+	tasks := map[string]*model.Task{}
 	watch, err := w.sim.member.Store.ViewAndWatch(func(tx state.ReadTx) error {
 		cur = w.snapshot(tx, id)
 		for _, t := range cur.tasks {
@@ -57,11 +58,11 @@ func (w *world) track(id string) *tracker {
 			for _, b := range batches {
 				for _, ev := range b.Events {
 					switch o := ev.Object.(type) {
-					case *state.Service:
+					case *model.Service:
 						if o.ID == id && ev.Action != state.ActionDelete {
 							cur.svc = o
 						}
-					case *state.Task:
+					case *model.Task:
 						if o.ServiceID != id {
 							continue
 						}
@@ -147,17 +148,17 @@ func converged(n int) func(*snap) bool {
 func TestRollingUpdate(t *testing.T) {
 	const replicas = 4
 	tests := []struct {
-		order       state.UpdateOrder
+		order       model.UpdateOrder
 		parallelism uint64
 		// Invariants: the fewest running and the most wanted tasks at any
 		// time during the update.
 		minRunning, maxWanted int
 	}{
-		{state.UpdateOrderStopFirst, 1, replicas - 1, replicas},
-		{state.UpdateOrderStopFirst, 2, replicas - 2, replicas},
-		{state.UpdateOrderStartFirst, 1, replicas, replicas + 1},
-		{state.UpdateOrderStartFirst, 2, replicas, replicas + 2},
-		{state.UpdateOrderStartFirst, 0, replicas, 2 * replicas},
+		{model.UpdateOrderStopFirst, 1, replicas - 1, replicas},
+		{model.UpdateOrderStopFirst, 2, replicas - 2, replicas},
+		{model.UpdateOrderStartFirst, 1, replicas, replicas + 1},
+		{model.UpdateOrderStartFirst, 2, replicas, replicas + 2},
+		{model.UpdateOrderStartFirst, 0, replicas, 2 * replicas},
 	}
 	w := newWorld(t, 1)
 	w.addNode("n1")
@@ -165,24 +166,23 @@ func TestRollingUpdate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s/parallelism=%d", tt.order, tt.parallelism), func(t *testing.T) {
 			spec := replicated(fmt.Sprintf("web-%s-%d", tt.order, tt.parallelism), replicas)
-			spec.Update = &state.UpdateConfig{Parallelism: tt.parallelism, Order: tt.order}
+			spec.Update = &model.UpdateConfig{Parallelism: tt.parallelism, Order: tt.order}
 			id := w.createService(spec)
 			old := w.waitFor(id, "running", converged(replicas))
 			tr := w.track(id)
 
-			w.updateService(id, func(sp *state.ServiceSpec) { sp.Task.Container.Image = "app:2" })
+			w.updateService(id, func(sp *model.ServiceSpec) { sp.Task.Container.Image = "app:2" })
 			s := w.waitFor(id, "every task updated", converged(replicas))
 			oneTaskPerSlot(t, s, replicas)
 			for _, task := range old.tasks {
-				if got := s.task(task.ID); got.DesiredState != state.TaskStateShutdown {
+				if got := s.task(task.ID); got.DesiredState != model.TaskStateShutdown {
 					t.Fatalf("old task %s has desired state %s", task.ID, got.DesiredState)
 				}
 			}
-			if s.status() != state.UpdateStateUpdating {
+			if s.status() != model.UpdateStateUpdating {
 				t.Fatalf("status %q before the monitor period ended, want updating", s.status())
 			}
-			w.clock.Advance(5 * time.Second) // Docker's default monitor period
-			s = w.waitFor(id, "update completed", func(s *snap) bool { return s.status() == state.UpdateStateCompleted })
+			s = w.afterMonitor(id, "update completed", func(s *snap) bool { return s.status() == model.UpdateStateCompleted })
 			if s.svc.UpdateStatus.Message != "update completed" || s.svc.UpdateStatus.CompletedAt == nil {
 				t.Fatalf("completed status %+v", s.svc.UpdateStatus)
 			}
@@ -191,7 +191,7 @@ func TestRollingUpdate(t *testing.T) {
 				t.Fatalf("running dropped to %d (want >= %d), wanted tasks rose to %d (want <= %d)",
 					tr.minRunning, tt.minRunning, tr.maxWanted, tt.maxWanted)
 			}
-			if tt.order == state.UpdateOrderStopFirst && tr.maxDoubled > 1 {
+			if tt.order == model.UpdateOrderStopFirst && tr.maxDoubled > 1 {
 				t.Fatalf("a slot held %d runnable tasks during a stop-first update", tr.maxDoubled)
 			}
 			if got := tr.statesString(); got != "none -> updating -> completed" {
@@ -205,10 +205,10 @@ func TestUpdateDelayBetweenBatches(t *testing.T) {
 	w := newWorld(t, 1)
 	w.addNode("n1")
 	spec := replicated("web", 3)
-	spec.Update = &state.UpdateConfig{Parallelism: 1, Delay: 10 * time.Second, Monitor: 2 * time.Second}
+	spec.Update = &model.UpdateConfig{Parallelism: 1, Delay: 10 * time.Second, Monitor: 2 * time.Second}
 	id := w.createService(spec)
 	w.waitFor(id, "running", converged(3))
-	w.updateService(id, func(sp *state.ServiceSpec) { sp.Task.Container.Image = "app:2" })
+	w.updateService(id, func(sp *model.ServiceSpec) { sp.Task.Container.Image = "app:2" })
 	for i := 1; i <= 3; i++ {
 		w.waitFor(id, fmt.Sprintf("%d updated", i), func(s *snap) bool { return len(s.upToDate()) == i })
 		w.settle()
@@ -218,7 +218,7 @@ func TestUpdateDelayBetweenBatches(t *testing.T) {
 		w.clock.Advance(10 * time.Second)
 	}
 	// The monitor period (2 s) is within the last delay: done.
-	s := w.waitFor(id, "completed", func(s *snap) bool { return s.status() == state.UpdateStateCompleted })
+	s := w.waitFor(id, "completed", func(s *snap) bool { return s.status() == model.UpdateStateCompleted })
 	oneTaskPerSlot(t, s, 3)
 }
 
@@ -226,10 +226,10 @@ func TestForceUpdateRedeploysEveryTask(t *testing.T) {
 	w := newWorld(t, 1)
 	w.addNode("n1")
 	spec := replicated("web", 3)
-	spec.Update = &state.UpdateConfig{Parallelism: 0}
+	spec.Update = &model.UpdateConfig{Parallelism: 0}
 	id := w.createService(spec)
 	old := w.waitFor(id, "running", converged(3))
-	w.updateService(id, func(sp *state.ServiceSpec) { sp.Task.ForceUpdate++ })
+	w.updateService(id, func(sp *model.ServiceSpec) { sp.Task.ForceUpdate++ })
 	s := w.waitFor(id, "redeployed", func(s *snap) bool {
 		if !converged(3)(s) {
 			return false
@@ -244,8 +244,7 @@ func TestForceUpdateRedeploysEveryTask(t *testing.T) {
 	if s.image() != "app:1" {
 		t.Fatalf("image %s", s.image())
 	}
-	w.clock.Advance(5 * time.Second)
-	w.waitFor(id, "completed", func(s *snap) bool { return s.status() == state.UpdateStateCompleted })
+	w.afterMonitor(id, "completed", func(s *snap) bool { return s.status() == model.UpdateStateCompleted })
 }
 
 func TestUpdateFailurePauses(t *testing.T) {
@@ -255,9 +254,9 @@ func TestUpdateFailurePauses(t *testing.T) {
 	id := w.createService(replicated("web", 4))
 	w.waitFor(id, "running", converged(4))
 	tr := w.track(id)
-	w.updateService(id, func(sp *state.ServiceSpec) { sp.Task.Container.Image = "app:bad" })
-	s := w.waitFor(id, "paused", func(s *snap) bool { return s.status() == state.UpdateStatePaused })
-	failed := s.filter(func(t *state.Task) bool { return t.Status.State == state.TaskStateFailed })
+	w.updateService(id, func(sp *model.ServiceSpec) { sp.Task.Container.Image = "app:bad" })
+	s := w.waitFor(id, "paused", func(s *snap) bool { return s.status() == model.UpdateStatePaused })
+	failed := s.filter(func(t *model.Task) bool { return t.Status.State == model.TaskStateFailed })
 	if len(failed) != 1 {
 		t.Fatalf("want one failed task:\n%s", s)
 	}
@@ -269,7 +268,7 @@ func TestUpdateFailurePauses(t *testing.T) {
 	w.clock.Advance(time.Minute)
 	w.settle()
 	s = w.get(id)
-	if got := len(s.filter(func(t *state.Task) bool { return runnable(t) && t.Spec.Container.Image == "app:1" })); got != 3 {
+	if got := len(s.filter(func(t *model.Task) bool { return runnable(t) && t.Spec.Container.Image == "app:1" })); got != 3 {
 		t.Fatalf("%d old tasks left running, want 3:\n%s", got, s)
 	}
 	tr.stop()
@@ -279,10 +278,9 @@ func TestUpdateFailurePauses(t *testing.T) {
 
 	// A new update (the API resets the status) resumes.
 	w.sim.failImage("app:bad", false)
-	w.updateService(id, func(sp *state.ServiceSpec) { sp.Task.Container.Image = "app:3" })
+	w.updateService(id, func(sp *model.ServiceSpec) { sp.Task.Container.Image = "app:3" })
 	w.waitFor(id, "updated", converged(4))
-	w.clock.Advance(5 * time.Second)
-	w.waitFor(id, "completed", func(s *snap) bool { return s.status() == state.UpdateStateCompleted })
+	w.afterMonitor(id, "completed", func(s *snap) bool { return s.status() == model.UpdateStateCompleted })
 }
 
 func TestUpdateFailureRollsBack(t *testing.T) {
@@ -291,16 +289,16 @@ func TestUpdateFailureRollsBack(t *testing.T) {
 	w.addNode("n2")
 	w.sim.failImage("app:bad", true)
 	spec := replicated("web", 4)
-	spec.Update = &state.UpdateConfig{Parallelism: 2, FailureAction: state.FailureActionRollback, MaxFailureRatio: 0.25}
+	spec.Update = &model.UpdateConfig{Parallelism: 2, FailureAction: model.FailureActionRollback, MaxFailureRatio: 0.25}
 	// The rollback goes all at once, start-first: its config is honoured.
-	spec.Rollback = &state.UpdateConfig{Parallelism: 0, Order: state.UpdateOrderStartFirst}
+	spec.Rollback = &model.UpdateConfig{Parallelism: 0, Order: model.UpdateOrderStartFirst}
 	id := w.createService(spec)
 	before := w.waitFor(id, "running", converged(4))
 	tr := w.track(id)
 
-	w.updateService(id, func(sp *state.ServiceSpec) { sp.Task.Container.Image = "app:bad" })
+	w.updateService(id, func(sp *model.ServiceSpec) { sp.Task.Container.Image = "app:bad" })
 	s := w.waitFor(id, "rolled back", func(s *snap) bool {
-		return s.status() == state.UpdateStateRollbackStarted && s.image() == "app:1"
+		return s.status() == model.UpdateStateRollbackStarted && s.image() == "app:1"
 	})
 	if s.svc.SpecVersion != before.svc.SpecVersion {
 		t.Fatalf("spec version %d after rollback, want the previous %d", s.svc.SpecVersion.Index, before.svc.SpecVersion.Index)
@@ -309,8 +307,7 @@ func TestUpdateFailureRollsBack(t *testing.T) {
 		t.Fatalf("message %q", msg)
 	}
 	s = w.waitFor(id, "old spec running", converged(4))
-	w.clock.Advance(5 * time.Second)
-	s = w.waitFor(id, "rollback completed", func(s *snap) bool { return s.status() == state.UpdateStateRollbackCompleted })
+	s = w.afterMonitor(id, "rollback completed", func(s *snap) bool { return s.status() == model.UpdateStateRollbackCompleted })
 	if s.svc.UpdateStatus.Message != "rollback completed" {
 		t.Fatalf("message %q", s.svc.UpdateStatus.Message)
 	}
@@ -325,13 +322,12 @@ func TestUserRollback(t *testing.T) {
 	w := newWorld(t, 1)
 	w.addNode("n1")
 	spec := replicated("web", 3)
-	spec.Rollback = &state.UpdateConfig{Parallelism: 1, Order: state.UpdateOrderStartFirst}
+	spec.Rollback = &model.UpdateConfig{Parallelism: 1, Order: model.UpdateOrderStartFirst}
 	id := w.createService(spec)
 	w.waitFor(id, "running", converged(3))
-	w.updateService(id, func(sp *state.ServiceSpec) { sp.Task.Container.Image = "app:2" })
+	w.updateService(id, func(sp *model.ServiceSpec) { sp.Task.Container.Image = "app:2" })
 	w.waitFor(id, "updated", converged(3))
-	w.clock.Advance(5 * time.Second)
-	w.waitFor(id, "completed", func(s *snap) bool { return s.status() == state.UpdateStateCompleted })
+	w.afterMonitor(id, "completed", func(s *snap) bool { return s.status() == model.UpdateStateCompleted })
 
 	tr := w.track(id)
 	w.rollbackService(id)
@@ -339,8 +335,7 @@ func TestUserRollback(t *testing.T) {
 	if s.image() != "app:1" {
 		t.Fatalf("image %s after rollback", s.image())
 	}
-	w.clock.Advance(5 * time.Second)
-	w.waitFor(id, "rollback completed", func(s *snap) bool { return s.status() == state.UpdateStateRollbackCompleted })
+	w.afterMonitor(id, "rollback completed", func(s *snap) bool { return s.status() == model.UpdateStateRollbackCompleted })
 	tr.stop()
 	if got := tr.statesString(); got != "completed -> rollback_started -> rollback_completed" {
 		t.Fatalf("update states %s", got)
@@ -356,17 +351,16 @@ func TestGlobalRollingUpdate(t *testing.T) {
 		w.addNode(n)
 	}
 	spec := global("agent")
-	spec.Update = &state.UpdateConfig{Parallelism: 1, Order: state.UpdateOrderStartFirst}
+	spec.Update = &model.UpdateConfig{Parallelism: 1, Order: model.UpdateOrderStartFirst}
 	id := w.createService(spec)
 	w.waitFor(id, "running", converged(3))
 	tr := w.track(id)
-	w.updateService(id, func(sp *state.ServiceSpec) { sp.Task.Container.Image = "agent:2" })
+	w.updateService(id, func(sp *model.ServiceSpec) { sp.Task.Container.Image = "agent:2" })
 	s := w.waitFor(id, "updated", converged(3))
 	if got := s.nodesRunning(); fmt.Sprint(got) != "[n1 n2 n3]" {
 		t.Fatalf("running on %v", got)
 	}
-	w.clock.Advance(5 * time.Second)
-	w.waitFor(id, "completed", func(s *snap) bool { return s.status() == state.UpdateStateCompleted })
+	w.afterMonitor(id, "completed", func(s *snap) bool { return s.status() == model.UpdateStateCompleted })
 	tr.stop()
 	if tr.minRunning < 3 || tr.maxWanted > 4 {
 		t.Fatalf("start-first global update: running dropped to %d, wanted rose to %d", tr.minRunning, tr.maxWanted)
@@ -378,13 +372,13 @@ func TestUpdateFailureContinues(t *testing.T) {
 	w.addNode("n1")
 	w.sim.failImage("app:bad", true)
 	spec := replicated("web", 3)
-	spec.Update = &state.UpdateConfig{Parallelism: 1, FailureAction: state.FailureActionContinue}
+	spec.Update = &model.UpdateConfig{Parallelism: 1, FailureAction: model.FailureActionContinue}
 	id := w.createService(spec)
 	w.waitFor(id, "running", converged(3))
-	w.updateService(id, func(sp *state.ServiceSpec) { sp.Task.Container.Image = "app:bad" })
-	s := w.waitFor(id, "completed", func(s *snap) bool { return s.status() == state.UpdateStateCompleted })
-	failed := s.filter(func(t *state.Task) bool {
-		return t.Status.State == state.TaskStateFailed && t.Spec.Container.Image == "app:bad"
+	w.updateService(id, func(sp *model.ServiceSpec) { sp.Task.Container.Image = "app:bad" })
+	s := w.waitFor(id, "completed", func(s *snap) bool { return s.status() == model.UpdateStateCompleted })
+	failed := s.filter(func(t *model.Task) bool {
+		return t.Status.State == model.TaskStateFailed && t.Spec.Container.Image == "app:bad"
 	})
 	if len(failed) != 3 || len(s.runnable()) != 0 {
 		t.Fatalf("want every slot tried with the new spec and failed:\n%s", s)

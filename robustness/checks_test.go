@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // The checks made once the faults are healed, shared by both levels.
@@ -22,8 +22,8 @@ type taskView struct {
 	ServiceID string
 	NodeID    string
 	Slot      uint64
-	Desired   state.TaskState
-	State     state.TaskState
+	Desired   model.TaskState
+	State     model.TaskState
 }
 
 // convergenceProblems says how the tasks differ from what the services
@@ -44,20 +44,20 @@ func convergenceProblems(services []serviceView, tasks []taskView) []string {
 	running := map[slotKey][]taskView{}
 	for _, t := range tasks {
 		k := slotKey{t.ServiceID, t.Slot}
-		if t.State == state.TaskStateRunning {
+		if t.State == model.TaskStateRunning {
 			running[k] = append(running[k], t)
 		}
 		svc, ok := byID[t.ServiceID]
 		switch {
-		case !ok && t.State == state.TaskStateRunning:
+		case !ok && t.State == model.TaskStateRunning:
 			out = append(out, fmt.Sprintf("task %s of removed service %s is still running", short(t.ID), short(t.ServiceID)))
 		case !ok:
-		case t.Desired <= state.TaskStateRunning && t.Slot > svc.Replicas:
+		case t.Desired <= model.TaskStateRunning && t.Slot > svc.Replicas:
 			out = append(out, fmt.Sprintf("service %s: task %s in slot %d is meant to run but the service has %d replicas",
 				svc.Name, short(t.ID), t.Slot, svc.Replicas))
-		case t.Desired <= state.TaskStateRunning:
+		case t.Desired <= model.TaskStateRunning:
 			wanted[k] = append(wanted[k], t)
-		case t.State == state.TaskStateRunning:
+		case t.State == model.TaskStateRunning:
 			out = append(out, fmt.Sprintf("service %s: task %s (slot %d) is still running with desired state %s",
 				svc.Name, short(t.ID), t.Slot, t.Desired))
 		}
@@ -75,7 +75,7 @@ func convergenceProblems(services []serviceView, tasks []taskView) []string {
 				out = append(out, fmt.Sprintf("service %s slot %d has no task meant to run", s.Name, slot))
 			case len(ts) > 1:
 				out = append(out, fmt.Sprintf("service %s slot %d has %d tasks meant to run", s.Name, slot, len(ts)))
-			case ts[0].State != state.TaskStateRunning:
+			case ts[0].State != model.TaskStateRunning:
 				out = append(out, fmt.Sprintf("service %s slot %d: task %s is %s, not running", s.Name, slot, short(ts[0].ID), ts[0].State))
 			}
 		}

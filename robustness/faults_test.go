@@ -41,6 +41,10 @@ const (
 	faultPause faultKind = "pause"
 	// Stall the leader: it wakes up believing it still leads.
 	faultPauseLeader faultKind = "pause-leader"
+	// Multi-process: SIGSTOP the leader while a client writes through a
+	// follower (freeze_test.go), long enough for the others to elect a
+	// leader and for writes to be back well before the SIGCONT.
+	faultFreezeLeader faultKind = "freeze-leader"
 	// Cut every link: no quorum anywhere.
 	faultQuorumLoss faultKind = "quorum-loss"
 	// Five managers: two halves that only one manager in the middle
@@ -53,6 +57,13 @@ const (
 	// Multi-process: cut a worker from every manager with iptables; its
 	// containers keep running.
 	faultIsolateWorker faultKind = "isolate-worker"
+	// Multi-process (TestDiskFaults): fill the file system under one
+	// manager's data dir (a tmpfs of its own); healed by freeing it.
+	faultDiskFull faultKind = "disk-full"
+	// Multi-process (TestDiskFaults): stop a follower, cut its raft.db in
+	// half, start it again: it must refuse; healed by demoting, removing,
+	// wiping and joining it again.
+	faultTruncateLog faultKind = "truncate-log"
 )
 
 // fault is one step of a schedule.
@@ -88,6 +99,10 @@ func drawHold(rng *rand.Rand, k faultKind, longHolds []faultKind) time.Duration 
 	switch {
 	case k == faultRestart || k == faultKillContainers:
 		return 0
+	case k == faultFreezeLeader:
+		// An election (about 1 s, up to 2 s loaded), then freezeBound,
+		// and a margin: the check needs writes back before the SIGCONT.
+		return 4*time.Second + time.Duration(rng.Int63n(int64(2*time.Second)))
 	case k == faultPauseLeader || slices.Contains(longHolds, k):
 		// Long enough for the others to elect a leader and write: the
 		// woken (or reconnected) leader must not serve what it had.

@@ -33,6 +33,8 @@ type httpNet struct {
 	eps   map[string]*endpoint
 	cut   map[[2]string]bool
 	inner http.RoundTripper
+	// held counts the requests a paused member has held.
+	held int
 }
 
 type endpoint struct {
@@ -67,6 +69,13 @@ func (n *httpNet) serve(addr string, h http.Handler) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.eps[addr] = ep
+}
+
+// heldCount returns how many requests paused members have held so far.
+func (n *httpNet) heldCount() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.held
 }
 
 // stuck describes the requests that have been served for longer than d.
@@ -207,6 +216,9 @@ func (t *netTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			wait = ep.paused
 		} else if ep := t.n.eps[t.from]; ep != nil && ep.paused != nil {
 			wait = ep.paused
+		}
+		if wait != nil {
+			t.n.held++
 		}
 		t.n.mu.Unlock()
 		if wait == nil {

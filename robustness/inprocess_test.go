@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/orchestrator"
 	"github.com/shoal-dev/shoal/scheduler"
 	"github.com/shoal-dev/shoal/state"
@@ -95,12 +96,12 @@ func (b *ipBackend) LeaderID() string {
 	return id
 }
 
-func (b *ipBackend) Reachability(id string) state.Reachability {
+func (b *ipBackend) Reachability(id string) model.Reachability {
 	n, _ := b.m.current()
 	if n != nil && n.Reachable(id) {
-		return state.ReachabilityReachable
+		return model.ReachabilityReachable
 	}
-	return state.ReachabilityUnreachable
+	return model.ReachabilityUnreachable
 }
 
 func (b *ipBackend) RemoveManager(context.Context, string) error {
@@ -181,15 +182,15 @@ func newIPCluster(t testing.TB, cfg runConfig, events *eventLog) *ipCluster {
 	if c.leader(10*time.Second) == nil {
 		t.Fatal("no leader after bootstrap")
 	}
-	ops := []state.Op{{Type: state.OpCreateCluster, Cluster: &state.Cluster{ID: state.NewID(), Spec: state.DefaultClusterSpec()}}}
+	ops := []state.Op{{Type: state.OpCreateCluster, Cluster: &model.Cluster{ID: model.NewID(), Spec: model.DefaultClusterSpec()}}}
 	for _, id := range workerNodes {
-		ops = append(ops, state.Op{Type: state.OpCreateNode, Node: &state.Node{
+		ops = append(ops, state.Op{Type: state.OpCreateNode, Node: &model.Node{
 			ID:   id,
-			Role: state.RoleWorker,
-			Spec: state.NodeSpec{DesiredRole: state.RoleWorker, Availability: state.AvailabilityActive},
-			Description: state.NodeDescription{Hostname: id, Platform: state.Platform{OS: "linux", Architecture: "x86_64"},
-				Resources: state.Resources{NanoCPUs: 2e9, MemoryBytes: 4 << 30}},
-			Status: state.NodeStatus{State: state.NodeStateReady},
+			Role: model.RoleWorker,
+			Spec: model.NodeSpec{DesiredRole: model.RoleWorker, Availability: model.AvailabilityActive},
+			Description: model.NodeDescription{Hostname: id, Platform: model.Platform{OS: "linux", Architecture: "x86_64"},
+				Resources: model.Resources{NanoCPUs: 2e9, MemoryBytes: 4 << 30}},
+			Status: model.NodeStatus{State: model.NodeStateReady},
 		}})
 	}
 	if err := c.proposeSetup(ops); err != nil {
@@ -706,32 +707,32 @@ func (a *simAgents) step(ctx context.Context, n *raft.Node, nodeID string) {
 	if n.ReadBarrier(bctx) != nil {
 		return
 	}
-	var tasks []*state.Task
+	var tasks []*model.Task
 	_ = n.Store().View(func(tx state.ReadTx) error {
 		var err error
 		tasks, err = tx.FindTasks(state.ByNodeID(nodeID))
 		return err
 	})
 	now := time.Now().UTC()
-	var reports []state.TaskStatusUpdate
+	var reports []model.TaskStatusUpdate
 	a.mu.Lock()
 	running := a.running[nodeID]
 	live := map[string]bool{}
 	for _, t := range tasks {
-		if t.Status.State < state.TaskStateAssigned || t.Status.State > state.TaskStateRunning {
+		if t.Status.State < model.TaskStateAssigned || t.Status.State > model.TaskStateRunning {
 			continue
 		}
-		if t.DesiredState > state.TaskStateRunning {
+		if t.DesiredState > model.TaskStateRunning {
 			delete(running, t.ID)
-			reports = append(reports, state.TaskStatusUpdate{TaskID: t.ID,
-				Status: state.TaskStatus{Timestamp: now, State: state.TaskStateShutdown, Message: "shutdown"}})
+			reports = append(reports, model.TaskStatusUpdate{TaskID: t.ID,
+				Status: model.TaskStatus{Timestamp: now, State: model.TaskStateShutdown, Message: "shutdown"}})
 			continue
 		}
 		live[t.ID] = true
-		if t.Status.State < state.TaskStateRunning {
+		if t.Status.State < model.TaskStateRunning {
 			running[t.ID] = true
-			reports = append(reports, state.TaskStatusUpdate{TaskID: t.ID,
-				Status: state.TaskStatus{Timestamp: now, State: state.TaskStateRunning, Message: "started"}})
+			reports = append(reports, model.TaskStatusUpdate{TaskID: t.ID,
+				Status: model.TaskStatus{Timestamp: now, State: model.TaskStateRunning, Message: "started"}})
 		}
 	}
 	// A container whose task is gone or ended is stopped, as the agent's
@@ -755,7 +756,7 @@ func (a *simAgents) containerProblems(tasks []taskView) []string {
 	defer a.mu.Unlock()
 	want := map[string]map[string]bool{}
 	for _, t := range tasks {
-		if t.State == state.TaskStateRunning {
+		if t.State == model.TaskStateRunning {
 			if want[t.NodeID] == nil {
 				want[t.NodeID] = map[string]bool{}
 			}

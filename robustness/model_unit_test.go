@@ -6,7 +6,7 @@ import (
 
 	"github.com/anishathalye/porcupine"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // Hand-made histories checked against the registry model: the model must
@@ -157,20 +157,20 @@ func TestLostWrites(t *testing.T) {
 
 func TestConvergenceProblems(t *testing.T) {
 	svcs := []serviceView{{ID: "s1", Name: "web", Replicas: 2}}
-	running, shutdown := state.TaskStateRunning, state.TaskStateShutdown
+	running, shutdown := model.TaskStateRunning, model.TaskStateShutdown
 	good := []taskView{
 		{ID: "t1", ServiceID: "s1", Slot: 1, Desired: running, State: running},
 		{ID: "t2", ServiceID: "s1", Slot: 2, Desired: running, State: running},
 		{ID: "t3", ServiceID: "s1", Slot: 2, Desired: shutdown, State: shutdown},
-		{ID: "t4", ServiceID: "gone", Slot: 1, Desired: state.TaskStateRemove, State: shutdown},
+		{ID: "t4", ServiceID: "gone", Slot: 1, Desired: model.TaskStateRemove, State: shutdown},
 	}
 	if p := convergenceProblems(svcs, good); len(p) != 0 {
 		t.Fatalf("problems in a converged state: %v", p)
 	}
 	bad := append(good[:3:3],
 		taskView{ID: "t5", ServiceID: "s1", Slot: 2, Desired: shutdown, State: running},
-		taskView{ID: "t6", ServiceID: "gone", Slot: 1, Desired: state.TaskStateRemove, State: running},
-		taskView{ID: "t7", ServiceID: "s1", Slot: 3, Desired: running, State: state.TaskStatePending},
+		taskView{ID: "t6", ServiceID: "gone", Slot: 1, Desired: model.TaskStateRemove, State: running},
+		taskView{ID: "t7", ServiceID: "s1", Slot: 3, Desired: running, State: model.TaskStatePending},
 	)
 	if p := convergenceProblems(svcs, bad); len(p) != 4 {
 		t.Fatalf("got %d problems, want 4 (still running, two running in slot 2, removed service, slot 3): %v", len(p), p)

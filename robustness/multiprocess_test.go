@@ -24,7 +24,7 @@ import (
 
 	"github.com/shoal-dev/shoal/internal/proctest"
 	"github.com/shoal-dev/shoal/internal/testimage"
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // The multi-process level: three manager processes (--no-agent) and two
@@ -34,14 +34,14 @@ import (
 // containers, and network partitions made with iptables DROP rules on
 // each process's cgroup (partition_test.go), when the machine allows it.
 
-// Container labels the agent sets (agent/exec/docker).
+// Container labels the agent sets (agent/exec/dockerexec).
 const (
 	labelNodeID = "io.shoal.node.id"
 	labelTaskID = "io.shoal.task.id"
 )
 
 var multiProcessKinds = []faultKind{faultKillLeader, faultKillFollower, faultRestart, faultPause, faultPauseLeader,
-	faultKillWorker, faultKillContainers, faultPartitionLeader, faultPartitionFollower, faultIsolateWorker}
+	faultKillWorker, faultKillContainers, faultPartitionLeader, faultPartitionFollower, faultIsolateWorker, faultFreezeLeader}
 
 // multiProcessLongHolds are held 1.5 to 3.5 s: a cut leader stays cut
 // long enough for the majority to elect another and write.
@@ -99,6 +99,11 @@ type mpCluster struct {
 	terms    *termLog
 	// net partitions processes; nil where the machine does not allow it.
 	net *netPartitioner
+
+	// image is the demo image the services run.
+	image string
+	// probes are the freeze probes of the pause-leader faults.
+	probes []*freezeProbe
 
 	mu     sync.Mutex
 	paused map[string]bool
@@ -178,7 +183,10 @@ func (c *mpCluster) apiClients() []*apiClient {
 func (c *mpCluster) raftStatus(m *proctest.Node) (leader bool, term, applied uint64, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	a := c.clients[m.Name].call(ctx, http.MethodGet, "/metrics", nil)
+	c.mu.Lock()
+	cl := c.clients[m.Name]
+	c.mu.Unlock()
+	a := cl.call(ctx, http.MethodGet, "/metrics", nil)
 	if a.err != nil || a.status != http.StatusOK {
 		return false, 0, 0, fmt.Errorf("metrics of %s: %d %v", m.Name, a.status, a.err)
 	}
@@ -214,7 +222,10 @@ func (c *mpCluster) isPaused(n *proctest.Node) bool {
 // be seen as leading the next term: in practice a window of microseconds.
 func (c *mpCluster) watchLeaders(ctx context.Context) {
 	for ctx.Err() == nil {
-		for _, m := range c.managers {
+		c.mu.Lock()
+		managers := append([]*proctest.Node(nil), c.managers...) // TestDiskFaults replaces one
+		c.mu.Unlock()
+		for _, m := range managers {
 			if !m.Running() || c.isPaused(m) {
 				continue
 			}
@@ -295,12 +306,12 @@ func (c *mpCluster) inject(f fault) (string, func(), error) {
 		return ""
 	}
 	switch f.Kind {
-	case faultKillLeader, faultKillFollower, faultRestart, faultPause, faultPauseLeader:
+	case faultKillLeader, faultKillFollower, faultRestart, faultPause, faultPauseLeader, faultFreezeLeader:
 		if len(live) == 0 {
 			return "no live manager", func() {}, nil
 		}
 		target := pick(live, f.Pick)
-		if (f.Kind == faultKillLeader || f.Kind == faultPauseLeader) && leader != nil {
+		if (f.Kind == faultKillLeader || f.Kind == faultPauseLeader || f.Kind == faultFreezeLeader) && leader != nil {
 			target = leader
 		} else if f.Kind == faultKillFollower && len(followers) > 0 {
 			target = pick(followers, f.Pick)
@@ -310,12 +321,26 @@ func (c *mpCluster) inject(f fault) (string, func(), error) {
 			err := target.Stop(15 * time.Second)
 			c.restartManager(target)
 			return "restarted " + target.Name + note(target), func() {}, err
-		case faultPause, faultPauseLeader:
+		case faultPause, faultPauseLeader, faultFreezeLeader:
+			var term uint64
+			if target == leader {
+				_, term, _, _ = c.raftStatus(target)
+			}
 			c.mu.Lock()
 			c.paused[target.Name] = true
 			c.mu.Unlock()
 			target.Pause()
+			var probe *freezeProbe
+			if target == leader && term > 0 && len(followers) > 0 {
+				// Write through a follower while the leader is frozen.
+				names := fmt.Sprintf("rbfreeze%d-%d", c.cfg.Seed%100000, len(c.probes))
+				probe = c.startFreezeProbe(target, pick(followers, f.Pick), term, time.Now(), names)
+				c.probes = append(c.probes, probe)
+			}
 			return "SIGSTOP " + target.Name + note(target), func() {
+				if probe != nil {
+					probe.thawedAt = time.Now()
+				}
 				target.Resume()
 				c.mu.Lock()
 				delete(c.paused, target.Name)
@@ -455,8 +480,8 @@ func (c *mpCluster) readState() ([]serviceView, []taskView, error) {
 	}
 	var tv []taskView
 	for _, t := range tasks {
-		desired, err1 := state.ParseTaskState(string(t.DesiredState))
-		st, err2 := state.ParseTaskState(string(t.Status.State))
+		desired, err1 := model.ParseTaskState(string(t.DesiredState))
+		st, err2 := model.ParseTaskState(string(t.Status.State))
 		if err := errors.Join(err1, err2); err != nil {
 			return nil, nil, err
 		}
@@ -470,7 +495,7 @@ func (c *mpCluster) readState() ([]serviceView, []taskView, error) {
 func (c *mpCluster) containerProblems(tasks []taskView) []string {
 	want := map[string]bool{}
 	for _, t := range tasks {
-		if t.State == state.TaskStateRunning && t.Desired == state.TaskStateRunning {
+		if t.State == model.TaskStateRunning && t.Desired == model.TaskStateRunning {
 			want[t.ID] = true
 		}
 	}
@@ -619,6 +644,7 @@ func runMultiProcess(t *testing.T, cfg mpConfig, plan []fault, np *netPartitione
 	r := &runResult{Level: "multiprocess", Seed: cfg.Seed, Config: cfg, Plan: plan, Faults: faultCounts{},
 		Replay: fmt.Sprintf("go test ./robustness/ -run 'TestMultiProcess$' -mp-seed=%d -mp-duration=%v", cfg.Seed, cfg.Duration)}
 	c := newMPCluster(t, cfg, docker, events, np)
+	c.image = image
 	events.add("cluster up: %d managers, %d workers %v; partitions: %s", cfg.Managers, cfg.Workers, c.nodeIDs, cfg.Partitions)
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	watchDone := make(chan struct{})
@@ -661,6 +687,8 @@ func runMultiProcess(t *testing.T, cfg mpConfig, plan []fault, np *netPartitione
 	<-loadDone
 	events.add("load stopped, every fault healed")
 
+	c.checkFreezeProbes(r)
+	events.add("freeze probes checked")
 	reads := finalReads(clients, names, h, 60*time.Second)
 	r.History = h.records()
 	checkHistory(r, reads)

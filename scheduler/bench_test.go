@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // The clusters of the benchmarks look like production: a few managers,
@@ -32,15 +32,15 @@ func benchCluster(n int) []*NodeInfo {
 			platform("linux", pick(r, "amd64", "amd64", "amd64", "arm64")),
 		}
 		if i < 5 {
-			opts = append(opts, role(state.RoleManager))
+			opts = append(opts, role(model.RoleManager))
 		}
 		switch k := r.IntN(100); {
 		case k < 2:
-			opts = append(opts, status(state.NodeStateDown))
+			opts = append(opts, status(model.NodeStateDown))
 		case k == 2:
-			opts = append(opts, availability(state.AvailabilityDrain))
+			opts = append(opts, availability(model.AvailabilityDrain))
 		case k == 3:
-			opts = append(opts, availability(state.AvailabilityPause))
+			opts = append(opts, availability(model.AvailabilityPause))
 		}
 		ni := NewNodeInfo(mkNode(id, opts...))
 		for j := range r.IntN(9) {
@@ -52,7 +52,7 @@ func benchCluster(n int) []*NodeInfo {
 	return nodes
 }
 
-func benchGroup(n int, opts ...taskOpt) []*state.Task {
+func benchGroup(n int, opts ...taskOpt) []*model.Task {
 	opts = append([]taskOpt{
 		reserve(0.05, 64*mib),
 		constraints("node.role==worker", "node.labels.tier!=batch"),
@@ -60,7 +60,7 @@ func benchGroup(n int, opts ...taskOpt) []*state.Task {
 	return group("svc", n, opts...)
 }
 
-func benchPlace(b *testing.B, nodes, tasks int, strategy state.PlacementStrategy, opts ...taskOpt) {
+func benchPlace(b *testing.B, nodes, tasks int, strategy model.PlacementStrategy, opts ...taskOpt) {
 	cluster := benchCluster(nodes)
 	g := benchGroup(tasks, opts...)
 	b.ReportAllocs()
@@ -88,7 +88,7 @@ func BenchmarkPlace100kNodes100kTasks(b *testing.B) { benchPlace(b, 100_000, 100
 
 // Variants of the largest group: binpack, and two levels of preferences.
 func BenchmarkPlace1kNodes100kTasksBinpack(b *testing.B) {
-	benchPlace(b, 1_000, 100_000, state.StrategyBinpack)
+	benchPlace(b, 1_000, 100_000, model.StrategyBinpack)
 }
 
 func BenchmarkPlace1kNodes100kTasksPreferences(b *testing.B) {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/shoal-dev/shoal/internal/clock"
 )
 
 // Config configures a Scheduler. Start from DefaultConfig.
@@ -13,7 +15,7 @@ type Config struct {
 	// retry backoff. Its Now is also the time recent failures are counted
 	// back from and the time stamped on the scheduler's writes. Tests
 	// inject a fake clock.
-	Clock Clock
+	Clock clock.Clock
 
 	// Logger receives the scheduler's logs, with component=scheduler and
 	// task, service and node IDs as fields. Each pass is logged at debug.
@@ -58,7 +60,7 @@ type Config struct {
 // DefaultConfig returns the settings for production.
 func DefaultConfig() Config {
 	return Config{
-		Clock:           RealClock(),
+		Clock:           clock.Real(),
 		Logger:          slog.Default(),
 		Debounce:        20 * time.Millisecond,
 		MaxDelay:        200 * time.Millisecond,
@@ -117,34 +119,3 @@ type PassStats struct {
 	// had nothing to write.
 	Err error
 }
-
-// Clock is the scheduler's source of time. Implementations must be safe for
-// concurrent use.
-type Clock interface {
-	// Now returns the current time.
-	Now() time.Time
-	// NewTimer returns a timer that fires once, after d.
-	NewTimer(d time.Duration) Timer
-}
-
-// Timer is a one-shot timer made by a Clock.
-type Timer interface {
-	// C receives the time once the timer fires.
-	C() <-chan time.Time
-	// Stop prevents the timer from firing; it reports whether it did.
-	Stop() bool
-}
-
-// RealClock returns the system clock.
-func RealClock() Clock { return realClock{} }
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-func (realClock) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
-
-type realTimer struct{ t *time.Timer }
-
-func (t realTimer) C() <-chan time.Time { return t.t.C }
-func (t realTimer) Stop() bool          { return t.t.Stop() }

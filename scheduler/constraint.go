@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // Prefixes of the label keys usable in constraints and preferences. They are
@@ -72,7 +72,7 @@ func parseAttribute(key string) (attribute, error) {
 // value returns the attribute's value on n. ok is false only for a label the
 // node does not have: every node has an ID, a hostname, a role and a
 // platform, if only an empty one.
-func (a attribute) value(n *state.Node) (v string, ok bool) {
+func (a attribute) value(n *model.Node) (v string, ok bool) {
 	switch a.kind {
 	case attrNodeID:
 		return n.ID, true
@@ -112,7 +112,7 @@ func (c Constraint) String() string { return c.expr }
 
 // Matches tells whether node n satisfies the constraint. A label the node
 // does not have never satisfies == and always satisfies !=.
-func (c Constraint) Matches(n *state.Node) bool {
+func (c Constraint) Matches(n *model.Node) bool {
 	v, ok := c.attr.value(n)
 	if !ok {
 		return !c.equal
@@ -174,9 +174,9 @@ func parseConstraint(expr string) (Constraint, error) {
 	if i := strings.IndexAny(value, valueForbidden); i >= 0 {
 		return Constraint{}, fmt.Errorf("value %q contains %q", value, value[i])
 	}
-	if attr.kind == attrRole && !strings.EqualFold(value, string(state.RoleManager)) &&
-		!strings.EqualFold(value, string(state.RoleWorker)) {
-		return Constraint{}, fmt.Errorf("node.role is %s or %s, not %q", state.RoleManager, state.RoleWorker, value)
+	if attr.kind == attrRole && !strings.EqualFold(value, string(model.RoleManager)) &&
+		!strings.EqualFold(value, string(model.RoleWorker)) {
+		return Constraint{}, fmt.Errorf("node.role is %s or %s, not %q", model.RoleManager, model.RoleWorker, value)
 	}
 	return Constraint{expr: expr, attr: attr, equal: equal, value: value}, nil
 }
@@ -191,7 +191,7 @@ type preference struct {
 // share the branch "", as in Docker. Values that compare case-insensitively
 // in constraints (hostname, role, platform) are lower-cased so that "Linux"
 // and "linux" are one branch.
-func (p preference) branchValue(n *state.Node) string {
+func (p preference) branchValue(n *model.Node) string {
 	v, _ := p.attr.value(n)
 	if p.attr.foldCase() {
 		return strings.ToLower(v)
@@ -199,7 +199,7 @@ func (p preference) branchValue(n *state.Node) string {
 	return v
 }
 
-func parsePreferences(prefs []state.PlacementPreference) ([]preference, error) {
+func parsePreferences(prefs []model.PlacementPreference) ([]preference, error) {
 	if len(prefs) == 0 {
 		return nil, nil
 	}
@@ -221,7 +221,7 @@ func parsePreferences(prefs []state.PlacementPreference) ([]preference, error) {
 // its constraints and its preferences. The API calls it when a service is
 // created or updated; the errors wrap ErrInvalidConstraint or
 // ErrInvalidPreference.
-func ValidatePlacement(p state.Placement) error {
+func ValidatePlacement(p model.Placement) error {
 	if _, err := ParseConstraints(p.Constraints); err != nil {
 		return err
 	}

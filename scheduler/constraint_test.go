@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 func TestParseConstraintsErrors(t *testing.T) {
@@ -82,7 +82,7 @@ func TestParseConstraintsValid(t *testing.T) {
 func TestConstraintMatches(t *testing.T) {
 	n := mkNode("id-1",
 		hostname("Web-01"),
-		role(state.RoleManager),
+		role(model.RoleManager),
 		platform("Linux", "x86_64"),
 		labels("zone=eu-1", "Tier=front", "empty="),
 		engineLabels("storage=ssd"),
@@ -136,22 +136,22 @@ func TestConstraintMatches(t *testing.T) {
 }
 
 func TestValidatePlacement(t *testing.T) {
-	ok := state.Placement{
+	ok := model.Placement{
 		Constraints: []string{"node.role==worker"},
-		Preferences: []state.PlacementPreference{{Spread: "node.labels.zone"}, {Spread: "engine.labels.rack"}, {Spread: "node.platform.arch"}},
+		Preferences: []model.PlacementPreference{{Spread: "node.labels.zone"}, {Spread: "engine.labels.rack"}, {Spread: "node.platform.arch"}},
 	}
 	if err := ValidatePlacement(ok); err != nil {
 		t.Fatalf("ValidatePlacement: %v", err)
 	}
 	for _, tc := range []struct {
-		p    state.Placement
+		p    model.Placement
 		want error
 		text string
 	}{
-		{state.Placement{Constraints: []string{"zone=a"}}, ErrInvalidConstraint, `"zone=a"`},
-		{state.Placement{Preferences: []state.PlacementPreference{{Spread: "labels.zone"}}}, ErrInvalidPreference, `spread=labels.zone`},
-		{state.Placement{Preferences: []state.PlacementPreference{{Spread: " "}}}, ErrInvalidPreference, "no attribute"},
-		{state.Placement{Preferences: []state.PlacementPreference{{Spread: "node.labels."}}}, ErrInvalidPreference, "no label name"},
+		{model.Placement{Constraints: []string{"zone=a"}}, ErrInvalidConstraint, `"zone=a"`},
+		{model.Placement{Preferences: []model.PlacementPreference{{Spread: "labels.zone"}}}, ErrInvalidPreference, `spread=labels.zone`},
+		{model.Placement{Preferences: []model.PlacementPreference{{Spread: " "}}}, ErrInvalidPreference, "no attribute"},
+		{model.Placement{Preferences: []model.PlacementPreference{{Spread: "node.labels."}}}, ErrInvalidPreference, "no label name"},
 	} {
 		err := ValidatePlacement(tc.p)
 		if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.text) {
@@ -168,7 +168,7 @@ func TestPreferenceBranchValue(t *testing.T) {
 		{"node.platform.os", "linux"}, // case-insensitive attributes fold
 		{"engine.labels.x", ""},
 	} {
-		ps, err := parsePreferences([]state.PlacementPreference{{Spread: tc.spread}})
+		ps, err := parsePreferences([]model.PlacementPreference{{Spread: tc.spread}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -24,6 +24,10 @@
 //  3. Rank with the service's strategy (see "Ranking") using a heap, one
 //     task at a time; a node whose room reaches zero leaves the heap. The
 //     cost is O(N·F + (T+N) log N) for T tasks, N nodes and F filters.
+//     Spread needs no heap for a batch of more tasks than nodes: the nodes
+//     with the fewest tasks of the service take one each, in order, and
+//     move up to the next count merged with those already there, which is
+//     the heap's sequence in O(N·F + T + N log N).
 //
 // Tasks left over get Docker's message, built from the counts of step 1
 // and of the nodes that filled up in step 3, parts in filter order:
@@ -83,44 +87,20 @@
 //
 // # Placing a batch
 //
-// Group the pending tasks by service and spec version, place each group,
-// and apply its placements to the NodeInfos before placing the next, so the
-// next group sees the resources taken. Write the batch in one transaction;
-// if it fails, take the placements back with RemoveTask:
-//
-//	var writes, placed []*state.Task
-//	for _, g := range groups {
-//		ds, err := scheduler.PlaceTasks(g.tasks, nodeList, scheduler.Options{
-//			Strategy: g.service.Spec.Strategy, Now: now,
-//		})
-//		if err != nil {
-//			return err // a bug of the caller: mixed group, bad strategy
-//		}
-//		for _, d := range ds {
-//			if !d.Placed() && d.Err == d.Task.Status.Err {
-//				continue // nothing new to say: spare the Raft log
-//			}
-//			t := d.Apply(now)
-//			if d.Placed() {
-//				nodeInfos[t.NodeID].AddTask(t)
-//				placed = append(placed, t)
-//			}
-//			writes = append(writes, t)
-//		}
-//	}
-//	if err := commit(writes); err != nil { // one Raft write for the batch
-//		for _, t := range placed {
-//			nodeInfos[t.NodeID].RemoveTask(t.ID)
-//		}
-//		return err
-//	}
-//
-// When the write commits, the change feed shows the same tasks again and
-// AddTask finds nothing to change.
+// The Scheduler's pass (loop.go) places the pending tasks group by group
+// (by service and spec version), applying each group's placements to the
+// NodeInfos before it places the next, as AddTask of each task assigned
+// there would (node by node: a NodeInfo's task map stays in the cache for
+// all of its tasks), so the next group sees the resources taken; it writes
+// the whole pass in one Raft command and, if the write fails, takes the
+// placements back with RemoveTask. A task left unplaced whose explanation
+// did not change is not written. When the write commits, the change feed
+// shows the same tasks again, assigned where the pass counted them, and
+// nothing changes.
 //
 // # The Scheduler
 //
-// It owns the NodeInfos and the pending tasks of one leadership term and
+// It owns the NodeInfos and the pending tasks of one leadership and
 // does the above on its own:
 //
 //	store change feed (nodes, services, tasks; heartbeats filtered out)
@@ -132,7 +112,7 @@
 //	    -> pass: drain the feed, PlaceTasks per group in a fixed order,
 //	       each group's placements counted on their nodes for the next
 //	    -> one Command: OpAssignTasks (placed) + OpTaskPending ("no
-//	       suitable node (...)" where it changed) -> Proposer (Raft)
+//	       suitable node (...)" where it changed) -> state.Proposer (Raft)
 //
 // A pass places the groups that gained tasks, or every group after a node
 // changed (created, deleted, status, availability, labels, resources) or
@@ -145,8 +125,8 @@
 // again. If the write fails (no quorum, lost leadership, timeout) the
 // placements are taken back and the pass is retried after a backoff
 // (Config.RetryBackoff doubling up to MaxRetryBackoff) that later changes
-// do not shorten. On state.ErrResync the term starts again from a new
-// snapshot. A new term counts the failures it finds in the store within
+// do not shorten. On state.ErrResync the loop starts again from a new
+// snapshot. A new loop counts the failures it finds in the store within
 // FailureWindow, so a new leader keeps avoiding a failing node.
 //
 // The manager starts it in the Raft node's leader hook, so that it moves
@@ -163,7 +143,7 @@
 //	...
 //	s.Stop() // on shutdown, before the Raft node
 //
-// Run returns nil when the term's context ends. The store must be the one
+// Run returns nil when the leadership's context ends. The store must be the one
 // the proposer's writes are applied to before Propose returns (the Raft
 // node's own).
 //

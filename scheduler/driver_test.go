@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-dev/shoal/internal/testutil"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 )
 
@@ -36,7 +38,7 @@ type directProposer struct {
 	before func()
 }
 
-var _ Proposer = (*directProposer)(nil)
+var _ state.Proposer = (*directProposer)(nil)
 
 func (p *directProposer) Propose(_ context.Context, cmd *state.Command) (state.Results, error) {
 	p.mu.Lock()
@@ -100,21 +102,21 @@ func (d *driver) view(fn func(tx state.ReadTx)) {
 	_ = d.store().View(func(tx state.ReadTx) error { fn(tx); return nil })
 }
 
-func (d *driver) addNode(n *state.Node) {
+func (d *driver) addNode(n *model.Node) {
 	d.t.Helper()
 	d.must(state.Op{Type: state.OpCreateNode, Node: n})
 }
 
 // setNodeState sets a node's status as the dispatcher does.
-func (d *driver) setNodeState(id string, s state.NodeState) {
+func (d *driver) setNodeState(id string, s model.NodeState) {
 	d.t.Helper()
-	d.must(state.Op{Type: state.OpNodeStatus, NodeStatuses: []state.NodeStatusUpdate{{ID: id, Status: state.NodeStatus{State: s}}}})
+	d.must(state.Op{Type: state.OpNodeStatus, NodeStatuses: []state.NodeStatusUpdate{{ID: id, Status: model.NodeStatus{State: s}}}})
 }
 
 // updateNode changes a node as `docker node update` does.
-func (d *driver) updateNode(id string, mod func(*state.Node)) {
+func (d *driver) updateNode(id string, mod func(*model.Node)) {
 	d.t.Helper()
-	var n *state.Node
+	var n *model.Node
 	d.view(func(tx state.ReadTx) { n = tx.GetNode(id).Copy() })
 	version := n.Version.Index
 	mod(n)
@@ -122,18 +124,18 @@ func (d *driver) updateNode(id string, mod func(*state.Node)) {
 }
 
 // createService creates a service and returns it as stored.
-func (d *driver) createService(spec state.ServiceSpec) *state.Service {
+func (d *driver) createService(spec model.ServiceSpec) *model.Service {
 	d.t.Helper()
-	id := state.NewID()
-	d.must(state.Op{Type: state.OpCreateService, Service: &state.Service{ID: id, Spec: spec}})
-	var s *state.Service
+	id := model.NewID()
+	d.must(state.Op{Type: state.OpCreateService, Service: &model.Service{ID: id, Spec: spec}})
+	var s *model.Service
 	d.view(func(tx state.ReadTx) { s = tx.GetService(id) })
 	return s
 }
 
 // createTasks creates n tasks of a replicated service, in one write, with
 // slots from first on, and returns their IDs.
-func (d *driver) createTasks(s *state.Service, first, n int) []string {
+func (d *driver) createTasks(s *model.Service, first, n int) []string {
 	d.t.Helper()
 	ids := make([]string, n)
 	nts := make([]state.NewTask, n)
@@ -146,7 +148,7 @@ func (d *driver) createTasks(s *state.Service, first, n int) []string {
 }
 
 // createGlobalTasks creates one task of a global service per node, pinned.
-func (d *driver) createGlobalTasks(s *state.Service, nodeIDs ...string) []string {
+func (d *driver) createGlobalTasks(s *model.Service, nodeIDs ...string) []string {
 	d.t.Helper()
 	ids := make([]string, len(nodeIDs))
 	nts := make([]state.NewTask, len(nodeIDs))
@@ -159,12 +161,12 @@ func (d *driver) createGlobalTasks(s *state.Service, nodeIDs ...string) []string
 }
 
 // reportTask sets a task's observed state as its node's agent would.
-func (d *driver) reportTask(id string, s state.TaskState) {
+func (d *driver) reportTask(id string, s model.TaskState) {
 	d.t.Helper()
-	var task *state.Task
+	var task *model.Task
 	d.view(func(tx state.ReadTx) { task = tx.GetTask(id) })
-	d.must(state.Op{Type: state.OpTaskStatus, ID: task.NodeID, TaskStatuses: []state.TaskStatusUpdate{
-		{TaskID: id, Status: state.TaskStatus{Timestamp: d.now(), State: s}},
+	d.must(state.Op{Type: state.OpTaskStatus, ID: task.NodeID, TaskStatuses: []model.TaskStatusUpdate{
+		{TaskID: id, Status: model.TaskStatus{Timestamp: d.now(), State: s}},
 	}})
 }
 
@@ -186,9 +188,9 @@ func (d *driver) waitFor(what string, cond func(tx state.ReadTx) bool) {
 }
 
 // waitTasks waits until every task in ids satisfies cond.
-func (d *driver) waitTasks(what string, ids []string, cond func(*state.Task) bool) []*state.Task {
+func (d *driver) waitTasks(what string, ids []string, cond func(*model.Task) bool) []*model.Task {
 	d.t.Helper()
-	var out []*state.Task
+	var out []*model.Task
 	d.waitFor(what, func(tx state.ReadTx) bool {
 		out = out[:0]
 		for _, id := range ids {
@@ -203,8 +205,8 @@ func (d *driver) waitTasks(what string, ids []string, cond func(*state.Task) boo
 	return out
 }
 
-func (d *driver) task(id string) *state.Task {
-	var t *state.Task
+func (d *driver) task(id string) *model.Task {
+	var t *model.Task
 	d.view(func(tx state.ReadTx) { t = tx.GetTask(id) })
 	return t
 }
@@ -213,7 +215,7 @@ func (d *driver) dump() string {
 	var b strings.Builder
 	d.view(func(tx state.ReadTx) {
 		n := 0
-		_ = tx.ForEachTask(state.All, func(t *state.Task) bool {
+		_ = tx.ForEachTask(state.All, func(t *model.Task) bool {
 			if n++; n > 40 {
 				b.WriteString("  ...\n")
 				return false
@@ -225,16 +227,16 @@ func (d *driver) dump() string {
 	return b.String()
 }
 
-func assigned(t *state.Task) bool { return t.Status.State == state.TaskStateAssigned }
+func assigned(t *model.Task) bool { return t.Status.State == model.TaskStateAssigned }
 
-func pendingWith(msg string) func(*state.Task) bool {
-	return func(t *state.Task) bool {
-		return t.Status.State == state.TaskStatePending && t.Status.Message == msg
+func pendingWith(msg string) func(*model.Task) bool {
+	return func(t *model.Task) bool {
+		return t.Status.State == model.TaskStatePending && t.Status.Message == msg
 	}
 }
 
 // perNode counts tasks by node.
-func perNode(tasks []*state.Task) map[string]int {
+func perNode(tasks []*model.Task) map[string]int {
 	m := map[string]int{}
 	for _, t := range tasks {
 		m[t.NodeID]++
@@ -243,11 +245,11 @@ func perNode(tasks []*state.Task) map[string]int {
 }
 
 // replicatedSpec is a service spec of the test image.
-func replicatedSpec(name string, replicas uint64, opts ...func(*state.ServiceSpec)) state.ServiceSpec {
-	spec := state.ServiceSpec{
-		Annotations: state.Annotations{Name: name},
-		Task:        state.TaskSpec{Container: state.ContainerSpec{Image: "demoapp"}},
-		Mode:        state.ServiceMode{Replicated: &state.ReplicatedService{Replicas: replicas}},
+func replicatedSpec(name string, replicas uint64, opts ...func(*model.ServiceSpec)) model.ServiceSpec {
+	spec := model.ServiceSpec{
+		Annotations: model.Annotations{Name: name},
+		Task:        model.TaskSpec{Container: model.ContainerSpec{Image: "demoapp"}},
+		Mode:        model.ServiceMode{Replicated: &model.ReplicatedService{Replicas: replicas}},
 	}
 	for _, o := range opts {
 		o(&spec)
@@ -255,26 +257,19 @@ func replicatedSpec(name string, replicas uint64, opts ...func(*state.ServiceSpe
 	return spec
 }
 
-func globalSpec(name string, opts ...func(*state.ServiceSpec)) state.ServiceSpec {
+func globalSpec(name string, opts ...func(*model.ServiceSpec)) model.ServiceSpec {
 	spec := replicatedSpec(name, 0, opts...)
-	spec.Mode = state.ServiceMode{Global: &state.GlobalService{}}
+	spec.Mode = model.ServiceMode{Global: &model.GlobalService{}}
 	return spec
 }
 
-func reserveMemory(bytes int64) func(*state.ServiceSpec) {
-	return func(s *state.ServiceSpec) { s.Task.Resources.Reservations.MemoryBytes = bytes }
+func reserveMemory(bytes int64) func(*model.ServiceSpec) {
+	return func(s *model.ServiceSpec) { s.Task.Resources.Reservations.MemoryBytes = bytes }
 }
 
 // testLogger sends logs to t.Log.
 func testLogger(t testing.TB, level slog.Level, attrs ...any) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: level})).With(attrs...)
-}
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
+	return testutil.Logger(t, level).With(attrs...)
 }
 
 // recordedPasses is a Metrics that keeps every pass.

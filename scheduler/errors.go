@@ -1,6 +1,10 @@
 package scheduler
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/shoal-dev/shoal/internal/lifecycle"
+)
 
 // Errors of the scheduler. Compare with errors.Is: the functions that return
 // them wrap them with the expression or task at fault.
@@ -21,8 +25,8 @@ var (
 	// a Config that cannot work.
 	ErrInvalidConfig = errors.New("scheduler: invalid config")
 	// ErrStopped is returned by Run after Stop.
-	ErrStopped = errors.New("scheduler: stopped")
+	ErrStopped = lifecycle.ErrStopped
 	// ErrRunning is returned by Run while another Run of the same
 	// Scheduler is in progress.
-	ErrRunning = errors.New("scheduler: already running")
+	ErrRunning = lifecycle.ErrRunning
 )

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // Filter decides whether a node can take a task, and can say why it refused.
@@ -17,7 +17,7 @@ type Filter interface {
 	// SetTask gives the filter the task to check nodes for. It returns
 	// false when the filter does not apply to the task (a constraint
 	// filter for a task without constraints); Check is then not called.
-	SetTask(t *state.Task) bool
+	SetTask(t *model.Task) bool
 	// Check tells whether node n can take the task.
 	Check(n *NodeInfo) bool
 	// Explain says why the given number of nodes (at least 1) were
@@ -75,12 +75,12 @@ func countNodes(n int) string {
 type ReadyFilter struct{}
 
 // SetTask implements Filter; the filter applies to every task.
-func (f *ReadyFilter) SetTask(*state.Task) bool { return true }
+func (f *ReadyFilter) SetTask(*model.Task) bool { return true }
 
 // Check implements Filter.
 func (f *ReadyFilter) Check(n *NodeInfo) bool {
-	return n.node.Status.State == state.NodeStateReady &&
-		n.node.Spec.Availability == state.AvailabilityActive
+	return n.node.Status.State == model.NodeStateReady &&
+		n.node.Spec.Availability == model.AvailabilityActive
 }
 
 // Explain implements Filter.
@@ -93,7 +93,7 @@ func (f *ReadyFilter) Explain(nodes int) string {
 type MemoryFilter struct{ need int64 }
 
 // SetTask implements Filter; the filter applies to tasks reserving memory.
-func (f *MemoryFilter) SetTask(t *state.Task) bool {
+func (f *MemoryFilter) SetTask(t *model.Task) bool {
 	f.need = t.Spec.Resources.Reservations.MemoryBytes
 	return f.need > 0
 }
@@ -112,7 +112,7 @@ func (f *MemoryFilter) Explain(nodes int) string { return countNodes(nodes) + " 
 type CPUFilter struct{ need int64 }
 
 // SetTask implements Filter; the filter applies to tasks reserving CPU.
-func (f *CPUFilter) SetTask(t *state.Task) bool {
+func (f *CPUFilter) SetTask(t *model.Task) bool {
 	f.need = t.Spec.Resources.Reservations.NanoCPUs
 	return f.need > 0
 }
@@ -146,7 +146,7 @@ type ConstraintFilter struct {
 }
 
 // SetTask implements Filter; the filter applies to tasks with constraints.
-func (f *ConstraintFilter) SetTask(t *state.Task) bool {
+func (f *ConstraintFilter) SetTask(t *model.Task) bool {
 	f.constraints, f.err = ParseConstraints(t.Spec.Placement.Constraints)
 	return len(t.Spec.Placement.Constraints) > 0
 }
@@ -176,10 +176,10 @@ func (f *ConstraintFilter) Explain(nodes int) string {
 // PlatformFilter refuses nodes whose OS and architecture match none of the
 // task's platforms. An empty field of a platform matches any value, and
 // x86_64 and aarch64 are the same as amd64 and arm64.
-type PlatformFilter struct{ platforms []state.Platform }
+type PlatformFilter struct{ platforms []model.Platform }
 
 // SetTask implements Filter; the filter applies to tasks listing platforms.
-func (f *PlatformFilter) SetTask(t *state.Task) bool {
+func (f *PlatformFilter) SetTask(t *model.Task) bool {
 	f.platforms = t.Spec.Placement.Platforms
 	return len(f.platforms) > 0
 }
@@ -217,7 +217,7 @@ func normalizeArch(a string) string {
 type HostPortFilter struct{ ports []hostPort }
 
 // SetTask implements Filter; the filter applies to tasks publishing ports.
-func (f *HostPortFilter) SetTask(t *state.Task) bool {
+func (f *HostPortFilter) SetTask(t *model.Task) bool {
 	f.ports = publishedHostPorts(t)
 	return len(f.ports) > 0
 }
@@ -248,7 +248,7 @@ type MaxReplicasFilter struct {
 }
 
 // SetTask implements Filter; the filter applies when MaxReplicas is set.
-func (f *MaxReplicasFilter) SetTask(t *state.Task) bool {
+func (f *MaxReplicasFilter) SetTask(t *model.Task) bool {
 	f.serviceID, f.max = t.ServiceID, t.Spec.Placement.MaxReplicas
 	return f.max > 0
 }

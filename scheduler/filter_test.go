@@ -4,13 +4,13 @@ import (
 	"math"
 	"testing"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // filterCase is one node checked by one filter for one task.
 type filterCase struct {
 	name     string
-	task     *state.Task
+	task     *model.Task
 	node     *NodeInfo
 	enabled  bool
 	ok       bool
@@ -46,12 +46,12 @@ func runFilterCases(t *testing.T, newFilter func() Filter, cases []filterCase) {
 
 // withTasks returns a NodeInfo for n given the tasks, which are assigned
 // to n and, when still pending, made to run.
-func withTasks(n *state.Node, tasks ...*state.Task) *NodeInfo {
+func withTasks(n *model.Node, tasks ...*model.Task) *NodeInfo {
 	ni := NewNodeInfo(n)
 	for _, t := range tasks {
 		t.NodeID = n.ID
-		if t.Status.State < state.TaskStateAssigned {
-			t.Status.State = state.TaskStateRunning
+		if t.Status.State < model.TaskStateAssigned {
+			t.Status.State = model.TaskStateRunning
 		}
 		ni.AddTask(t)
 	}
@@ -62,17 +62,17 @@ func TestReadyFilter(t *testing.T) {
 	task := mkTask("t", "s")
 	runFilterCases(t, func() Filter { return &ReadyFilter{} }, []filterCase{
 		{"ready active", task, NewNodeInfo(mkNode("n")), true, true, 0},
-		{"down", task, NewNodeInfo(mkNode("n", status(state.NodeStateDown))), true, false, 0},
-		{"disconnected", task, NewNodeInfo(mkNode("n", status(state.NodeStateDisconnected))), true, false, 0},
-		{"unknown", task, NewNodeInfo(mkNode("n", status(state.NodeStateUnknown))), true, false, 0},
-		{"paused", task, NewNodeInfo(mkNode("n", availability(state.AvailabilityPause))), true, false, 0},
-		{"drained", task, NewNodeInfo(mkNode("n", availability(state.AvailabilityDrain))), true, false, 0},
+		{"down", task, NewNodeInfo(mkNode("n", status(model.NodeStateDown))), true, false, 0},
+		{"disconnected", task, NewNodeInfo(mkNode("n", status(model.NodeStateDisconnected))), true, false, 0},
+		{"unknown", task, NewNodeInfo(mkNode("n", status(model.NodeStateUnknown))), true, false, 0},
+		{"paused", task, NewNodeInfo(mkNode("n", availability(model.AvailabilityPause))), true, false, 0},
+		{"drained", task, NewNodeInfo(mkNode("n", availability(model.AvailabilityDrain))), true, false, 0},
 	})
 }
 
 func TestMemoryFilter(t *testing.T) {
 	needs1G := mkTask("t", "s", reserve(0, gib))
-	node := func(tasks ...*state.Task) *NodeInfo { return withTasks(mkNode("n", resources(4, 4*gib)), tasks...) }
+	node := func(tasks ...*model.Task) *NodeInfo { return withTasks(mkNode("n", resources(4, 4*gib)), tasks...) }
 	runFilterCases(t, func() Filter { return &MemoryFilter{} }, []filterCase{
 		{"no reservation", mkTask("t", "s"), node(), false, false, 0},
 		{"cpu only", mkTask("t", "s", reserve(1, 0)), node(), false, false, 0},
@@ -81,29 +81,29 @@ func TestMemoryFilter(t *testing.T) {
 		{"exactly full", needs1G, node(mkTask("a", "x", reserve(0, 3*gib))), true, true, 1},
 		{"too full", needs1G, node(mkTask("a", "x", reserve(0, 3*gib+1))), true, false, 0},
 		{"overcommitted", needs1G, node(mkTask("a", "x", reserve(0, 5*gib))), true, false, 0},
-		{"terminated tasks free memory", needs1G, node(mkTask("a", "x", reserve(0, 4*gib), observed(state.TaskStateFailed))), true, true, 4},
-		{"shutting down tasks hold memory", needs1G, node(mkTask("a", "x", reserve(0, 4*gib), desired(state.TaskStateShutdown))), true, false, 0},
+		{"terminated tasks free memory", needs1G, node(mkTask("a", "x", reserve(0, 4*gib), observed(model.TaskStateFailed))), true, true, 4},
+		{"shutting down tasks hold memory", needs1G, node(mkTask("a", "x", reserve(0, 4*gib), desired(model.TaskStateShutdown))), true, false, 0},
 		{"no memory reported", needs1G, NewNodeInfo(mkNode("n", resources(4, 0))), true, false, 0},
 	})
 }
 
 func TestCPUFilter(t *testing.T) {
 	half := mkTask("t", "s", reserve(0.5, 0))
-	node := func(tasks ...*state.Task) *NodeInfo { return withTasks(mkNode("n", resources(2, gib)), tasks...) }
+	node := func(tasks ...*model.Task) *NodeInfo { return withTasks(mkNode("n", resources(2, gib)), tasks...) }
 	runFilterCases(t, func() Filter { return &CPUFilter{} }, []filterCase{
 		{"no reservation", mkTask("t", "s"), node(), false, false, 0},
 		{"memory only", mkTask("t", "s", reserve(0, gib)), node(), false, false, 0},
 		{"empty node", half, node(), true, true, 4},
 		{"one core used", half, node(mkTask("a", "x", reserve(1, 0))), true, true, 2},
 		{"full", half, node(mkTask("a", "x", reserve(1.75, 0))), true, false, 0},
-		{"huge node", mkTask("t", "s", reserve(1e-9, 0)), NewNodeInfo(mkNode("n", func(n *state.Node) {
+		{"huge node", mkTask("t", "s", reserve(1e-9, 0)), NewNodeInfo(mkNode("n", func(n *model.Node) {
 			n.Description.Resources.NanoCPUs = math.MaxInt64
 		})), true, true, math.MaxInt},
 	})
 }
 
 func TestConstraintFilter(t *testing.T) {
-	node := NewNodeInfo(mkNode("n", labels("zone=a"), role(state.RoleManager)))
+	node := NewNodeInfo(mkNode("n", labels("zone=a"), role(model.RoleManager)))
 	runFilterCases(t, func() Filter { return &ConstraintFilter{} }, []filterCase{
 		{"none", mkTask("t", "s"), node, false, false, 0},
 		{"match", mkTask("t", "s", constraints("node.labels.zone==a", "node.role==manager")), node, true, true, 0},
@@ -123,7 +123,7 @@ func TestPlatformFilter(t *testing.T) {
 	linuxAMD := NewNodeInfo(mkNode("n", platform("linux", "x86_64")))
 	windows := NewNodeInfo(mkNode("n", platform("windows", "amd64")))
 	armNode := NewNodeInfo(mkNode("n", platform("linux", "aarch64")))
-	p := func(os, arch string) state.Platform { return state.Platform{OS: os, Architecture: arch} }
+	p := func(os, arch string) model.Platform { return model.Platform{OS: os, Architecture: arch} }
 	runFilterCases(t, func() Filter { return &PlatformFilter{} }, []filterCase{
 		{"none", mkTask("t", "s"), linuxAMD, false, false, 0},
 		{"x86_64 is amd64", mkTask("t", "s", platforms(p("linux", "amd64"))), linuxAMD, true, true, 0},
@@ -145,10 +145,10 @@ func TestHostPortFilter(t *testing.T) {
 		{"free", web, NewNodeInfo(mkNode("n")), true, true, 1},
 		{"other port used", web, withTasks(mkNode("n"), mkTask("a", "x", hostPorts(8081))), true, true, 1},
 		{"second port used", web, withTasks(mkNode("n"), mkTask("a", "x", hostPorts(9090))), true, false, 0},
-		{"freed by termination", web, withTasks(mkNode("n"), mkTask("a", "x", hostPorts(8080), observed(state.TaskStateComplete))), true, true, 1},
+		{"freed by termination", web, withTasks(mkNode("n"), mkTask("a", "x", hostPorts(8080), observed(model.TaskStateComplete))), true, true, 1},
 	})
-	udp := mkTask("t", "s", func(t *state.Task) {
-		t.Endpoint = &state.EndpointSpec{Ports: []state.PortConfig{{Protocol: "udp", PublishedPort: 8080, PublishMode: "host"}}}
+	udp := mkTask("t", "s", func(t *model.Task) {
+		t.Endpoint = &model.EndpointSpec{Ports: []model.PortConfig{{Protocol: "udp", PublishedPort: 8080, PublishMode: "host"}}}
 	})
 	f := &HostPortFilter{}
 	f.SetTask(udp)
@@ -165,7 +165,7 @@ func TestMaxReplicasFilter(t *testing.T) {
 		{"other service", task, withTasks(mkNode("n"), mkTask("a", "x"), mkTask("b", "x")), true, true, 2},
 		{"one", task, withTasks(mkNode("n"), mkTask("a", "s")), true, true, 1},
 		{"at limit", task, withTasks(mkNode("n"), mkTask("a", "s"), mkTask("b", "s")), true, false, 0},
-		{"shutting down does not count", task, withTasks(mkNode("n"), mkTask("a", "s"), mkTask("b", "s", desired(state.TaskStateShutdown))), true, true, 1},
+		{"shutting down does not count", task, withTasks(mkNode("n"), mkTask("a", "s"), mkTask("b", "s", desired(model.TaskStateShutdown))), true, true, 1},
 		{"huge", mkTask("t", "s", maxReplicas(math.MaxUint64)), NewNodeInfo(mkNode("n")), true, true, math.MaxInt},
 	})
 }

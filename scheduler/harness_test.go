@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // harness plays the store-driven scheduler without a store or a cluster:
@@ -19,18 +19,18 @@ type harness struct {
 	now     time.Time
 	nodes   []*NodeInfo
 	byID    map[string]*NodeInfo
-	tasks   map[string]*state.Task // every task placed, as last applied
+	tasks   map[string]*model.Task // every task placed, as last applied
 	slots   map[string]int         // last slot used per service
 	version uint64                 // spec version of the next group
 	log     []string
 }
 
-func newHarness(t *testing.T, nodes ...*state.Node) *harness {
+func newHarness(t *testing.T, nodes ...*model.Node) *harness {
 	h := &harness{
 		t:     t,
 		now:   t0,
 		byID:  map[string]*NodeInfo{},
-		tasks: map[string]*state.Task{},
+		tasks: map[string]*model.Task{},
 		slots: map[string]int{},
 	}
 	for _, n := range nodes {
@@ -42,7 +42,7 @@ func newHarness(t *testing.T, nodes ...*state.Node) *harness {
 }
 
 // place schedules n new tasks of a service, spread unless opts say binpack.
-func (h *harness) place(service string, n int, strategy state.PlacementStrategy, opts ...taskOpt) {
+func (h *harness) place(service string, n int, strategy model.PlacementStrategy, opts ...taskOpt) {
 	h.t.Helper()
 	h.version++
 	tasks := group(service, n, append(opts, specVersion(h.version))...)
@@ -58,14 +58,14 @@ func (h *harness) place(service string, n int, strategy state.PlacementStrategy,
 func (h *harness) global(service string, nodeIDs []string, opts ...taskOpt) {
 	h.t.Helper()
 	h.version++
-	var tasks []*state.Task
+	var tasks []*model.Task
 	for _, id := range nodeIDs {
 		tasks = append(tasks, mkTask(service+"."+id, service, append(opts, pinnedTo(id), specVersion(h.version))...))
 	}
 	h.run(service+" global", tasks, "")
 }
 
-func (h *harness) run(what string, tasks []*state.Task, strategy state.PlacementStrategy) {
+func (h *harness) run(what string, tasks []*model.Task, strategy model.PlacementStrategy) {
 	h.t.Helper()
 	ds, err := PlaceTasks(tasks, h.nodes, Options{Strategy: strategy, Now: h.now})
 	if err != nil {
@@ -102,7 +102,7 @@ func (h *harness) run(what string, tasks []*state.Task, strategy state.Placement
 }
 
 // checkNodes fails the test when a node holds more than it should.
-func (h *harness) checkNodes(what string, task *state.Task) {
+func (h *harness) checkNodes(what string, task *model.Task) {
 	h.t.Helper()
 	for _, ni := range h.nodes {
 		id := ni.Node().ID
@@ -124,7 +124,7 @@ func (h *harness) checkNodes(what string, task *state.Task) {
 }
 
 // setNode replaces a node, as a node update on the change feed does.
-func (h *harness) setNode(n *state.Node) {
+func (h *harness) setNode(n *model.Node) {
 	h.byID[n.ID].SetNode(n)
 	h.log = append(h.log, fmt.Sprintf("node %s %s %s", n.ID, n.Status.State, n.Spec.Availability))
 }
@@ -138,7 +138,7 @@ func (h *harness) finish(ids ...string) {
 			h.t.Fatalf("finish: no task %s", id)
 		}
 		done := *t
-		done.Status.State = state.TaskStateShutdown
+		done.Status.State = model.TaskStateShutdown
 		h.byID[t.NodeID].AddTask(&done)
 		delete(h.tasks, id)
 	}
@@ -180,130 +180,4 @@ func sortedKeys(m map[string]int) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-func TestScenarioDrainAndReplace(t *testing.T) {
-	h := newHarness(t,
-		mkNode("a", labels("zone=a")),
-		mkNode("b", labels("zone=b")),
-		mkNode("c", labels("zone=c")),
-	)
-	h.place("web", 6, "")
-	h.place("api", 4, "")
-	h.setNode(mkNode("c", labels("zone=c"), availability(state.AvailabilityDrain)))
-	// The orchestrator shuts web's tasks on c down and asks for two more.
-	h.finish("web.3", "web.6")
-	h.place("web", 2, "")
-	h.expect(`
-		web x6: a+2 b+2 c+2
-		api x4: a+2 b+1 c+1
-		node c ready drain
-		finish web.3 web.6
-		web x2: a+1 b+1
-	`)
-}
-
-func TestScenarioExplanations(t *testing.T) {
-	h := newHarness(t,
-		mkNode("big", resources(8, 16*gib)),
-		mkNode("small1", resources(2, 2*gib)),
-		mkNode("small2", resources(2, 2*gib)),
-		mkNode("paused", availability(state.AvailabilityPause)),
-		mkNode("down", status(state.NodeStateDown)),
-		mkNode("arm", platform("linux", "arm64")),
-	)
-	h.place("db", 3, "", reserve(2, 6*gib), platforms(state.Platform{OS: "linux", Architecture: "amd64"}))
-	h.place("cache", 1, "", reserve(4, gib), constraints("node.hostname!=big"))
-	h.finish("db.1")
-	h.place("db", 1, "", reserve(2, 6*gib))
-	h.place("lb", 3, "", hostPorts(443), constraints("node.platform.arch==amd64"))
-	h.expect(`
-		db x3: big+2 | 1 pending: no suitable node (2 nodes not available for new tasks; 3 nodes insufficient memory; unsupported platform on 1 node)
-		cache x1: arm+1
-		finish db.1
-		db x1: big+1
-		lb x3: big+1 small1+1 small2+1
-	`)
-}
-
-func TestScenarioPortsAndMaxReplicas(t *testing.T) {
-	h := newHarness(t, mkNode("a"), mkNode("b"), mkNode("c"))
-	h.place("lb", 5, "", hostPorts(80))
-	h.place("web", 7, "", maxReplicas(2))
-	h.place("other", 2, "", hostPorts(80, 443))
-	h.expect(`
-		lb x5: a+1 b+1 c+1 | 2 pending: no suitable node (host-mode port already in use on 3 nodes)
-		web x7: a+2 b+2 c+2 | 1 pending: no suitable node (max replicas per node limit exceed on 3 nodes)
-		other x2: | 2 pending: no suitable node (host-mode port already in use on 3 nodes)
-	`)
-}
-
-func TestScenarioFailingNode(t *testing.T) {
-	h := newHarness(t, mkNode("a"), mkNode("b"), mkNode("c"))
-	h.place("web", 3, "")
-	h.finish("web.1")
-	h.fail("a", "web", FailureThreshold)
-	h.place("web", 1, "")
-	h.place("web", 2, "")
-	h.place("api", 1, "")
-	h.advance(FailureWindow)
-	h.place("web", 2, "")
-	h.expect(`
-		web x3: a+1 b+1 c+1
-		finish web.1
-		web failed 5 times on a
-		web x1: b+1
-		web x2: b+1 c+1
-		api x1: a+1
-		after 5m0s
-		web x2: a+2
-	`)
-}
-
-func TestScenarioGlobalService(t *testing.T) {
-	h := newHarness(t,
-		mkNode("a"),
-		mkNode("b", availability(state.AvailabilityDrain)),
-		mkNode("c", resources(1, 8*gib)),
-		mkNode("d", role(state.RoleManager)),
-	)
-	h.global("agent", []string{"a", "b", "c", "d", "gone"}, reserve(2, gib), constraints("node.role==worker"))
-	h.expect(`
-		agent global: a+1 | 1 pending: no suitable node (1 node insufficient cpu) | 1 pending: no suitable node (1 node not available for new tasks) | 1 pending: no suitable node (node gone not found) | 1 pending: no suitable node (scheduling constraints not satisfied on 1 node)
-	`)
-}
-
-func TestScenarioBinpackKeepsNodesEmpty(t *testing.T) {
-	h := newHarness(t,
-		mkNode("a", resources(4, 8*gib)),
-		mkNode("b", resources(4, 8*gib)),
-		mkNode("c", resources(16, 64*gib)),
-	)
-	h.place("batch", 6, state.StrategyBinpack, reserve(1, 2*gib))
-	h.place("ml", 1, state.StrategyBinpack, reserve(12, 48*gib))
-	h.place("batch", 3, state.StrategyBinpack, reserve(1, 2*gib))
-	h.expect(`
-		batch x6 binpack: a+4 b+2
-		ml x1 binpack: c+1
-		batch x3 binpack: b+2 c+1
-	`)
-}
-
-func TestScenarioZones(t *testing.T) {
-	h := newHarness(t,
-		mkNode("a1", labels("zone=a", "rack=1")),
-		mkNode("a2", labels("zone=a", "rack=2")),
-		mkNode("b1", labels("zone=b", "rack=1")),
-		mkNode("x", labels("rack=1")), // no zone
-	)
-	h.place("web", 1, "")
-	h.place("web", 6, "", prefs("node.labels.zone"))
-	h.setNode(mkNode("b1", labels("zone=b", "rack=1"), status(state.NodeStateDown)))
-	h.place("web", 3, "", prefs("node.labels.zone", "node.labels.rack"))
-	h.expect(`
-		web x1: a1+1
-		web x6: a2+1 b1+2 x+3
-		node b1 down active
-		web x3: a1+1 a2+1 x+1
-	`)
 }

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // Builders of nodes and tasks for the tests. A node is ready, active, a
@@ -20,19 +20,19 @@ const (
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
-type nodeOpt func(*state.Node)
+type nodeOpt func(*model.Node)
 
-func mkNode(id string, opts ...nodeOpt) *state.Node {
-	n := &state.Node{
+func mkNode(id string, opts ...nodeOpt) *model.Node {
+	n := &model.Node{
 		ID:   id,
-		Spec: state.NodeSpec{Availability: state.AvailabilityActive, DesiredRole: state.RoleWorker},
-		Role: state.RoleWorker,
-		Description: state.NodeDescription{
+		Spec: model.NodeSpec{Availability: model.AvailabilityActive, DesiredRole: model.RoleWorker},
+		Role: model.RoleWorker,
+		Description: model.NodeDescription{
 			Hostname:  id,
-			Platform:  state.Platform{OS: "linux", Architecture: "amd64"},
-			Resources: state.Resources{NanoCPUs: 4 * core, MemoryBytes: 8 * gib},
+			Platform:  model.Platform{OS: "linux", Architecture: "amd64"},
+			Resources: model.Resources{NanoCPUs: 4 * core, MemoryBytes: 8 * gib},
 		},
-		Status: state.NodeStatus{State: state.NodeStateReady},
+		Status: model.NodeStatus{State: model.NodeStateReady},
 	}
 	for _, o := range opts {
 		o(n)
@@ -40,33 +40,33 @@ func mkNode(id string, opts ...nodeOpt) *state.Node {
 	return n
 }
 
-func status(s state.NodeState) nodeOpt { return func(n *state.Node) { n.Status.State = s } }
+func status(s model.NodeState) nodeOpt { return func(n *model.Node) { n.Status.State = s } }
 
-func availability(a state.Availability) nodeOpt {
-	return func(n *state.Node) { n.Spec.Availability = a }
+func availability(a model.Availability) nodeOpt {
+	return func(n *model.Node) { n.Spec.Availability = a }
 }
 
-func role(r state.NodeRole) nodeOpt { return func(n *state.Node) { n.Role = r } }
+func role(r model.NodeRole) nodeOpt { return func(n *model.Node) { n.Role = r } }
 
-func hostname(h string) nodeOpt { return func(n *state.Node) { n.Description.Hostname = h } }
+func hostname(h string) nodeOpt { return func(n *model.Node) { n.Description.Hostname = h } }
 
 func platform(os, arch string) nodeOpt {
-	return func(n *state.Node) { n.Description.Platform = state.Platform{OS: os, Architecture: arch} }
+	return func(n *model.Node) { n.Description.Platform = model.Platform{OS: os, Architecture: arch} }
 }
 
 func resources(cpus float64, mem int64) nodeOpt {
-	return func(n *state.Node) {
-		n.Description.Resources = state.Resources{NanoCPUs: int64(cpus * 1e9), MemoryBytes: mem}
+	return func(n *model.Node) {
+		n.Description.Resources = model.Resources{NanoCPUs: int64(cpus * 1e9), MemoryBytes: mem}
 	}
 }
 
 // labels sets node labels from "key=value" pairs.
 func labels(kv ...string) nodeOpt {
-	return func(n *state.Node) { n.Spec.Labels = pairs(kv) }
+	return func(n *model.Node) { n.Spec.Labels = pairs(kv) }
 }
 
 func engineLabels(kv ...string) nodeOpt {
-	return func(n *state.Node) { n.Description.Engine.Labels = pairs(kv) }
+	return func(n *model.Node) { n.Description.Engine.Labels = pairs(kv) }
 }
 
 func pairs(kv []string) map[string]string {
@@ -78,18 +78,18 @@ func pairs(kv []string) map[string]string {
 	return m
 }
 
-type taskOpt func(*state.Task)
+type taskOpt func(*model.Task)
 
 // mkTask returns a pending task of the service, desired running, at spec
 // version 1.
-func mkTask(id, serviceID string, opts ...taskOpt) *state.Task {
-	t := &state.Task{
+func mkTask(id, serviceID string, opts ...taskOpt) *model.Task {
+	t := &model.Task{
 		ID:           id,
 		ServiceID:    serviceID,
 		ServiceName:  serviceID,
-		SpecVersion:  state.Version{Index: 1},
-		DesiredState: state.TaskStateRunning,
-		Status:       state.TaskStatus{State: state.TaskStatePending},
+		SpecVersion:  model.Version{Index: 1},
+		DesiredState: model.TaskStateRunning,
+		Status:       model.TaskStatus{State: model.TaskStatePending},
 	}
 	for _, o := range opts {
 		o(t)
@@ -98,61 +98,61 @@ func mkTask(id, serviceID string, opts ...taskOpt) *state.Task {
 }
 
 func reserve(cpus float64, mem int64) taskOpt {
-	return func(t *state.Task) {
-		t.Spec.Resources.Reservations = state.Resources{NanoCPUs: int64(cpus * 1e9), MemoryBytes: mem}
+	return func(t *model.Task) {
+		t.Spec.Resources.Reservations = model.Resources{NanoCPUs: int64(cpus * 1e9), MemoryBytes: mem}
 	}
 }
 
 func constraints(c ...string) taskOpt {
-	return func(t *state.Task) { t.Spec.Placement.Constraints = c }
+	return func(t *model.Task) { t.Spec.Placement.Constraints = c }
 }
 
 func prefs(spread ...string) taskOpt {
-	return func(t *state.Task) {
+	return func(t *model.Task) {
 		for _, s := range spread {
-			t.Spec.Placement.Preferences = append(t.Spec.Placement.Preferences, state.PlacementPreference{Spread: s})
+			t.Spec.Placement.Preferences = append(t.Spec.Placement.Preferences, model.PlacementPreference{Spread: s})
 		}
 	}
 }
 
-func maxReplicas(n uint64) taskOpt { return func(t *state.Task) { t.Spec.Placement.MaxReplicas = n } }
+func maxReplicas(n uint64) taskOpt { return func(t *model.Task) { t.Spec.Placement.MaxReplicas = n } }
 
-func platforms(p ...state.Platform) taskOpt {
-	return func(t *state.Task) { t.Spec.Placement.Platforms = p }
+func platforms(p ...model.Platform) taskOpt {
+	return func(t *model.Task) { t.Spec.Placement.Platforms = p }
 }
 
 func hostPorts(ports ...uint32) taskOpt {
-	return func(t *state.Task) {
-		t.Endpoint = &state.EndpointSpec{}
+	return func(t *model.Task) {
+		t.Endpoint = &model.EndpointSpec{}
 		for _, p := range ports {
-			t.Endpoint.Ports = append(t.Endpoint.Ports, state.PortConfig{Protocol: "tcp", TargetPort: 80, PublishedPort: p, PublishMode: "host"})
+			t.Endpoint.Ports = append(t.Endpoint.Ports, model.PortConfig{Protocol: "tcp", TargetPort: 80, PublishedPort: p, PublishMode: "host"})
 		}
 	}
 }
 
-func pinnedTo(nodeID string) taskOpt { return func(t *state.Task) { t.NodeID = nodeID } }
+func pinnedTo(nodeID string) taskOpt { return func(t *model.Task) { t.NodeID = nodeID } }
 
 func specVersion(v uint64) taskOpt {
-	return func(t *state.Task) { t.SpecVersion = state.Version{Index: v} }
+	return func(t *model.Task) { t.SpecVersion = model.Version{Index: v} }
 }
 
 // runningOn makes the task one that occupies the node.
 func runningOn(nodeID string) taskOpt {
-	return func(t *state.Task) {
+	return func(t *model.Task) {
 		t.NodeID = nodeID
-		t.Status.State = state.TaskStateRunning
+		t.Status.State = model.TaskStateRunning
 	}
 }
 
-func desired(s state.TaskState) taskOpt { return func(t *state.Task) { t.DesiredState = s } }
+func desired(s model.TaskState) taskOpt { return func(t *model.Task) { t.DesiredState = s } }
 
-func observed(s state.TaskState) taskOpt { return func(t *state.Task) { t.Status.State = s } }
+func observed(s model.TaskState) taskOpt { return func(t *model.Task) { t.Status.State = s } }
 
 // group returns n pending tasks of a service sharing one spec: IDs are
 // service.1 to service.n.
-func group(serviceID string, n int, opts ...taskOpt) []*state.Task {
+func group(serviceID string, n int, opts ...taskOpt) []*model.Task {
 	proto := mkTask("", serviceID, opts...)
-	out := make([]*state.Task, n)
+	out := make([]*model.Task, n)
 	for i := range out {
 		t := *proto
 		t.ID = serviceID + "." + strconv.Itoa(i+1)
@@ -163,7 +163,7 @@ func group(serviceID string, n int, opts ...taskOpt) []*state.Task {
 }
 
 // infos wraps nodes in NodeInfos.
-func infos(nodes ...*state.Node) []*NodeInfo {
+func infos(nodes ...*model.Node) []*NodeInfo {
 	out := make([]*NodeInfo, len(nodes))
 	for i, n := range nodes {
 		out[i] = NewNodeInfo(n)
@@ -182,7 +182,7 @@ func countByNode(ds []Decision) map[string]int {
 	return m
 }
 
-func mustPlace(t testing.TB, tasks []*state.Task, nodes []*NodeInfo, opts Options) []Decision {
+func mustPlace(t testing.TB, tasks []*model.Task, nodes []*NodeInfo, opts Options) []Decision {
 	t.Helper()
 	if opts.Now.IsZero() {
 		opts.Now = t0

@@ -8,9 +8,11 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 )
 
@@ -21,7 +23,7 @@ import (
 // brings the assigned tasks back. Only Raft is left out: the proposer
 // applies each command to the store with the next index (directProposer),
 // a benchmark harness and not a product path. The loop is driven by hand
-// (no debounce timer), through the same term methods Run uses.
+// (no debounce timer), through the same loop methods Run uses.
 //
 // The cluster is bench_test.go's, stored: production-like nodes (16 to 64
 // CPUs, 64 to 256 GiB, zones, racks, tiers, 4 % down, paused or drained,
@@ -30,7 +32,9 @@ import (
 // 0.05 CPU and 64 MiB and must avoid managers and the batch tier.
 //
 // Besides time and allocations per op (the whole path, as SwarmKit's
-// benchmark times it), each benchmark reports its parts, in ms and MB per
+// benchmark times it) and the process's CPU time per op (cpu-ms/op, the
+// garbage collector's included: it varies less than the time on a shared
+// machine), each benchmark reports its parts, in ms, CPU ms and MB per
 // op: create, the store's Apply of the orchestrator's write of the tasks;
 // write, the store's Apply of the scheduler's command; sched, the
 // scheduler's own work (the feed into NodeInfos and pending groups,
@@ -48,7 +52,7 @@ func BenchmarkSchedulerStore100kNodes1kTasks(b *testing.B) { benchSchedulerStore
 // benchStore is a stored cluster and the service whose tasks are placed.
 type benchStore struct {
 	st      *state.Store
-	service *state.Service
+	service *model.Service
 }
 
 func (bs *benchStore) apply(ops ...state.Op) state.Results {
@@ -74,15 +78,15 @@ func newBenchStore(nodes int) *benchStore {
 			platform("linux", pick(r, "amd64", "amd64", "amd64", "arm64")),
 		}
 		if i < 5 {
-			opts = append(opts, role(state.RoleManager))
+			opts = append(opts, role(model.RoleManager))
 		}
 		switch k := r.IntN(100); {
 		case k < 2:
-			opts = append(opts, status(state.NodeStateDown))
+			opts = append(opts, status(model.NodeStateDown))
 		case k == 2:
-			opts = append(opts, availability(state.AvailabilityDrain))
+			opts = append(opts, availability(model.AvailabilityDrain))
 		case k == 3:
-			opts = append(opts, availability(state.AvailabilityPause))
+			opts = append(opts, availability(model.AvailabilityPause))
 		}
 		nodeOps = append(nodeOps, state.Op{Type: state.OpCreateNode, Node: mkNode(id, opts...)})
 		for j := range r.IntN(9) {
@@ -93,7 +97,7 @@ func newBenchStore(nodes int) *benchStore {
 	bs.apply(nodeOps...)
 	for i, nts := range occupants {
 		spec := replicatedSpec("other"+strconv.Itoa(i), 0)
-		spec.Task.Resources.Reservations = state.Resources{
+		spec.Task.Resources.Reservations = model.Resources{
 			NanoCPUs:    int64(pick(r, 0.5, 1, 2) * 1e9),
 			MemoryBytes: pick(r, gib, 2*gib, 4*gib),
 		}
@@ -106,16 +110,16 @@ func newBenchStore(nodes int) *benchStore {
 		bs.apply(state.Op{Type: state.OpAssignTasks, Assignments: as})
 	}
 	spec := replicatedSpec("svc", 0)
-	spec.Task.Resources.Reservations = state.Resources{NanoCPUs: 5e7, MemoryBytes: 64 * mib}
+	spec.Task.Resources.Reservations = model.Resources{NanoCPUs: 5e7, MemoryBytes: 64 * mib}
 	spec.Task.Placement.Constraints = []string{"node.role==worker", "node.labels.tier!=batch"}
 	bs.service = bs.createService(spec)
 	return bs
 }
 
-func (bs *benchStore) createService(spec state.ServiceSpec) *state.Service {
-	id := state.NewID()
-	bs.apply(state.Op{Type: state.OpCreateService, Service: &state.Service{ID: id, Spec: spec}})
-	var s *state.Service
+func (bs *benchStore) createService(spec model.ServiceSpec) *model.Service {
+	id := model.NewID()
+	bs.apply(state.Op{Type: state.OpCreateService, Service: &model.Service{ID: id, Spec: spec}})
+	var s *model.Service
 	_ = bs.st.View(func(tx state.ReadTx) error { s = tx.GetService(id); return nil })
 	return s
 }
@@ -124,15 +128,11 @@ func (bs *benchStore) createService(spec state.ServiceSpec) *state.Service {
 // and the memory this takes.
 type measuringProposer struct {
 	directProposer
-	time  time.Duration
-	bytes uint64
+	phase
 }
 
-func (p *measuringProposer) Propose(ctx context.Context, cmd *state.Command) (state.Results, error) {
-	start, startBytes := time.Now(), totalAlloc()
-	res, err := p.directProposer.Propose(ctx, cmd)
-	p.time += time.Since(start)
-	p.bytes += totalAlloc() - startBytes
+func (p *measuringProposer) Propose(ctx context.Context, cmd *state.Command) (res state.Results, err error) {
+	p.measure(func() { res, err = p.directProposer.Propose(ctx, cmd) })
 	return res, err
 }
 
@@ -142,21 +142,33 @@ func totalAlloc() uint64 {
 	return ms.TotalAlloc
 }
 
-// phase accumulates the time and memory of one part of the path.
+// cpuTime returns the CPU time the process used so far, the garbage
+// collector's included: on a shared machine it varies less than the wall
+// time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// phase accumulates the time, CPU time and memory of one part of the path.
 type phase struct {
 	time  time.Duration
+	cpu   time.Duration
 	bytes uint64
 }
 
 func (ph *phase) measure(fn func()) {
-	start, startBytes := time.Now(), totalAlloc()
+	start, startCPU, startBytes := time.Now(), cpuTime(), totalAlloc()
 	fn()
 	ph.time += time.Since(start)
+	ph.cpu += cpuTime() - startCPU
 	ph.bytes += totalAlloc() - startBytes
 }
 
 func (ph *phase) report(b *testing.B, name string) {
 	b.ReportMetric(ph.time.Seconds()*1e3/float64(b.N), name+"-ms")
+	b.ReportMetric(ph.cpu.Seconds()*1e3/float64(b.N), name+"-cpu-ms")
 	b.ReportMetric(float64(ph.bytes)/1e6/float64(b.N), name+"-MB")
 }
 
@@ -166,7 +178,7 @@ func benchSchedulerStore(b *testing.B, nodes, tasks int) {
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	prop := &measuringProposer{directProposer: directProposer{store: bs.st}}
 	s := New(bs.st, prop, cfg)
-	tm := newTerm(s)
+	tm := newLoop(s)
 	w, err := bs.st.ViewAndWatch(tm.seed, state.WithFilter(relevant))
 	if err != nil {
 		b.Fatal(err)
@@ -201,13 +213,13 @@ func benchSchedulerStore(b *testing.B, nodes, tasks int) {
 		confirm.measure(drain)
 
 		b.StopTimer()
-		if len(tm.pending) != 0 || len(tm.assumed) != 0 {
-			b.Fatalf("%d tasks still pending, %d unconfirmed", len(tm.pending), len(tm.assumed))
+		if len(tm.pending) != 0 || tm.unconfirmed != 0 {
+			b.Fatalf("%d tasks still pending, %d unconfirmed", len(tm.pending), tm.unconfirmed)
 		}
 		var placed int
 		_ = bs.st.View(func(tx state.ReadTx) error {
 			for _, id := range ids {
-				if tx.GetTask(id).Status.State == state.TaskStateAssigned {
+				if tx.GetTask(id).Status.State == model.TaskStateAssigned {
 					placed++
 				}
 			}
@@ -225,11 +237,14 @@ func benchSchedulerStore(b *testing.B, nodes, tasks int) {
 	}
 	b.StopTimer()
 	// The scheduler's own work, and the store's Apply of its command.
-	write := phase{time: prop.time, bytes: prop.bytes}
+	write := prop.phase
 	own := phase{
 		time:  feed.time + pass.time - write.time + confirm.time,
+		cpu:   feed.cpu + pass.cpu - write.cpu + confirm.cpu,
 		bytes: feed.bytes + pass.bytes - write.bytes + confirm.bytes,
 	}
+	cpu := create.cpu + feed.cpu + pass.cpu + confirm.cpu
+	b.ReportMetric(cpu.Seconds()*1e3/float64(b.N), "cpu-ms/op")
 	create.report(b, "create")
 	write.report(b, "write")
 	own.report(b, "sched")

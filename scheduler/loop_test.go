@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-dev/shoal/internal/testutil"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 )
 
@@ -23,7 +25,7 @@ type local struct {
 	t       *testing.T
 	st      *state.Store
 	prop    *directProposer
-	clock   *fakeClock // nil with the real clock
+	clock   *testutil.FakeClock // nil with the real clock
 	metrics *recordedPasses
 	sched   *Scheduler
 	done    chan error
@@ -35,7 +37,7 @@ func newLocal(t *testing.T, fake bool) *local {
 	now := time.Now
 	cfg := DefaultConfig()
 	if fake {
-		l.clock = newFakeClock()
+		l.clock = testutil.NewFakeClockAt(t0)
 		cfg.Clock = l.clock
 		now = l.clock.Now
 	}
@@ -142,7 +144,7 @@ func TestLoopDebounceGathersChangesIntoOnePass(t *testing.T) {
 
 func TestLoopWantBounds(t *testing.T) {
 	s := New(state.NewStore(), nil, DefaultConfig())
-	tm := newTerm(s)
+	tm := newLoop(s)
 	if !tm.nextPass().IsZero() {
 		t.Fatal("a pass is due with no change")
 	}
@@ -208,11 +210,11 @@ func TestLoopUnplaceableTaskCostsNoWrites(t *testing.T) {
 
 	// Passes run again when the node changes or frees resources, and
 	// write nothing while the explanation stays the same.
-	l.updateNode("n1", func(n *state.Node) { n.Spec.Labels = map[string]string{"zone": "a"} })
+	l.updateNode("n1", func(n *model.Node) { n.Spec.Labels = map[string]string{"zone": "a"} })
 	l.tick()
 	l.waitPasses(3)
-	l.reportTask(otherTask[0], state.TaskStateRunning)
-	l.reportTask(otherTask[0], state.TaskStateComplete)
+	l.reportTask(otherTask[0], model.TaskStateRunning)
+	l.reportTask(otherTask[0], model.TaskStateComplete)
 	l.tick()
 	passes := l.waitPasses(4)
 	if a, _ := l.prop.stats(); a != attempts {
@@ -264,12 +266,41 @@ func TestLoopSkippedAssignmentIsPlacedAgain(t *testing.T) {
 	}
 }
 
+func TestLoopPlacementOnANodeReplacedMeanwhileCounts(t *testing.T) {
+	l := newLocal(t, false)
+	l.addNode(mkNode("n1"))
+	l.addNode(mkNode("n2"))
+	s := l.createService(replicatedSpec("web", 4))
+
+	// n1 is removed and joins again between the pass and its write: the
+	// store assigns the task to the new n1, which must count it, though
+	// the pass counted it on the n1 that left.
+	var once sync.Once
+	l.prop.mu.Lock()
+	l.prop.before = func() {
+		once.Do(func() {
+			l.st.Apply(state.Entry{Index: l.st.Index() + 1, Cmd: state.NewCommand(state.Op{Type: state.OpDeleteNode, ID: "n1"})})
+			l.st.Apply(state.Entry{Index: l.st.Index() + 1, Cmd: state.NewCommand(state.Op{Type: state.OpCreateNode, Node: mkNode("n1")})})
+		})
+	}
+	l.prop.mu.Unlock()
+	ids := l.createTasks(s, 1, 2)
+	if m := perNode(l.waitTasks("assigned", ids, assigned)); m["n1"] != 1 || m["n2"] != 1 {
+		t.Fatalf("placements %v, want one per node", m)
+	}
+	// Had the new n1 not counted its task, it would take both.
+	all := l.waitTasks("assigned", append(ids, l.createTasks(s, 3, 2)...), assigned)
+	if m := perNode(all); m["n1"] != 2 || m["n2"] != 2 {
+		t.Fatalf("placements %v, want two per node", m)
+	}
+}
+
 func TestLoopAvoidsNodeWhereTasksFail(t *testing.T) {
 	l := newLocal(t, true)
 	l.addNode(mkNode("n1"))
 	l.addNode(mkNode("n2"))
 	s := l.createService(replicatedSpec("crashy", 1))
-	place := func(slot int) *state.Task {
+	place := func(slot int) *model.Task {
 		ids := l.createTasks(s, slot, 1)
 		l.tick()
 		return l.waitTasks("assigned", ids, assigned)[0]
@@ -280,13 +311,13 @@ func TestLoopAvoidsNodeWhereTasksFail(t *testing.T) {
 		if task.NodeID != "n1" {
 			t.Fatalf("task %d on %s, want n1", slot, task.NodeID)
 		}
-		l.reportTask(task.ID, state.TaskStateFailed)
+		l.reportTask(task.ID, model.TaskStateFailed)
 	}
 	if task := place(FailureThreshold + 1); task.NodeID != "n2" {
 		t.Fatalf("after %d failures on n1: task on %s, want n2", FailureThreshold, task.NodeID)
 	}
 
-	// A new term (a new leader) counts the failures it finds in the
+	// A new loop (a new leader's) counts the failures it finds in the
 	// store.
 	l.stop()
 	cfg := l.sched.cfg
@@ -350,14 +381,12 @@ func TestRunLifecycle(t *testing.T) {
 			t.Fatal("Run did not start")
 		}
 		time.Sleep(time.Millisecond)
-		s.mu.Lock()
-		running = s.running
-		s.mu.Unlock()
+		running = s.life.Running()
 	}
 	if err := s.Run(ctx); !errors.Is(err, ErrRunning) {
 		t.Fatalf("second Run: %v, want ErrRunning", err)
 	}
-	cancel() // the end of a term
+	cancel() // the end of a leadership
 	if err := <-done; err != nil {
 		t.Fatalf("Run after its context ended: %v", err)
 	}

@@ -1,10 +1,11 @@
 package scheduler
 
 import (
+	"maps"
 	"strings"
 	"time"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // Failure tracking: a node where tasks of a service failed FailureThreshold
@@ -26,24 +27,28 @@ const (
 // parallel with each other but not with AddTask, RemoveTask, TaskFailed or
 // SetNode.
 type NodeInfo struct {
-	node *state.Node
+	node *model.Node
 
 	// tasks holds the tasks occupying the node by ID, so that AddTask and
 	// RemoveTask are idempotent: a change feed may show a task many times.
 	tasks        map[string]taskUse
 	activeTasks  int
 	serviceTasks map[string]int // active tasks by service ID
-	reserved     state.Resources
+	reserved     model.Resources
 	hostPorts    map[hostPort]int // published host ports, by number of tasks
-	failures     map[string][]time.Time
+	// taskPorts holds the host ports of the tasks that publish some, few
+	// enough to be kept out of tasks, whose entries a large cluster has
+	// a hundred thousand of.
+	taskPorts map[string][]hostPort
+	failures  map[string][]time.Time
 }
 
 // taskUse is what a task takes from a node.
 type taskUse struct {
 	serviceID string
-	reserved  state.Resources
+	reserved  model.Resources
 	active    bool
-	ports     []hostPort
+	ports     bool // the task publishes host ports (taskPorts)
 }
 
 // hostPort is a port published on the node itself (host-mode publishing).
@@ -54,23 +59,23 @@ type hostPort struct {
 
 // NewNodeInfo returns a NodeInfo for n with no tasks. n is not copied and
 // must not be modified afterwards: objects read from the store never are.
-func NewNodeInfo(n *state.Node) *NodeInfo {
+func NewNodeInfo(n *model.Node) *NodeInfo {
 	return &NodeInfo{node: n}
 }
 
 // Node returns the node. Do not modify it.
-func (ni *NodeInfo) Node() *state.Node { return ni.node }
+func (ni *NodeInfo) Node() *model.Node { return ni.node }
 
 // SetNode replaces the node with a newer version of it (same ID), keeping
 // what is tracked about its tasks.
-func (ni *NodeInfo) SetNode(n *state.Node) { ni.node = n }
+func (ni *NodeInfo) SetNode(n *model.Node) { ni.node = n }
 
 // occupies tells whether t takes resources on the node: it has been
 // assigned there and has not terminated. A pending task, even one pinned to
 // the node, does not count until the scheduler has assigned it.
-func (ni *NodeInfo) occupies(t *state.Task) bool {
+func (ni *NodeInfo) occupies(t *model.Task) bool {
 	return t.NodeID == ni.node.ID &&
-		t.Status.State >= state.TaskStateAssigned &&
+		t.Status.State >= model.TaskStateAssigned &&
 		!t.Status.State.Terminal()
 }
 
@@ -84,43 +89,105 @@ func (ni *NodeInfo) occupies(t *state.Task) bool {
 // it is active, and counts in ActiveTasks and ServiceTasks, while its
 // desired state is also running or below. Its reservations and ports stay
 // held until it terminates, since its container may still run.
-func (ni *NodeInfo) AddTask(t *state.Task) bool {
+func (ni *NodeInfo) AddTask(t *model.Task) bool {
+	_, changed := ni.addTask(t)
+	return changed
+}
+
+// addTask is AddTask, which also reports whether the task was recorded
+// before.
+func (ni *NodeInfo) addTask(t *model.Task) (had, changed bool) {
 	if !ni.occupies(t) {
-		return ni.RemoveTask(t.ID)
+		had = ni.RemoveTask(t.ID)
+		return had, had
 	}
-	active := t.DesiredState <= state.TaskStateRunning
+	return ni.record(t)
+}
+
+// record is AddTask of a task that occupies the node.
+func (ni *NodeInfo) record(t *model.Task) (had, changed bool) {
+	active := t.DesiredState.Wanted()
 	if old, ok := ni.tasks[t.ID]; ok {
-		// A task's spec never changes, so only its activity can.
-		if old.active == active {
-			return false
-		}
-		old.active = active
-		ni.tasks[t.ID] = old
-		ni.countActive(old.serviceID, active)
-		return true
+		return true, ni.setActive(t.ID, old, active)
 	}
-	use := taskUse{
+	use, ports := useOf(t)
+	ni.insert(t.ID, use, ports)
+	return false, true
+}
+
+// useOf returns what t takes from a node it occupies, and its host ports.
+// It reads only what a task's placement does not change (its service,
+// desired state, reservations and ports), so the scheduler passes the
+// pending task it just placed on a node, without making a copy of it
+// assigned there.
+func useOf(t *model.Task) (taskUse, []hostPort) {
+	ports := publishedHostPorts(t)
+	return taskUse{
 		serviceID: t.ServiceID,
 		reserved:  t.Spec.Resources.Reservations,
-		active:    active,
-		ports:     publishedHostPorts(t),
+		active:    t.DesiredState.Wanted(),
+		ports:     len(ports) > 0,
+	}, ports
+}
+
+// recordUse is record of the task with this ID, which takes use and
+// publishes ports.
+func (ni *NodeInfo) recordUse(id string, use taskUse, ports []hostPort) (had, changed bool) {
+	if old, ok := ni.tasks[id]; ok {
+		return true, ni.setActive(id, old, use.active)
 	}
+	ni.insert(id, use, ports)
+	return false, true
+}
+
+// grow makes room for n more tasks at once: a pass that places a hundred
+// tasks on the node would otherwise grow its task map several times.
+func (ni *NodeInfo) grow(n int) {
+	if n <= len(ni.tasks) {
+		return
+	}
+	m := make(map[string]taskUse, len(ni.tasks)+n)
+	maps.Copy(m, ni.tasks)
+	ni.tasks = m
+}
+
+// setActive sets the activity of the recorded task old, and reports
+// whether it changed: a task's spec never changes, so only its activity
+// can.
+func (ni *NodeInfo) setActive(id string, old taskUse, active bool) bool {
+	if old.active == active {
+		return false
+	}
+	old.active = active
+	ni.tasks[id] = old
+	ni.countActive(old.serviceID, active)
+	return true
+}
+
+// insert records a task that was not.
+func (ni *NodeInfo) insert(id string, use taskUse, ports []hostPort) {
 	if ni.tasks == nil {
 		ni.tasks = make(map[string]taskUse)
 	}
-	ni.tasks[t.ID] = use
+	use.ports = len(ports) > 0
+	ni.tasks[id] = use
 	ni.reserved.NanoCPUs += use.reserved.NanoCPUs
 	ni.reserved.MemoryBytes += use.reserved.MemoryBytes
-	for _, p := range use.ports {
+	if use.ports {
+		if ni.taskPorts == nil {
+			ni.taskPorts = make(map[string][]hostPort)
+		}
 		if ni.hostPorts == nil {
 			ni.hostPorts = make(map[hostPort]int)
 		}
-		ni.hostPorts[p]++
+		ni.taskPorts[id] = ports
+		for _, p := range ports {
+			ni.hostPorts[p]++
+		}
 	}
-	if active {
+	if use.active {
 		ni.countActive(use.serviceID, true)
 	}
-	return true
 }
 
 // RemoveTask forgets the task with the given ID and reports whether it was
@@ -133,10 +200,13 @@ func (ni *NodeInfo) RemoveTask(taskID string) bool {
 	delete(ni.tasks, taskID)
 	ni.reserved.NanoCPUs -= use.reserved.NanoCPUs
 	ni.reserved.MemoryBytes -= use.reserved.MemoryBytes
-	for _, p := range use.ports {
-		if ni.hostPorts[p]--; ni.hostPorts[p] <= 0 {
-			delete(ni.hostPorts, p)
+	if use.ports {
+		for _, p := range ni.taskPorts[taskID] {
+			if ni.hostPorts[p]--; ni.hostPorts[p] <= 0 {
+				delete(ni.hostPorts, p)
+			}
 		}
+		delete(ni.taskPorts, taskID)
 	}
 	if use.active {
 		ni.countActive(use.serviceID, false)
@@ -168,13 +238,13 @@ func (ni *NodeInfo) ServiceTasks(serviceID string) int { return ni.serviceTasks[
 
 // Reserved returns the sum of the reservations of the tasks occupying the
 // node.
-func (ni *NodeInfo) Reserved() state.Resources { return ni.reserved }
+func (ni *NodeInfo) Reserved() model.Resources { return ni.reserved }
 
 // Available returns the node's resources minus the reserved ones. It is
 // negative when the node shrank below what its tasks reserve.
-func (ni *NodeInfo) Available() state.Resources {
+func (ni *NodeInfo) Available() model.Resources {
 	total := ni.node.Description.Resources
-	return state.Resources{
+	return model.Resources{
 		NanoCPUs:    total.NanoCPUs - ni.reserved.NanoCPUs,
 		MemoryBytes: total.MemoryBytes - ni.reserved.MemoryBytes,
 	}
@@ -226,15 +296,17 @@ func (ni *NodeInfo) failing(serviceID string, now time.Time) bool {
 	return len(ni.failures) > 0 && ni.RecentFailures(serviceID, now) >= FailureThreshold
 }
 
-// publishedHostPorts returns the ports a task publishes on its node.
-// Publishing is always in host mode; an empty mode is taken as host too.
-func publishedHostPorts(t *state.Task) []hostPort {
+// publishedHostPorts returns the ports a task publishes on its node: its
+// host-mode ports. Ingress-mode ports (an empty mode too, as in Docker)
+// are published by the routing mesh on every node, and the store keeps
+// them unique across services.
+func publishedHostPorts(t *model.Task) []hostPort {
 	if t.Endpoint == nil {
 		return nil
 	}
 	var ports []hostPort
 	for _, p := range t.Endpoint.Ports {
-		if p.PublishedPort != 0 && (p.PublishMode == "" || strings.EqualFold(p.PublishMode, "host")) {
+		if p.PublishedPort != 0 && strings.EqualFold(p.PublishMode, model.PublishModeHost) {
 			ports = append(ports, hostPort{protocol: normalizeProtocol(p.Protocol), port: p.PublishedPort})
 		}
 	}

@@ -4,14 +4,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 func TestNodeInfoTracksTaskLifecycle(t *testing.T) {
 	ni := NewNodeInfo(mkNode("n1", resources(4, 8*gib)))
 	task := mkTask("t1", "web", reserve(1, gib), hostPorts(80))
 
-	expect := func(step string, changed, wantChanged bool, active, web int, res state.Resources, port bool) {
+	expect := func(step string, changed, wantChanged bool, active, web int, res model.Resources, port bool) {
 		t.Helper()
 		if changed != wantChanged {
 			t.Errorf("%s: changed = %v, want %v", step, changed, wantChanged)
@@ -26,26 +26,26 @@ func TestNodeInfoTracksTaskLifecycle(t *testing.T) {
 			t.Errorf("%s: port 80 in use = %v, want %v", step, ni.HostPortInUse("tcp", 80), port)
 		}
 	}
-	none := state.Resources{}
-	held := state.Resources{NanoCPUs: core, MemoryBytes: gib}
+	none := model.Resources{}
+	held := model.Resources{NanoCPUs: core, MemoryBytes: gib}
 
 	expect("pending, unassigned", ni.AddTask(task), false, 0, 0, none, false)
 	task.NodeID = "n1"
 	expect("pending, pinned", ni.AddTask(task), false, 0, 0, none, false)
-	task.Status.State = state.TaskStateAssigned
+	task.Status.State = model.TaskStateAssigned
 	expect("assigned", ni.AddTask(task), true, 1, 1, held, true)
 	expect("assigned again", ni.AddTask(task), false, 1, 1, held, true)
-	task.Status.State = state.TaskStateRunning
+	task.Status.State = model.TaskStateRunning
 	expect("running", ni.AddTask(task), false, 1, 1, held, true)
-	task.DesiredState = state.TaskStateShutdown
+	task.DesiredState = model.TaskStateShutdown
 	expect("desired shutdown", ni.AddTask(task), true, 0, 0, held, true)
-	task.Status.State = state.TaskStateShutdown
+	task.Status.State = model.TaskStateShutdown
 	expect("shut down", ni.AddTask(task), true, 0, 0, none, false)
 	expect("shut down again", ni.AddTask(task), false, 0, 0, none, false)
 
 	other := mkTask("t2", "web", reserve(0.5, mib), runningOn("n1"))
-	expect("other added", ni.AddTask(other), true, 1, 1, state.Resources{NanoCPUs: core / 2, MemoryBytes: mib}, false)
-	if got := ni.Available(); got != (state.Resources{NanoCPUs: 3.5 * 1e9, MemoryBytes: 8*gib - mib}) {
+	expect("other added", ni.AddTask(other), true, 1, 1, model.Resources{NanoCPUs: core / 2, MemoryBytes: mib}, false)
+	if got := ni.Available(); got != (model.Resources{NanoCPUs: 3.5 * 1e9, MemoryBytes: 8*gib - mib}) {
 		t.Errorf("Available = %+v", got)
 	}
 	expect("other removed", ni.RemoveTask("t2"), true, 0, 0, none, false)
@@ -58,11 +58,11 @@ func TestNodeInfoTracksTaskLifecycle(t *testing.T) {
 func TestNodeInfoSetNodeKeepsTasks(t *testing.T) {
 	ni := NewNodeInfo(mkNode("n1", resources(4, 8*gib)))
 	ni.AddTask(mkTask("t1", "web", reserve(1, gib), runningOn("n1")))
-	ni.SetNode(mkNode("n1", resources(2, 2*gib), availability(state.AvailabilityDrain)))
-	if ni.ServiceTasks("web") != 1 || ni.Available() != (state.Resources{NanoCPUs: core, MemoryBytes: gib}) {
+	ni.SetNode(mkNode("n1", resources(2, 2*gib), availability(model.AvailabilityDrain)))
+	if ni.ServiceTasks("web") != 1 || ni.Available() != (model.Resources{NanoCPUs: core, MemoryBytes: gib}) {
 		t.Errorf("after SetNode: web %d, available %+v", ni.ServiceTasks("web"), ni.Available())
 	}
-	if ni.Node().Spec.Availability != state.AvailabilityDrain {
+	if ni.Node().Spec.Availability != model.AvailabilityDrain {
 		t.Error("SetNode did not replace the node")
 	}
 }

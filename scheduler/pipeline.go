@@ -3,7 +3,7 @@ package scheduler
 import (
 	"strings"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // Pipeline runs filters in order over nodes for one task and counts, for
@@ -38,7 +38,7 @@ func NewPipeline(filters ...Filter) *Pipeline {
 }
 
 // SetTask prepares the filters for a task and clears the refusal counts.
-func (p *Pipeline) SetTask(t *state.Task) {
+func (p *Pipeline) SetTask(t *model.Task) {
 	for i := range p.stages {
 		s := &p.stages[i]
 		s.enabled = s.filter.SetTask(t)

@@ -3,15 +3,15 @@ package scheduler
 import (
 	"testing"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 func TestPipelineCountsEachNodeOnceInFilterOrder(t *testing.T) {
 	task := mkTask("t", "web", reserve(1, 4*gib), constraints("node.labels.zone==a"))
 	nodes := infos(
 		// Drained and short of memory and off-zone: counted as not available.
-		mkNode("drained", availability(state.AvailabilityDrain), resources(4, gib)),
-		mkNode("down", status(state.NodeStateDown), labels("zone=a")),
+		mkNode("drained", availability(model.AvailabilityDrain), resources(4, gib)),
+		mkNode("down", status(model.NodeStateDown), labels("zone=a")),
 		// Short of memory and of CPU: counted under memory, the first.
 		mkNode("small", resources(0.5, 2*gib), labels("zone=a")),
 		mkNode("small2", resources(4, 2*gib), labels("zone=b")),
@@ -44,9 +44,9 @@ func TestPipelineCountsEachNodeOnceInFilterOrder(t *testing.T) {
 
 func TestPipelineCustomFilters(t *testing.T) {
 	p := NewPipeline(&PlatformFilter{}, &ReadyFilter{})
-	p.SetTask(mkTask("t", "web", platforms(state.Platform{OS: "windows"})))
-	p.Process(NewNodeInfo(mkNode("a", status(state.NodeStateDown))))
-	p.Process(NewNodeInfo(mkNode("b", platform("windows", "amd64"), status(state.NodeStateDown))))
+	p.SetTask(mkTask("t", "web", platforms(model.Platform{OS: "windows"})))
+	p.Process(NewNodeInfo(mkNode("a", status(model.NodeStateDown))))
+	p.Process(NewNodeInfo(mkNode("b", platform("windows", "amd64"), status(model.NodeStateDown))))
 	if got, want := p.Explain(), "unsupported platform on 1 node; 1 node not available for new tasks"; got != want {
 		t.Errorf("Explain = %q, want %q", got, want)
 	}
@@ -60,7 +60,7 @@ func TestNoSuitableNodeMessage(t *testing.T) {
 	}{
 		{"no nodes", nil, "no suitable node"},
 		{"docker's example", infos(
-			mkNode("a", availability(state.AvailabilityPause)),
+			mkNode("a", availability(model.AvailabilityPause)),
 			mkNode("b", resources(4, gib)),
 			mkNode("c", resources(4, gib)),
 		), "no suitable node (1 node not available for new tasks; 2 nodes insufficient memory)"},

@@ -4,15 +4,15 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // Options tune PlaceTasks.
 type Options struct {
-	// Strategy ranks the nodes: state.StrategySpread, the default when
-	// empty, or state.StrategyBinpack. Pass the service's
+	// Strategy ranks the nodes: model.StrategySpread, the default when
+	// empty, or model.StrategyBinpack. Pass the service's
 	// ServiceSpec.Strategy: tasks do not carry it.
-	Strategy state.PlacementStrategy
+	Strategy model.PlacementStrategy
 	// Now is the time recent failures are counted back from. Zero means
 	// time.Now(); tests pass their own clock.
 	Now time.Time
@@ -21,7 +21,7 @@ type Options struct {
 // Decision is the scheduler's verdict on one task.
 type Decision struct {
 	// Task is the task as given to PlaceTasks. It is not modified.
-	Task *state.Task
+	Task *model.Task
 	// NodeID is the node chosen for the task, or "" if it fits nowhere.
 	NodeID string
 	// Err says why the task fits nowhere, as Docker words it: "no
@@ -40,12 +40,12 @@ func (d Decision) Placed() bool { return d.NodeID != "" }
 // is shallow and shares the task's spec, which must not be modified. To
 // spare the Raft log, write an unplaced task back only when its Err changed
 // (d.Err != d.Task.Status.Err).
-func (d Decision) Apply(now time.Time) *state.Task {
+func (d Decision) Apply(now time.Time) *model.Task {
 	t := *d.Task
 	t.Status.Timestamp = now
 	if d.NodeID != "" {
 		t.NodeID = d.NodeID
-		t.Status.State = state.TaskStateAssigned
+		t.Status.State = model.TaskStateAssigned
 		t.Status.Message = "scheduler assigned task to node"
 		t.Status.Err = ""
 		return &t
@@ -70,7 +70,7 @@ func (d Decision) Apply(now time.Time) *state.Task {
 // The error is ErrMixedGroup or ErrUnknownStrategy: a mistake of the
 // caller, not of the tasks. An invalid placement spec, which the API should
 // have refused, is reported in every decision's Err instead.
-func PlaceTasks(tasks []*state.Task, nodes []*NodeInfo, opts Options) ([]Decision, error) {
+func PlaceTasks(tasks []*model.Task, nodes []*NodeInfo, opts Options) ([]Decision, error) {
 	if len(tasks) == 0 {
 		return nil, nil
 	}
@@ -111,6 +111,7 @@ func PlaceTasks(tasks []*state.Task, nodes []*NodeInfo, opts Options) ([]Decisio
 	b := batch{
 		pipeline:  p,
 		less:      less,
+		spread:    opts.Strategy != model.StrategyBinpack,
 		prefs:     prefs,
 		serviceID: group.ServiceID,
 		now:       now,
@@ -129,10 +130,11 @@ func PlaceTasks(tasks []*state.Task, nodes []*NodeInfo, opts Options) ([]Decisio
 type batch struct {
 	pipeline  *Pipeline
 	less      lessFunc
+	spread    bool // less is spreadLess
 	prefs     []preference
 	serviceID string
 	now       time.Time
-	tasks     []*state.Task
+	tasks     []*model.Task
 	nodes     []*NodeInfo
 	decisions []Decision
 	// pinned counts the pinned tasks placed on each node, by node index;
@@ -192,6 +194,15 @@ func (b *batch) placePinned() (free int) {
 	return free
 }
 
+// fill is the strategy's fillFunc: spread's without a heap for a batch of
+// more tasks than candidates.
+func (b *batch) fill(cands []*candidate, n int, assign func(*candidate)) int {
+	if b.spread && n >= len(cands) {
+		return fillSpread(cands, n, assign)
+	}
+	return fillNodes(cands, b.less, n, assign)
+}
+
 // placeFree places the tasks without a NodeID.
 func (b *batch) placeFree(free int) {
 	// Run the filters once per node. refused holds the index of the
@@ -221,6 +232,10 @@ func (b *batch) placeFree(free int) {
 			placed:  k,
 		})
 	}
+	if free >= len(cands) {
+		// Many tasks per candidate: number them once.
+		numberByID(cands)
+	}
 
 	// Tasks are identical: hand them out in order.
 	next := 0
@@ -237,11 +252,11 @@ func (b *batch) placeFree(free int) {
 		for i := range cands {
 			ptrs[i] = &cands[i]
 		}
-		placed = fillNodes(ptrs, b.less, free, assign)
+		placed = b.fill(ptrs, free, assign)
 	} else {
 		serviceTasks := func(i int) int { return b.nodes[i].ServiceTasks(b.serviceID) + b.pinnedOn(i) }
 		tree := buildTree(b.prefs, cands, b.nodes, serviceTasks, free)
-		placed = tree.distribute(free, b.less, assign)
+		placed = tree.distribute(free, b.fill, assign)
 	}
 	if placed == free {
 		return

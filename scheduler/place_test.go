@@ -7,17 +7,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 func TestPlacePinned(t *testing.T) {
 	nodes := infos(
 		mkNode("n1"),
-		mkNode("n2", availability(state.AvailabilityDrain)),
+		mkNode("n2", availability(model.AvailabilityDrain)),
 		mkNode("n3", resources(4, gib)),
 	)
 	nodes = append(nodes, load(mkNode("n4"), map[string]int{"agent": 1}))
-	tasks := []*state.Task{
+	tasks := []*model.Task{
 		mkTask("agent.n1", "agent", reserve(0, 2*gib), maxReplicas(1), pinnedTo("n1")),
 		mkTask("agent.n2", "agent", reserve(0, 2*gib), maxReplicas(1), pinnedTo("n2")),
 		mkTask("agent.n3", "agent", reserve(0, 2*gib), maxReplicas(1), pinnedTo("n3")),
@@ -44,11 +44,11 @@ func TestPlacePinned(t *testing.T) {
 
 func TestPlaceTasksErrors(t *testing.T) {
 	nodes := infos(mkNode("n1"))
-	mixed := []*state.Task{mkTask("a", "web"), mkTask("b", "api")}
+	mixed := []*model.Task{mkTask("a", "web"), mkTask("b", "api")}
 	if _, err := PlaceTasks(mixed, nodes, Options{}); !errors.Is(err, ErrMixedGroup) {
 		t.Errorf("two services: %v", err)
 	}
-	versions := []*state.Task{mkTask("a", "web"), mkTask("b", "web", specVersion(2))}
+	versions := []*model.Task{mkTask("a", "web"), mkTask("b", "web", specVersion(2))}
 	if _, err := PlaceTasks(versions, nodes, Options{}); !errors.Is(err, ErrMixedGroup) {
 		t.Errorf("two versions: %v", err)
 	}
@@ -73,15 +73,15 @@ func TestPlaceTasksErrors(t *testing.T) {
 
 func TestDecisionApply(t *testing.T) {
 	task := mkTask("web.1", "web")
-	task.Version = state.Version{Index: 7}
+	task.Version = model.Version{Index: 7}
 	now := t0.Add(time.Second)
 	placed := Decision{Task: task, NodeID: "n1"}.Apply(now)
-	if placed == task || placed.NodeID != "n1" || placed.Status.State != state.TaskStateAssigned ||
+	if placed == task || placed.NodeID != "n1" || placed.Status.State != model.TaskStateAssigned ||
 		placed.Status.Timestamp != now || placed.Version.Index != 7 || placed.Status.Err != "" {
 		t.Errorf("placed: %+v", placed)
 	}
 	pending := Decision{Task: task, Err: "no suitable node"}.Apply(now)
-	if pending.NodeID != "" || pending.Status.State != state.TaskStatePending || pending.Status.Err != "no suitable node" {
+	if pending.NodeID != "" || pending.Status.State != model.TaskStatePending || pending.Status.Err != "no suitable node" {
 		t.Errorf("pending: %+v", pending)
 	}
 	if task.NodeID != "" || task.Status.Err != "" || !task.Status.Timestamp.IsZero() {
@@ -105,14 +105,14 @@ func TestPlaceTasksConcurrentReaders(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			strategy := []state.PlacementStrategy{state.StrategySpread, state.StrategyBinpack}[g%2]
+			strategy := []model.PlacementStrategy{model.StrategySpread, model.StrategyBinpack}[g%2]
 			for range 20 {
 				ds, err := PlaceTasks(group("web", 200, reserve(0.1, 64*mib), prefs("node.labels.zone")), nodes, Options{Strategy: strategy, Now: t0})
 				if err != nil {
 					t.Error(err)
 					return
 				}
-				if strategy == state.StrategySpread && !sameNodes(ds, want) {
+				if strategy == model.StrategySpread && !sameNodes(ds, want) {
 					t.Error("concurrent placement differs from the sequential one")
 					return
 				}

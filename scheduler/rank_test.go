@@ -1,14 +1,18 @@
 package scheduler
 
 import (
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 func TestRankOrders(t *testing.T) {
@@ -44,6 +48,11 @@ func TestRankOrders(t *testing.T) {
 		}, []string{"b", "a"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			byID := slices.Clone(tc.nodes)
+			slices.SortFunc(byID, func(a, b *candidate) int { return strings.Compare(a.id, b.id) })
+			for k, c := range byID {
+				c.order = k
+			}
 			sort.Slice(tc.nodes, func(i, j int) bool { return tc.less(tc.nodes[i], tc.nodes[j]) })
 			var got []string
 			for _, n := range tc.nodes {
@@ -58,7 +67,7 @@ func TestRankOrders(t *testing.T) {
 
 // load returns a NodeInfo for n running count tasks of each "service=count"
 // pair.
-func load(n *state.Node, counts map[string]int) *NodeInfo {
+func load(n *model.Node, counts map[string]int) *NodeInfo {
 	ni := NewNodeInfo(n)
 	for s, k := range counts {
 		for i := range k {
@@ -127,17 +136,17 @@ func TestPlaceBinpack(t *testing.T) {
 	nodes[1].AddTask(mkTask("x", "db", reserve(4, 8*gib), runningOn("busy")))
 	// Room for 1-CPU 2-GiB tasks: empty 8, busy 4, small 2. small fills
 	// first, then busy; empty stays empty.
-	ds := mustPlace(t, group("web", 6, reserve(1, 2*gib)), nodes, Options{Strategy: state.StrategyBinpack})
+	ds := mustPlace(t, group("web", 6, reserve(1, 2*gib)), nodes, Options{Strategy: model.StrategyBinpack})
 	if got, want := countByNode(ds), map[string]int{"small": 2, "busy": 4}; !reflect.DeepEqual(got, want) {
 		t.Errorf("placed %v, want %v", got, want)
 	}
 	// Without reservations nothing limits a node: all go to the busiest.
-	ds = mustPlace(t, group("web", 5), nodes, Options{Strategy: state.StrategyBinpack})
+	ds = mustPlace(t, group("web", 5), nodes, Options{Strategy: model.StrategyBinpack})
 	if got, want := countByNode(ds), map[string]int{"busy": 5}; !reflect.DeepEqual(got, want) {
 		t.Errorf("placed %v, want %v", got, want)
 	}
 	// Max replicas caps the fill.
-	ds = mustPlace(t, group("web", 5, maxReplicas(2)), nodes, Options{Strategy: state.StrategyBinpack})
+	ds = mustPlace(t, group("web", 5, maxReplicas(2)), nodes, Options{Strategy: model.StrategyBinpack})
 	if got, want := countByNode(ds), map[string]int{"busy": 2, "empty": 2, "small": 1}; !reflect.DeepEqual(got, want) {
 		t.Errorf("placed %v, want %v", got, want)
 	}
@@ -152,7 +161,7 @@ func TestPlacePreferences(t *testing.T) {
 		NewNodeInfo(mkNode("c2", labels("zone=c"))),
 		NewNodeInfo(mkNode("none")), // no zone: a branch of its own
 		// A paused node's tasks count in its zone's share.
-		load(mkNode("b2", labels("zone=b"), availability(state.AvailabilityPause)), map[string]int{"web": 1}),
+		load(mkNode("b2", labels("zone=b"), availability(model.AvailabilityPause)), map[string]int{"web": 1}),
 	}
 	// Zones before: a 3, b 1, c 0, "" 0. Eight more make 3 each.
 	ds := mustPlace(t, group("web", 8, prefs("node.labels.zone")), nodes, Options{})
@@ -199,5 +208,57 @@ func TestPlacePreferencesOverflow(t *testing.T) {
 	// other five, spread 3-2.
 	if got, want := countByNode(ds), map[string]int{"a1": 1, "b1": 3, "b2": 2}; !reflect.DeepEqual(got, want) {
 		t.Errorf("placed %v, want %v", got, want)
+	}
+}
+
+// TestFillSpreadIsTheHeapsOrder checks that fillSpread hands out tasks in
+// exactly the order the heap of fillNodes with spreadLess does, on random
+// candidates: some failing, with services and totals that tie, rooms that
+// run out and rooms without limit, numbered in ID order or not.
+func TestFillSpreadIsTheHeapsOrder(t *testing.T) {
+	for seed := range uint64(3000) {
+		r := rand.New(rand.NewPCG(seed, 11))
+		var heap, fast []*candidate
+		for i := range r.IntN(40) {
+			room := unlimited
+			if r.IntN(3) > 0 {
+				room = 1 + r.IntN(6)
+			}
+			c := candidate{
+				id:      fmt.Sprintf("n%02d", i),
+				order:   i,
+				failing: r.IntN(8) == 0,
+				service: r.IntN(4),
+				active:  r.IntN(6),
+				room:    room,
+			}
+			c.active += c.service
+			if seed%2 == 0 {
+				// Not numbered: the IDs break ties.
+				c.order = 0
+			}
+			h, f := c, c
+			heap, fast = append(heap, &h), append(fast, &f)
+		}
+		// The candidates come in any order; ties are broken by order.
+		r.Shuffle(len(fast), func(i, j int) { fast[i], fast[j] = fast[j], fast[i] })
+		n := r.IntN(200)
+		var want, got []string
+		wantN := fillNodes(heap, spreadLess, n, func(c *candidate) { want = append(want, c.id) })
+		gotN := fillSpread(fast, n, func(c *candidate) { got = append(got, c.id) })
+		if gotN != wantN || !slices.Equal(got, want) {
+			t.Fatalf("seed %d: fillSpread placed %d: %v\nthe heap placed %d: %v", seed, gotN, got, wantN, want)
+		}
+		byID := func(cs []*candidate) []candidate {
+			out := make([]candidate, len(cs))
+			for i, c := range cs {
+				out[i] = *c
+			}
+			slices.SortFunc(out, func(a, b candidate) int { return strings.Compare(a.id, b.id) })
+			return out
+		}
+		if !slices.Equal(byID(fast), byID(heap)) {
+			t.Fatalf("seed %d: candidates after fillSpread %+v, after the heap %+v", seed, byID(fast), byID(heap))
+		}
 	}
 }

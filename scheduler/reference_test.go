@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 var seedFlag = flag.Uint64("scheduler.seed", 0, "first seed of TestPlaceTasksAgreesWithReference; 0 picks one from the clock")
@@ -22,7 +22,7 @@ var seedFlag = flag.Uint64("scheduler.seed", 0, "first seed of TestPlaceTasksAgr
 // state the previous tasks left (on copies of the NodeInfos, which get each
 // task as it is placed); preferences by counting each branch's tasks over
 // all nodes; the best node by a linear scan. No capacities, heaps or trees.
-func referencePlace(tasks []*state.Task, nodes []*NodeInfo, opts Options) []Decision {
+func referencePlace(tasks []*model.Task, nodes []*NodeInfo, opts Options) []Decision {
 	work := make([]*NodeInfo, len(nodes))
 	byID := map[string]*NodeInfo{}
 	for i, n := range nodes {
@@ -50,7 +50,7 @@ func referencePlace(tasks []*state.Task, nodes []*NodeInfo, opts Options) []Deci
 	assign := func(i int, n *NodeInfo) {
 		t := *tasks[i]
 		t.NodeID = n.node.ID
-		t.Status.State = state.TaskStateAssigned
+		t.Status.State = model.TaskStateAssigned
 		n.AddTask(&t)
 		ds[i].NodeID = n.node.ID
 	}
@@ -127,7 +127,7 @@ next:
 }
 
 // refBetter is the ranking of doc.go, read off the NodeInfos.
-func refBetter(a, b *NodeInfo, t *state.Task, opts Options, sid string) bool {
+func refBetter(a, b *NodeInfo, t *model.Task, opts Options, sid string) bool {
 	fa := a.RecentFailures(sid, opts.Now) >= FailureThreshold
 	fb := b.RecentFailures(sid, opts.Now) >= FailureThreshold
 	if fa != fb {
@@ -135,7 +135,7 @@ func refBetter(a, b *NodeInfo, t *state.Task, opts Options, sid string) bool {
 	}
 	var ka, kb []int
 	switch opts.Strategy {
-	case state.StrategyBinpack:
+	case model.StrategyBinpack:
 		ka = []int{refRoom(a, t), -a.ServiceTasks(sid), -a.ActiveTasks()}
 		kb = []int{refRoom(b, t), -b.ServiceTasks(sid), -b.ActiveTasks()}
 	default:
@@ -149,7 +149,7 @@ func refBetter(a, b *NodeInfo, t *state.Task, opts Options, sid string) bool {
 }
 
 // refRoom is how many more tasks like t fit on n, by arithmetic.
-func refRoom(n *NodeInfo, t *state.Task) int {
+func refRoom(n *NodeInfo, t *model.Task) int {
 	room := math.MaxInt
 	need, avail := t.Spec.Resources.Reservations, n.Available()
 	if need.MemoryBytes > 0 {
@@ -172,6 +172,7 @@ func cloneNodeInfo(n *NodeInfo) *NodeInfo {
 	c.tasks = maps.Clone(n.tasks)
 	c.serviceTasks = maps.Clone(n.serviceTasks)
 	c.hostPorts = maps.Clone(n.hostPorts)
+	c.taskPorts = maps.Clone(n.taskPorts)
 	c.failures = maps.Clone(n.failures)
 	return &c
 }
@@ -180,7 +181,7 @@ func cloneNodeInfo(n *NodeInfo) *NodeInfo {
 // group of tasks of the service "svc".
 type randomCase struct {
 	nodes []*NodeInfo
-	tasks []*state.Task
+	tasks []*model.Task
 	opts  Options
 }
 
@@ -189,7 +190,7 @@ func pick[T any](r *rand.Rand, xs ...T) T { return xs[r.IntN(len(xs))] }
 func genCase(r *rand.Rand) randomCase {
 	now := t0
 	var c randomCase
-	c.opts = Options{Now: now, Strategy: pick[state.PlacementStrategy](r, "", state.StrategySpread, state.StrategySpread, state.StrategyBinpack)}
+	c.opts = Options{Now: now, Strategy: pick[model.PlacementStrategy](r, "", model.StrategySpread, model.StrategySpread, model.StrategyBinpack)}
 	nNodes := r.IntN(25)
 	for i := range nNodes {
 		id := fmt.Sprintf("n%02d", i)
@@ -198,13 +199,13 @@ func genCase(r *rand.Rand) randomCase {
 			platform(pick(r, "linux", "linux", "linux", "windows"), pick(r, "amd64", "amd64", "x86_64", "arm64")),
 		}
 		if r.IntN(100) < 15 {
-			opts = append(opts, status(pick(r, state.NodeStateDown, state.NodeStateDisconnected, state.NodeStateUnknown)))
+			opts = append(opts, status(pick(r, model.NodeStateDown, model.NodeStateDisconnected, model.NodeStateUnknown)))
 		}
 		if r.IntN(100) < 15 {
-			opts = append(opts, availability(pick(r, state.AvailabilityPause, state.AvailabilityDrain)))
+			opts = append(opts, availability(pick(r, model.AvailabilityPause, model.AvailabilityDrain)))
 		}
 		if r.IntN(100) < 20 {
-			opts = append(opts, role(state.RoleManager))
+			opts = append(opts, role(model.RoleManager))
 		}
 		var ls []string
 		if r.IntN(100) < 80 {
@@ -221,7 +222,7 @@ func genCase(r *rand.Rand) randomCase {
 		for j := range r.IntN(6) {
 			topts := []taskOpt{runningOn(id), reserve(pick(r, 0, 0.25, 1), pick(r, 0, 256*mib, gib, 2*gib))}
 			if r.IntN(10) == 0 {
-				topts = append(topts, desired(state.TaskStateShutdown))
+				topts = append(topts, desired(model.TaskStateShutdown))
 			}
 			if r.IntN(10) == 0 {
 				topts = append(topts, hostPorts(pick[uint32](r, 8080, 9090)))
@@ -266,7 +267,7 @@ func genCase(r *rand.Rand) randomCase {
 		topts = append(topts, maxReplicas(uint64(1+r.IntN(3))))
 	}
 	if r.IntN(100) < 20 {
-		topts = append(topts, platforms(pick(r, state.Platform{OS: "linux", Architecture: "amd64"}, state.Platform{OS: "linux"}, state.Platform{OS: "windows"})))
+		topts = append(topts, platforms(pick(r, model.Platform{OS: "linux", Architecture: "amd64"}, model.Platform{OS: "linux"}, model.Platform{OS: "windows"})))
 	}
 	if r.IntN(100) < 10 {
 		topts = append(topts, hostPorts(pick[uint32](r, 8080, 9090)))
@@ -434,7 +435,7 @@ func checkInvariants(c randomCase, ds []Decision) string {
 	}
 
 	prefs, _ := parsePreferences(task.Spec.Placement.Preferences)
-	binpack := c.opts.Strategy == state.StrategyBinpack
+	binpack := c.opts.Strategy == model.StrategyBinpack
 	// Leaves: nodes sharing all preference values.
 	leaves := map[string][]*NodeInfo{}
 	for _, n := range work {

@@ -8,13 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 	"github.com/shoal-dev/shoal/state/raft"
 	"github.com/shoal-dev/shoal/state/raft/rafttest"
 )
 
 // raft.Node is what the manager hands the scheduler.
-var _ Proposer = (*raft.Node)(nil)
+var _ state.Proposer = (*raft.Node)(nil)
 
 // world is a rafttest cluster (real Raft, real stores) whose managers each
 // run a Scheduler in their OnLeader hook, as the manager wires it. Tests
@@ -31,7 +32,7 @@ type world struct {
 
 // countingProposer records the scheduler's writes on their way to Raft.
 type countingProposer struct {
-	inner Proposer
+	inner state.Proposer
 
 	mu sync.Mutex
 	// assignments holds the number of assignments of each command that
@@ -156,18 +157,18 @@ func TestSchedulerExplainsAndPlacesWhenANodeFits(t *testing.T) {
 	w.waitTasks("explained", ids, pendingWith("no suitable node (1 node insufficient memory)"))
 
 	// A node that is down, then paused, is not available.
-	n2 := mkNode("n2", resources(8, 8*gib), status(state.NodeStateDown))
+	n2 := mkNode("n2", resources(8, 8*gib), status(model.NodeStateDown))
 	w.addNode(n2)
 	w.waitTasks("down node explained", ids,
 		pendingWith("no suitable node (1 node not available for new tasks; 1 node insufficient memory)"))
-	w.updateNode("n2", func(n *state.Node) { n.Spec.Availability = state.AvailabilityPause })
-	w.setNodeState("n2", state.NodeStateReady)
+	w.updateNode("n2", func(n *model.Node) { n.Spec.Availability = model.AvailabilityPause })
+	w.setNodeState("n2", model.NodeStateReady)
 	time.Sleep(100 * time.Millisecond) // a pass would have placed them by now
 	w.waitTasks("paused node explained", ids,
 		pendingWith("no suitable node (1 node not available for new tasks; 1 node insufficient memory)"))
 
 	// Once active, it takes two of the three; the third waits.
-	w.updateNode("n2", func(n *state.Node) { n.Spec.Availability = state.AvailabilityActive })
+	w.updateNode("n2", func(n *model.Node) { n.Spec.Availability = model.AvailabilityActive })
 	var left string
 	w.waitFor("two placed", func(tx state.ReadTx) bool {
 		placed := 0
@@ -185,8 +186,8 @@ func TestSchedulerExplainsAndPlacesWhenANodeFits(t *testing.T) {
 	// n1 grows (its agent reports more memory): the last one fits there.
 	w.must(state.Op{Type: state.OpNodeStatus, NodeStatuses: []state.NodeStatusUpdate{{
 		ID:          "n1",
-		Status:      state.NodeStatus{State: state.NodeStateReady},
-		Description: &state.NodeDescription{Hostname: "n1", Platform: state.Platform{OS: "linux", Architecture: "amd64"}, Resources: state.Resources{NanoCPUs: 4 * core, MemoryBytes: 4 * gib}},
+		Status:      model.NodeStatus{State: model.NodeStateReady},
+		Description: &model.NodeDescription{Hostname: "n1", Platform: model.Platform{OS: "linux", Architecture: "amd64"}, Resources: model.Resources{NanoCPUs: 4 * core, MemoryBytes: 4 * gib}},
 	}}})
 	if task := w.waitTasks("last placed", []string{left}, assigned)[0]; task.NodeID != "n1" {
 		t.Fatalf("last task on %s, want n1", task.NodeID)
@@ -196,10 +197,10 @@ func TestSchedulerExplainsAndPlacesWhenANodeFits(t *testing.T) {
 func TestSchedulerUnavailableNodesGetNothing(t *testing.T) {
 	w := newWorld(t, 1)
 	w.addNode(mkNode("active"))
-	w.addNode(mkNode("drained", availability(state.AvailabilityDrain)))
-	w.addNode(mkNode("paused", availability(state.AvailabilityPause)))
-	w.addNode(mkNode("down", status(state.NodeStateDown)))
-	w.addNode(mkNode("disconnected", status(state.NodeStateDisconnected)))
+	w.addNode(mkNode("drained", availability(model.AvailabilityDrain)))
+	w.addNode(mkNode("paused", availability(model.AvailabilityPause)))
+	w.addNode(mkNode("down", status(model.NodeStateDown)))
+	w.addNode(mkNode("disconnected", status(model.NodeStateDisconnected)))
 
 	web := w.createService(replicatedSpec("web", 10))
 	webIDs := w.createTasks(web, 1, 10)
@@ -218,8 +219,8 @@ func TestSchedulerUnavailableNodesGetNothing(t *testing.T) {
 	}
 	w.waitTasks("pinned explained", ids[1:], pendingWith("no suitable node (1 node not available for new tasks)"))
 
-	w.updateNode("drained", func(n *state.Node) { n.Spec.Availability = state.AvailabilityActive })
-	w.setNodeState("down", state.NodeStateReady)
+	w.updateNode("drained", func(n *model.Node) { n.Spec.Availability = model.AvailabilityActive })
+	w.setNodeState("down", model.NodeStateReady)
 	got = w.waitTasks("pinned placed once available", []string{ids[1], ids[3]}, assigned)
 	if got[0].NodeID != "drained" || got[1].NodeID != "down" {
 		t.Fatalf("pinned tasks on %s and %s", got[0].NodeID, got[1].NodeID)

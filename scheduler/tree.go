@@ -84,9 +84,9 @@ func branchLess(a, b *branch) bool {
 
 // distribute places up to n tasks in the branch and returns how many it
 // placed: fewer only when the branch runs out of room.
-func (b *branch) distribute(n int, less lessFunc, assign func(*candidate)) int {
+func (b *branch) distribute(n int, fill fillFunc, assign func(*candidate)) int {
 	if b.children == nil {
-		return fillNodes(b.cands, less, n, assign)
+		return fill(b.cands, n, assign)
 	}
 	// First decide each child's share, then place the shares: children
 	// are independent, so the order of placement does not matter.
@@ -111,7 +111,7 @@ func (b *branch) distribute(n int, less lessFunc, assign func(*candidate)) int {
 	placed := 0
 	for _, c := range b.children {
 		if c.share > 0 {
-			placed += c.distribute(c.share, less, assign)
+			placed += c.distribute(c.share, fill, assign)
 		}
 	}
 	return placed

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shoal-dev/shoal/model"
 )
 
 // Benchmarks of the store's write path, change feed and snapshots at the
@@ -32,10 +34,10 @@ func benchIDs(r *rand.Rand, n int) []string {
 	ids := make([]string, n)
 	for i := range ids {
 		s := strconv.FormatUint(r.Uint64(), 36) + strconv.FormatUint(r.Uint64(), 36)
-		for len(s) < IDLength {
+		for len(s) < model.IDLength {
 			s = "0" + s
 		}
-		ids[i] = s[:IDLength]
+		ids[i] = s[:model.IDLength]
 	}
 	return ids
 }
@@ -45,7 +47,7 @@ func benchIDs(r *rand.Rand, n int) []string {
 type benchFixture struct {
 	s        *Store
 	nodes    []string
-	services []*Service
+	services []*model.Service
 	tasks    []string
 	t        time.Time
 }
@@ -59,28 +61,28 @@ func (f *benchFixture) apply(tb testing.TB, ops ...Op) Results {
 	return res
 }
 
-func benchServiceSpec(name string) ServiceSpec {
+func benchServiceSpec(name string) model.ServiceSpec {
 	grace := 30 * time.Second
 	delay := 5 * time.Second
-	return ServiceSpec{
-		Annotations: Annotations{Name: name, Labels: map[string]string{"com.example.team": "web", "com.example.tier": "frontend"}},
-		Task: TaskSpec{
-			Container: ContainerSpec{
+	return model.ServiceSpec{
+		Annotations: model.Annotations{Name: name, Labels: map[string]string{"com.example.team": "web", "com.example.tier": "frontend"}},
+		Task: model.TaskSpec{
+			Container: model.ContainerSpec{
 				Image:           "registry.example.com/web/frontend:1.42.7@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
 				Labels:          map[string]string{"com.example.log": "json"},
 				Command:         []string{"/bin/frontend"},
 				Args:            []string{"--listen", ":8080", "--upstream", "api:9000"},
 				Env:             []string{"MODE=production", "LOG_LEVEL=info", "GOMAXPROCS=2"},
-				Mounts:          []Mount{{Type: MountTypeVolume, Source: "cache", Target: "/var/cache/frontend"}},
+				Mounts:          []model.Mount{{Type: model.MountTypeVolume, Source: "cache", Target: "/var/cache/frontend"}},
 				StopGracePeriod: &grace,
-				Healthcheck:     &HealthConfig{Test: []string{"CMD", "/bin/frontend", "-health"}, Interval: 10 * time.Second, Retries: 3},
+				Healthcheck:     &model.HealthConfig{Test: []string{"CMD", "/bin/frontend", "-health"}, Interval: 10 * time.Second, Retries: 3},
 			},
-			Resources: ResourceRequirements{Reservations: Resources{NanoCPUs: 5e7, MemoryBytes: 64 << 20}, Limits: Resources{MemoryBytes: 256 << 20}},
-			Restart:   RestartPolicy{Condition: RestartOnAny, Delay: &delay},
-			Placement: Placement{Constraints: []string{"node.role==worker", "node.labels.tier!=batch"}},
+			Resources: model.ResourceRequirements{Reservations: model.Resources{NanoCPUs: 5e7, MemoryBytes: 64 << 20}, Limits: model.Resources{MemoryBytes: 256 << 20}},
+			Restart:   model.RestartPolicy{Condition: model.RestartOnAny, Delay: &delay},
+			Placement: model.Placement{Constraints: []string{"node.role==worker", "node.labels.tier!=batch"}},
 		},
-		Mode:     ServiceMode{Replicated: &ReplicatedService{Replicas: benchTasks}},
-		Endpoint: &EndpointSpec{Ports: []PortConfig{{Protocol: "tcp", TargetPort: 8080, PublishedPort: 30080, PublishMode: "host"}}},
+		Mode:     model.ServiceMode{Replicated: &model.ReplicatedService{Replicas: benchTasks}},
+		Endpoint: &model.EndpointSpec{Ports: []model.PortConfig{{Protocol: "tcp", TargetPort: 8080, PublishedPort: 30080, PublishMode: "host"}}},
 	}
 }
 
@@ -89,32 +91,32 @@ func benchServiceSpec(name string) ServiceSpec {
 func newBenchFixture(tb testing.TB, services int) *benchFixture {
 	r := rand.New(rand.NewPCG(1, 2))
 	f := &benchFixture{s: NewStore(), t: benchT0}
-	f.apply(tb, Op{Type: OpCreateCluster, Cluster: &Cluster{ID: benchIDs(r, 1)[0], Spec: DefaultClusterSpec()}})
+	f.apply(tb, Op{Type: OpCreateCluster, Cluster: &model.Cluster{ID: benchIDs(r, 1)[0], Spec: model.DefaultClusterSpec()}})
 	f.nodes = benchIDs(r, benchNodes)
 	ops := make([]Op, 0, len(f.nodes))
 	for i, id := range f.nodes {
-		role := RoleWorker
+		role := model.RoleWorker
 		if i < 5 {
-			role = RoleManager
+			role = model.RoleManager
 		}
-		ops = append(ops, Op{Type: OpCreateNode, Node: &Node{
+		ops = append(ops, Op{Type: OpCreateNode, Node: &model.Node{
 			ID:   id,
-			Spec: NodeSpec{DesiredRole: role, Availability: AvailabilityActive, Annotations: Annotations{Labels: map[string]string{"zone": "z" + strconv.Itoa(i%3)}}},
+			Spec: model.NodeSpec{DesiredRole: role, Availability: model.AvailabilityActive, Annotations: model.Annotations{Labels: map[string]string{"zone": "z" + strconv.Itoa(i%3)}}},
 			Role: role,
-			Description: NodeDescription{
+			Description: model.NodeDescription{
 				Hostname:  "node-" + strconv.Itoa(i),
-				Platform:  Platform{OS: "linux", Architecture: "amd64"},
-				Resources: Resources{NanoCPUs: 32e9, MemoryBytes: 128 << 30},
-				Engine:    Engine{EngineVersion: "28.5.2"},
+				Platform:  model.Platform{OS: "linux", Architecture: "amd64"},
+				Resources: model.Resources{NanoCPUs: 32e9, MemoryBytes: 128 << 30},
+				Engine:    model.Engine{EngineVersion: "28.5.2"},
 			},
-			Status: NodeStatus{State: NodeStateReady, Addr: "10.0." + strconv.Itoa(i/250) + "." + strconv.Itoa(i%250)},
+			Status: model.NodeStatus{State: model.NodeStateReady, Addr: "10.0." + strconv.Itoa(i/250) + "." + strconv.Itoa(i%250)},
 		}})
 	}
 	f.apply(tb, ops...)
 	for i := range services {
 		id := benchIDs(r, 1)[0]
-		f.apply(tb, Op{Type: OpCreateService, Service: &Service{ID: id, Spec: benchServiceSpec("svc" + strconv.Itoa(i))}})
-		var s *Service
+		f.apply(tb, Op{Type: OpCreateService, Service: &model.Service{ID: id, Spec: benchServiceSpec("svc" + strconv.Itoa(i))}})
+		var s *model.Service
 		_ = f.s.View(func(tx ReadTx) error { s = tx.GetService(id); return nil })
 		f.services = append(f.services, s)
 	}
@@ -149,13 +151,13 @@ func (f *benchFixture) assignOp() Op {
 
 // statusOps returns one OpTaskStatus per node reporting its tasks in
 // state st, as the dispatcher writes agents' reports.
-func (f *benchFixture) statusOps(st TaskState, msg string) []Op {
-	byNode := make([][]TaskStatusUpdate, len(f.nodes))
+func (f *benchFixture) statusOps(st model.TaskState, msg string) []Op {
+	byNode := make([][]model.TaskStatusUpdate, len(f.nodes))
 	for i, id := range f.tasks {
 		n := i % len(f.nodes)
-		u := TaskStatusUpdate{TaskID: id, Status: TaskStatus{Timestamp: f.t, State: st, Message: msg}}
-		if st >= TaskStateStarting {
-			u.Status.Container = &ContainerStatus{ContainerID: "c" + id + id, PID: 1000 + i}
+		u := model.TaskStatusUpdate{TaskID: id, Status: model.TaskStatus{Timestamp: f.t, State: st, Message: msg}}
+		if st >= model.TaskStateStarting {
+			u.Status.Container = &model.ContainerStatus{ContainerID: "c" + id + id, PID: 1000 + i}
 		}
 		byNode[n] = append(byNode[n], u)
 	}
@@ -172,7 +174,7 @@ func newRunningFixture(tb testing.TB) *benchFixture {
 	f := newBenchFixture(tb, 10)
 	f.apply(tb, f.createOps()...)
 	f.apply(tb, f.assignOp())
-	f.apply(tb, f.statusOps(TaskStateRunning, "started")...)
+	f.apply(tb, f.statusOps(model.TaskStateRunning, "started")...)
 	return f
 }
 
@@ -266,7 +268,7 @@ func benchTaskStatus(b *testing.B, nodesPerEntry int) {
 	f.apply(b, f.createOps()...)
 	f.apply(b, f.assignOp())
 	for i := range b.N {
-		ops := f.statusOps(TaskStateRunning, "round "+strconv.Itoa(i))
+		ops := f.statusOps(model.TaskStateRunning, "round "+strconv.Itoa(i))
 		applied := 0
 		m.startTimer()
 		for len(ops) > 0 {
@@ -293,13 +295,13 @@ func BenchmarkWatch100kEvents(b *testing.B) {
 	m := newMeter(b)
 	filters := []func(Event) bool{
 		nil,
-		func(e Event) bool { _, ok := e.Object.(*Task); return ok },
+		func(e Event) bool { _, ok := e.Object.(*model.Task); return ok },
 		func(e Event) bool {
-			t, ok := e.Object.(*Task)
-			return !ok || t.Status.State >= TaskStatePending
+			t, ok := e.Object.(*model.Task)
+			return !ok || t.Status.State >= model.TaskStatePending
 		},
-		func(e Event) bool { return e.Object.Kind() == KindNode },
-		func(e Event) bool { return e.Object.Kind() == KindNode && e.Object.GetID() == "self" },
+		func(e Event) bool { return e.Object.Kind() == model.KindNode },
+		func(e Event) bool { return e.Object.Kind() == model.KindNode && e.Object.GetID() == "self" },
 	}
 	for range b.N {
 		f := newBenchFixture(b, 1)
@@ -313,7 +315,7 @@ func BenchmarkWatch100kEvents(b *testing.B) {
 			}
 			var n int
 			w, err := f.s.ViewAndWatch(func(tx ReadTx) error {
-				return tx.ForEachTask(All, func(*Task) bool { n++; return true })
+				return tx.ForEachTask(All, func(*model.Task) bool { n++; return true })
 			}, opts...)
 			if err != nil {
 				b.Fatal(err)

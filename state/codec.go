@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/shoal-dev/shoal/model"
 )
 
 // Binary encoding primitives of snapshots (format 2) and log entries
@@ -32,7 +34,7 @@ func (e *encoder) strs(ss []string) {
 		e.str(s)
 	}
 }
-func (e *encoder) taskState(s TaskState) { e.varint(int64(s)) }
+func (e *encoder) taskState(s model.TaskState) { e.varint(int64(s)) }
 
 func boolByte(b bool) byte {
 	if b {
@@ -215,4 +217,4 @@ func (d *decoder) time() time.Time {
 	return t
 }
 
-func (d *decoder) taskState() TaskState { return TaskState(d.varint()) }
+func (d *decoder) taskState() model.TaskState { return model.TaskState(d.varint()) }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/shoal-dev/shoal/model"
 )
 
 // commandFormatBinary is the first byte of a command in the binary format;
@@ -12,11 +14,11 @@ import (
 // The format: the format byte, the command's time, the number of
 // operations, and each operation: its type (a table string, see
 // encoder.sym), a bit set of the fields it has (opField), and those
-// fields in bit order. Objects (Cluster, Node, Service, Task, a node
-// description, UpdateStatus, Import) are length-prefixed JSON, as they were
-// in JSON entries; the batches that can hold 100k items are binary, with
-// node IDs and messages as table strings. A field is written when JSON's
-// omitempty would write it, so that decoding gives what decoding JSON
+// fields in bit order. Objects (Cluster, Node, Service, Task, Network,
+// Secret, Config, a node description, UpdateStatus, Import) are
+// length-prefixed JSON, as they were in JSON entries; the batches that
+// can hold 100k items are binary, with node IDs and messages as table
+// strings. A field is written when JSON's omitempty would write it, so that decoding gives what decoding JSON
 // gave: an empty list decodes as nil. TestCommandEncodingCoversEveryField
 // fails when Op gains a field this does not write.
 const commandFormatBinary byte = 1
@@ -39,6 +41,10 @@ const (
 	opTaskStatuses
 	opUpdateStatus
 	opImport
+	opNetwork
+	opSecret
+	opConfig
+	opTaskNetworks
 	opFieldsEnd
 )
 
@@ -82,6 +88,10 @@ func encodeOp(e *encoder, op *Op) {
 	set(opTaskStatuses, len(op.TaskStatuses) > 0)
 	set(opUpdateStatus, op.UpdateStatus != nil)
 	set(opImport, op.Import != nil)
+	set(opNetwork, op.Network != nil)
+	set(opSecret, op.Secret != nil)
+	set(opConfig, op.Config != nil)
+	set(opTaskNetworks, len(op.TaskNetworks) > 0)
 
 	e.sym(string(op.Type))
 	e.uvarint(f)
@@ -165,6 +175,29 @@ func encodeOp(e *encoder, op *Op) {
 	if f&opImport != 0 {
 		e.json(op.Import)
 	}
+	if f&opNetwork != 0 {
+		e.json(op.Network)
+	}
+	if f&opSecret != 0 {
+		e.json(op.Secret)
+	}
+	if f&opConfig != 0 {
+		e.json(op.Config)
+	}
+	if f&opTaskNetworks != 0 {
+		e.uvarint(uint64(len(op.TaskNetworks)))
+		for i := range op.TaskNetworks {
+			tn := &op.TaskNetworks[i]
+			e.str(tn.TaskID)
+			e.uvarint(uint64(len(tn.Networks)))
+			for j := range tn.Networks {
+				a := &tn.Networks[j]
+				e.sym(a.NetworkID)
+				e.strs(a.Addresses)
+				e.strs(a.Aliases)
+			}
+		}
+	}
 }
 
 // json writes v as length-prefixed JSON. The objects of commands always
@@ -215,25 +248,25 @@ func decodeOp(d *decoder, op *Op) {
 		op.SpecVersion = d.uvarint()
 	}
 	if f&opCluster != 0 {
-		op.Cluster = decodeJSON[Cluster](d)
+		op.Cluster = decodeJSON[model.Cluster](d)
 	}
 	if f&opNode != 0 {
-		op.Node = decodeJSON[Node](d)
+		op.Node = decodeJSON[model.Node](d)
 	}
 	if f&opService != 0 {
-		op.Service = decodeJSON[Service](d)
+		op.Service = decodeJSON[model.Service](d)
 	}
 	if f&opTask != 0 {
-		op.Task = decodeJSON[Task](d)
+		op.Task = decodeJSON[model.Task](d)
 	}
 	if f&opNodeStatuses != 0 {
 		op.NodeStatuses = make([]NodeStatusUpdate, d.count(5))
 		for i := range op.NodeStatuses {
 			u := &op.NodeStatuses[i]
 			u.ID = d.str()
-			u.Status = NodeStatus{State: NodeState(d.sym()), Message: d.sym(), Addr: d.sym()}
+			u.Status = model.NodeStatus{State: model.NodeState(d.sym()), Message: d.sym(), Addr: d.sym()}
 			if d.bool() {
-				u.Description = decodeJSON[NodeDescription](d)
+				u.Description = decodeJSON[model.NodeDescription](d)
 			}
 		}
 	}
@@ -262,7 +295,7 @@ func decodeOp(d *decoder, op *Op) {
 		}
 	}
 	if f&opTaskStatuses != 0 {
-		op.TaskStatuses = make([]TaskStatusUpdate, d.count(20))
+		op.TaskStatuses = make([]model.TaskStatusUpdate, d.count(20))
 		for i := range op.TaskStatuses {
 			u := &op.TaskStatuses[i]
 			u.TaskID = d.str()
@@ -270,10 +303,33 @@ func decodeOp(d *decoder, op *Op) {
 		}
 	}
 	if f&opUpdateStatus != 0 {
-		op.UpdateStatus = decodeJSON[UpdateStatus](d)
+		op.UpdateStatus = decodeJSON[model.UpdateStatus](d)
 	}
 	if f&opImport != 0 {
 		op.Import = decodeJSON[ImportSet](d)
+	}
+	if f&opNetwork != 0 {
+		op.Network = decodeJSON[model.Network](d)
+	}
+	if f&opSecret != 0 {
+		op.Secret = decodeJSON[model.Secret](d)
+	}
+	if f&opConfig != 0 {
+		op.Config = decodeJSON[model.Config](d)
+	}
+	if f&opTaskNetworks != 0 {
+		op.TaskNetworks = make([]TaskNetworks, d.count(2))
+		for i := range op.TaskNetworks {
+			tn := &op.TaskNetworks[i]
+			tn.TaskID = d.str()
+			n := d.count(3)
+			if n > 0 {
+				tn.Networks = make([]model.NetworkAttachment, n)
+			}
+			for j := range tn.Networks {
+				tn.Networks[j] = model.NetworkAttachment{NetworkID: d.sym(), Addresses: d.strs(), Aliases: d.strs()}
+			}
+		}
 	}
 }
 

@@ -1,10 +1,13 @@
 package state
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/shoal-dev/shoal/model"
 )
 
 // Command is the payload of one Raft log entry: operations that the store
@@ -62,13 +65,66 @@ const (
 	OpSetTasksDesired OpType = "set_tasks_desired" // IDs, DesiredState
 	// OpAssignTasks assigns pending tasks to nodes.
 	OpAssignTasks OpType = "assign_tasks" // Assignments
-	// OpTaskPending sets the message of tasks that are still pending.
+	// OpTaskPending sets the message of tasks that are still pending (or
+	// NEW: waiting for their network attachments).
 	OpTaskPending OpType = "task_pending" // Pending
 	// OpTaskStatus records status reports of node ID's agent; a report for
 	// a task on another node, or that would move a task backwards, is
 	// ignored.
 	OpTaskStatus  OpType = "task_status"  // ID (node), TaskStatuses
 	OpDeleteTasks OpType = "delete_tasks" // IDs
+
+	// OpCreateNetwork creates a network; its name must be free among
+	// networks and at most one network is the ingress network.
+	OpCreateNetwork OpType = "create_network"
+	// OpUpdateNetwork replaces network Network.ID at Version; the name
+	// cannot change.
+	OpUpdateNetwork OpType = "update_network"
+	// OpDeleteNetwork deletes network ID (at Version if non-zero), refused
+	// while a service's spec names it, or a task that is not done with it
+	// (desired and observed state at most running) is attached; the
+	// ingress network also while a service publishes ingress ports.
+	OpDeleteNetwork OpType = "delete_network"
+
+	// OpCreateSecret creates a secret; its name must be free among
+	// secrets.
+	OpCreateSecret OpType = "create_secret"
+	// OpUpdateSecret changes the labels of secret Secret.ID at Version:
+	// the name cannot change, and the data either is left out (nil) or is
+	// the stored data. The stored data is kept, so an update's log entry
+	// need not carry it.
+	OpUpdateSecret OpType = "update_secret"
+	// OpDeleteSecret deletes secret ID (at Version if non-zero), refused
+	// while a service's spec references it.
+	OpDeleteSecret OpType = "delete_secret"
+
+	// OpCreateConfig, OpUpdateConfig and OpDeleteConfig are the secret
+	// operations for configs, with the same rules.
+	OpCreateConfig OpType = "create_config"
+	OpUpdateConfig OpType = "update_config"
+	OpDeleteConfig OpType = "delete_config"
+
+	// The allocator's operations (package allocator). Each writes only
+	// the fields the allocator owns and keeps the object's version, as a
+	// status write does, so that users' read-modify-writes are not
+	// refused because of it; each refuses an object that is no longer at
+	// the version the allocator read (ErrSequence), so an allocation made
+	// from a stale read never lands.
+	//
+	// OpAllocateNetwork sets the VXLAN ID and the effective IPAM configs
+	// of network Network.ID at Version.
+	OpAllocateNetwork OpType = "allocate_network" // Network, Version
+	// OpAllocateService sets the allocated Endpoint of service Service.ID
+	// at Version.
+	OpAllocateService OpType = "allocate_service" // Service, Version
+	// OpAllocateNode sets the load-balancer Attachments of node Node.ID at
+	// Version.
+	OpAllocateNode OpType = "allocate_node" // Node, Version
+	// OpAllocateTasks gives tasks that wait for their network attachments
+	// (state NEW, desired state at most RUNNING, no attachments yet)
+	// their attachments and makes them PENDING for the scheduler; other
+	// tasks are skipped.
+	OpAllocateTasks OpType = "allocate_tasks" // TaskNetworks
 
 	// OpImport inserts objects as they are (a backup being restored into
 	// a new cluster), with new versions; an object whose ID exists is
@@ -89,35 +145,92 @@ type Op struct {
 	// SpecVersion is the service spec version an operation was made from.
 	SpecVersion uint64 `json:"spec_version,omitempty"`
 
-	Cluster *Cluster `json:"cluster,omitempty"`
-	Node    *Node    `json:"node,omitempty"`
-	Service *Service `json:"service,omitempty"`
-	Task    *Task    `json:"task,omitempty"`
+	Cluster *model.Cluster `json:"cluster,omitempty"`
+	Node    *model.Node    `json:"node,omitempty"`
+	Service *model.Service `json:"service,omitempty"`
+	Task    *model.Task    `json:"task,omitempty"`
+	Network *model.Network `json:"network,omitempty"`
+	Secret  *model.Secret  `json:"secret,omitempty"`
+	Config  *model.Config  `json:"config,omitempty"`
 
-	NodeStatuses []NodeStatusUpdate `json:"node_statuses,omitempty"`
-	NewTasks     []NewTask          `json:"new_tasks,omitempty"`
-	IDs          []string           `json:"ids,omitempty"`
-	DesiredState TaskState          `json:"desired_state,omitempty"`
-	Assignments  []Assignment       `json:"assignments,omitempty"`
-	Pending      []PendingReason    `json:"pending,omitempty"`
-	TaskStatuses []TaskStatusUpdate `json:"task_statuses,omitempty"`
-	UpdateStatus *UpdateStatus      `json:"update_status,omitempty"`
-	Import       *ImportSet         `json:"import,omitempty"`
+	NodeStatuses []NodeStatusUpdate       `json:"node_statuses,omitempty"`
+	NewTasks     []NewTask                `json:"new_tasks,omitempty"`
+	IDs          []string                 `json:"ids,omitempty"`
+	DesiredState model.TaskState          `json:"desired_state,omitempty"`
+	Assignments  []Assignment             `json:"assignments,omitempty"`
+	Pending      []PendingReason          `json:"pending,omitempty"`
+	TaskStatuses []model.TaskStatusUpdate `json:"task_statuses,omitempty"`
+	UpdateStatus *model.UpdateStatus      `json:"update_status,omitempty"`
+	Import       *ImportSet               `json:"import,omitempty"`
+	TaskNetworks []TaskNetworks           `json:"task_networks,omitempty"`
+}
+
+// SafeToRetry tells whether c may be proposed again after a first attempt
+// whose outcome is unknown (the leader that took it was lost): every
+// operation has a precondition that its own application makes false, so
+// of two applications of c at most one succeeds, in whatever order Raft
+// commits them. A second attempt that applies without an error therefore
+// proves that the first did not and never will; one that fails a
+// precondition proves nothing (the first attempt or another writer may
+// have changed the object), and the outcome stays unknown.
+//
+// The operations that qualify: the cluster's creation (any cluster then
+// exists, and none is ever deleted), updates (the stored version must
+// equal the one read, and every update bumps it to the entry's index,
+// which no reader can have seen before), deletes at a version, and
+// no-ops. Status and batch operations apply partly or overwrite and do
+// not qualify; nor does a delete without a version, since an object of
+// the same ID could exist again by the time of the retry (an import).
+// Nor do the creates of services and nodes: their fresh ID is refused
+// only while the object exists, so a first attempt that applied, then a
+// delete by another client, would let the retry apply too and bring the
+// deleted object back (robustness seed 595565540269: a service removed,
+// acknowledged, and present again).
+func (c *Command) SafeToRetry() bool {
+	if len(c.Ops) == 0 {
+		return false
+	}
+	for i := range c.Ops {
+		if !c.Ops[i].safeToRetry() {
+			return false
+		}
+	}
+	return true
+}
+
+func (o *Op) safeToRetry() bool {
+	switch o.Type {
+	case OpNoop, OpCreateCluster,
+		OpUpdateCluster, OpUpdateNode, OpUpdateService, OpUpdateTask:
+		return true
+	case OpDeleteNode, OpDeleteService:
+		return o.Version != 0
+	}
+	return false
 }
 
 // ImportSet holds the objects of an OpImport.
 type ImportSet struct {
-	Nodes    []*Node    `json:"nodes,omitempty"`
-	Services []*Service `json:"services,omitempty"`
-	Tasks    []*Task    `json:"tasks,omitempty"`
+	Nodes    []*model.Node    `json:"nodes,omitempty"`
+	Services []*model.Service `json:"services,omitempty"`
+	Tasks    []*model.Task    `json:"tasks,omitempty"`
+	Networks []*model.Network `json:"networks,omitempty"`
+	Secrets  []*model.Secret  `json:"secrets,omitempty"`
+	Configs  []*model.Config  `json:"configs,omitempty"`
+}
+
+// TaskNetworks are the network attachments the allocator gives a task.
+type TaskNetworks struct {
+	TaskID   string                    `json:"task_id"`
+	Networks []model.NetworkAttachment `json:"networks"`
 }
 
 // NodeStatusUpdate sets a node's observed fields.
 type NodeStatusUpdate struct {
-	ID     string     `json:"id"`
-	Status NodeStatus `json:"status"`
+	ID     string           `json:"id"`
+	Status model.NodeStatus `json:"status"`
 	// Description replaces the node's description if set.
-	Description *NodeDescription `json:"description,omitempty"`
+	Description *model.NodeDescription `json:"description,omitempty"`
 }
 
 // NewTask is a task for OpCreateTasks to make from the service's spec.
@@ -140,12 +253,6 @@ type PendingReason struct {
 	Message string `json:"message"`
 }
 
-// TaskStatusUpdate is an agent's report of a task's status.
-type TaskStatusUpdate struct {
-	TaskID string     `json:"task_id"`
-	Status TaskStatus `json:"status"`
-}
-
 // OpResult is the outcome of one operation.
 type OpResult struct {
 	// Err is nil when the operation applied.
@@ -153,6 +260,21 @@ type OpResult struct {
 	// Applied counts the items a batch operation applied; items whose
 	// preconditions did not hold are skipped without failing the op.
 	Applied int `json:"applied,omitempty"`
+}
+
+// Proposer commits commands to the replicated store; raft.Node implements
+// it. This is the one contract for every component that writes (API,
+// orchestrator, scheduler, dispatcher, CA server):
+//   - Propose returns the results of cmd's operations once the local store
+//     has applied the command, so a View after it returns sees the write;
+//   - it is safe for concurrent use;
+//   - it does not keep cmd after it returns.
+//
+// An error means the outcome is not known to be applied (raft.QuorumError,
+// raft.ErrUnknownOutcome, raft.ErrShutdown, the context's error); the
+// results' Err tells whether an applied command's operations succeeded.
+type Proposer interface {
+	Propose(ctx context.Context, cmd *Command) (Results, error)
 }
 
 // Results are the outcomes of a command's operations, in order.

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoal-dev/shoal/model"
 )
 
 // TestCommandEncodingCoversEveryField round-trips a command whose every
@@ -52,9 +54,9 @@ func TestCommandEncodingKeepsJSONSemantics(t *testing.T) {
 		{},
 		{Time: time.Date(2026, 1, 2, 3, 4, 5, 6, loc), Ops: []Op{{Type: OpNoop}}},
 		{Ops: []Op{{Type: OpAssignTasks, Assignments: []Assignment{}, IDs: []string{}, NewTasks: []NewTask{}}}},
-		{Ops: []Op{{Type: OpTaskStatus, ID: "n1", TaskStatuses: []TaskStatusUpdate{{TaskID: "t", Status: TaskStatus{Ports: []PortConfig{}, Container: &ContainerStatus{}}}}}}},
-		{Ops: []Op{{Type: OpNodeStatus, NodeStatuses: []NodeStatusUpdate{{ID: "n", Description: &NodeDescription{}}}}, {Type: "unknown-op"}}},
-		{Ops: []Op{{Type: OpImport, Import: &ImportSet{}, Cluster: &Cluster{}}}},
+		{Ops: []Op{{Type: OpTaskStatus, ID: "n1", TaskStatuses: []model.TaskStatusUpdate{{TaskID: "t", Status: model.TaskStatus{Ports: []model.PortConfig{}, Container: &model.ContainerStatus{}}}}}}},
+		{Ops: []Op{{Type: OpNodeStatus, NodeStatuses: []NodeStatusUpdate{{ID: "n", Description: &model.NodeDescription{}}}}, {Type: "unknown-op"}}},
+		{Ops: []Op{{Type: OpImport, Import: &ImportSet{}, Cluster: &model.Cluster{}}}},
 		{Ops: []Op{{Type: OpCreateTasks, NewTasks: []NewTask{{ID: "é\x00\xff"}}}}},
 	}
 	for i, c := range cmds {
@@ -223,5 +225,136 @@ func TestEncodedCommandSize(t *testing.T) {
 	got, err := DecodeCommand(b)
 	if err != nil || !reflect.DeepEqual(got.Ops, c.Ops) {
 		t.Fatalf("round trip: %v", err)
+	}
+}
+
+// TestSafeToRetryCommandsApplyAtMostOnce checks SafeToRetry's promise
+// against the store: a command it accepts, applied twice in a row, applies
+// the first time and fails a precondition the second, for every operation
+// it accepts; and it refuses the operations that could apply twice.
+func TestSafeToRetryCommandsApplyAtMostOnce(t *testing.T) {
+	// setup creates a cluster, a node, a service and a task, and returns
+	// their versions.
+	setup := func(a *applier) (cluster, node, service, task uint64) {
+		a.mustApply(Op{Type: OpCreateCluster, Cluster: &model.Cluster{ID: "c1", Spec: model.DefaultClusterSpec()}},
+			Op{Type: OpCreateNode, Node: &model.Node{ID: "n1", Role: model.RoleWorker}},
+			Op{Type: OpCreateService, Service: testService("s1", "web", 1)})
+		a.mustApply(Op{Type: OpCreateTasks, ID: "s1", SpecVersion: 1, NewTasks: []NewTask{{ID: "t1", Slot: 1}}})
+		var err error
+		_ = a.s.View(func(tx ReadTx) error {
+			c, n, s, tk := tx.GetCluster("c1"), tx.GetNode("n1"), tx.GetService("s1"), tx.GetTask("t1")
+			if c == nil || n == nil || s == nil || tk == nil {
+				err = errors.New("setup objects missing")
+				return nil
+			}
+			cluster, node, service, task = c.Version.Index, n.Version.Index, s.Version.Index, tk.Version.Index
+			return nil
+		})
+		if err != nil {
+			a.t.Fatal(err)
+		}
+		return
+	}
+	type versions struct{ cluster, node, service, task uint64 }
+	safe := []struct {
+		name string
+		ops  func(v versions, a *applier) []Op
+	}{
+		{"noop", func(_ versions, _ *applier) []Op { return []Op{{Type: OpNoop}} }},
+		{"update service", func(v versions, a *applier) []Op {
+			s := a.service("s1").Copy()
+			s.Spec.Mode.Replicated.Replicas = 5
+			return []Op{{Type: OpUpdateService, Service: s, Version: v.service}}
+		}},
+		{"update node", func(v versions, a *applier) []Op {
+			var n *model.Node
+			_ = a.s.View(func(tx ReadTx) error { n = tx.GetNode("n1").Copy(); return nil })
+			n.Spec.Availability = model.AvailabilityDrain
+			return []Op{{Type: OpUpdateNode, Node: n, Version: v.node}}
+		}},
+		{"update cluster", func(v versions, a *applier) []Op {
+			var c *model.Cluster
+			_ = a.s.View(func(tx ReadTx) error { c = tx.GetCluster("c1").Copy(); return nil })
+			return []Op{{Type: OpUpdateCluster, Cluster: c, Version: v.cluster}}
+		}},
+		{"update task", func(v versions, a *applier) []Op {
+			tk := a.task("t1").Copy()
+			return []Op{{Type: OpUpdateTask, Task: tk, Version: v.task}}
+		}},
+		{"delete service at a version", func(v versions, _ *applier) []Op {
+			return []Op{{Type: OpDeleteService, ID: "s1", Version: v.service}}
+		}},
+		{"delete node at a version", func(v versions, _ *applier) []Op {
+			return []Op{{Type: OpDeleteNode, ID: "n1", Version: v.node}}
+		}},
+		{"two ops", func(v versions, a *applier) []Op {
+			s := a.service("s1").Copy()
+			s.Spec.Mode.Replicated.Replicas = 2
+			var n *model.Node
+			_ = a.s.View(func(tx ReadTx) error { n = tx.GetNode("n1").Copy(); return nil })
+			n.Spec.Availability = model.AvailabilityPause
+			return []Op{{Type: OpUpdateService, Service: s, Version: v.service},
+				{Type: OpUpdateNode, Node: n, Version: v.node}}
+		}},
+	}
+	// Between the two applications another client may delete the
+	// objects: the retry must still not apply.
+	deleteAll := []Op{{Type: OpDeleteService, ID: "s1"}, {Type: OpDeleteNode, ID: "n1"}, {Type: OpDeleteService, ID: "s2"}, {Type: OpDeleteNode, ID: "n2"}}
+	for _, tc := range safe {
+		for _, between := range []string{"in a row", "after deletes"} {
+			t.Run(tc.name+" "+between, func(t *testing.T) {
+				a := newApplier(t)
+				c, n, s, tk := setup(a)
+				ops := tc.ops(versions{c, n, s, tk}, a)
+				if cmd := (&Command{Ops: ops}); !cmd.SafeToRetry() {
+					t.Fatalf("SafeToRetry refuses %v", ops)
+				}
+				if err := a.apply(ops...).Err(); err != nil {
+					t.Fatalf("first application: %v", err)
+				}
+				if between == "after deletes" {
+					for _, d := range deleteAll {
+						_ = a.apply(d) // some find nothing to delete
+					}
+				}
+				second := a.apply(ops...)
+				if tc.name == "noop" {
+					return // changes nothing: applying it twice is harmless
+				}
+				for i, r := range second {
+					if r.Err == nil || r.Applied != 0 {
+						t.Fatalf("op %d (%s) applied twice: %+v", i, ops[i].Type, r)
+					}
+				}
+			})
+		}
+	}
+
+	unsafe := []Op{
+		// A create applied, then the object deleted: a retry would
+		// create it again (TestRetriedCreateCouldResurrect).
+		{Type: OpCreateService, Service: testService("s2", "api", 1)},
+		{Type: OpCreateNode, Node: &model.Node{ID: "n2", Role: model.RoleWorker}},
+		{Type: OpDeleteService, ID: "s1"},
+		{Type: OpDeleteNode, ID: "n1"},
+		{Type: OpNodeStatus},
+		{Type: OpServiceUpdateStatus},
+		{Type: OpRollbackService},
+		{Type: OpCreateTasks},
+		{Type: OpSetTasksDesired},
+		{Type: OpAssignTasks},
+		{Type: OpTaskPending},
+		{Type: OpTaskStatus},
+		{Type: OpDeleteTasks},
+		{Type: OpImport},
+	}
+	for _, op := range unsafe {
+		cmd := &Command{Ops: []Op{{Type: OpNoop}, op}}
+		if cmd.SafeToRetry() {
+			t.Errorf("SafeToRetry accepts a command with %s (version %d)", op.Type, op.Version)
+		}
+	}
+	if (&Command{}).SafeToRetry() {
+		t.Error("SafeToRetry accepts an empty command")
 	}
 }

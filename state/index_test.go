@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/shoal-dev/shoal/model"
 )
 
 // randomWorkload applies a random mix of every task and node operation,
@@ -20,16 +22,16 @@ func randomWorkload(t *testing.T, seed uint64, steps int) *applier {
 
 func randomWorkloadOn(a *applier, seed uint64, steps int) *applier {
 	r := rand.New(rand.NewPCG(seed, 7))
-	a.mustApply(Op{Type: OpCreateCluster, Cluster: &Cluster{ID: "c1", Spec: DefaultClusterSpec()}})
+	a.mustApply(Op{Type: OpCreateCluster, Cluster: &model.Cluster{ID: "c1", Spec: model.DefaultClusterSpec()}})
 	hosts := []string{"Alpha", "alpha", "beta", "BETA-2", "gamma", ""}
 	var nodes []string
 	for i := range 12 {
 		id := fmt.Sprintf("n%02d", i)
-		role := RoleWorker
+		role := model.RoleWorker
 		if i%4 == 0 {
-			role = RoleManager
+			role = model.RoleManager
 		}
-		a.mustApply(Op{Type: OpCreateNode, Node: &Node{ID: id, Role: role, Description: NodeDescription{Hostname: hosts[i%len(hosts)]}}})
+		a.mustApply(Op{Type: OpCreateNode, Node: &model.Node{ID: id, Role: role, Description: model.NodeDescription{Hostname: hosts[i%len(hosts)]}}})
 		nodes = append(nodes, id)
 	}
 	var services []string
@@ -61,15 +63,28 @@ func randomWorkloadOn(a *applier, seed uint64, steps int) *applier {
 			a.apply(Op{Type: OpCreateTasks, ID: s.ID, SpecVersion: s.SpecVersion.Index, NewTasks: nts})
 		case k < 5 && len(tasks) > 0:
 			var as []Assignment
-			for range 1 + r.IntN(20) {
+			n := 1 + r.IntN(20)
+			if r.IntN(4) == 0 {
+				n = 25 + r.IntN(60) // more than twice the nodes: a batch
+			}
+			for range n {
 				as = append(as, Assignment{TaskID: tasks[r.IntN(len(tasks))], NodeID: nodes[r.IntN(len(nodes))]})
 			}
 			a.apply(Op{Type: OpAssignTasks, Assignments: as})
 		case k < 6 && len(tasks) > 0:
 			ids := []string{tasks[r.IntN(len(tasks))], tasks[r.IntN(len(tasks))]}
-			a.apply(Op{Type: OpSetTasksDesired, IDs: ids, DesiredState: []TaskState{TaskStateShutdown, TaskStateRemove}[r.IntN(2)]})
+			a.apply(Op{Type: OpSetTasksDesired, IDs: ids, DesiredState: []model.TaskState{model.TaskStateShutdown, model.TaskStateRemove}[r.IntN(2)]})
 		case k < 7 && len(tasks) > 0:
-			a.apply(Op{Type: OpDeleteTasks, IDs: []string{tasks[r.IntN(len(tasks))]}})
+			// Up to four tasks, the same one twice at times, or a batch.
+			ids := []string{tasks[r.IntN(len(tasks))]}
+			n := r.IntN(4)
+			if r.IntN(4) == 0 {
+				n = 25 + r.IntN(40)
+			}
+			for range n {
+				ids = append(ids, tasks[r.IntN(len(tasks))])
+			}
+			a.apply(Op{Type: OpDeleteTasks, IDs: ids})
 		case k < 8 && len(tasks) > 0:
 			// An update that moves a task to another node.
 			tk := a.task(tasks[r.IntN(len(tasks))])
@@ -81,15 +96,15 @@ func randomWorkloadOn(a *applier, seed uint64, steps int) *applier {
 			a.apply(Op{Type: OpUpdateTask, Task: n, Version: tk.Version.Index})
 		case k < 9:
 			n := nodes[r.IntN(len(nodes))]
-			var node *Node
+			var node *model.Node
 			_ = a.s.View(func(tx ReadTx) error { node = tx.GetNode(n); return nil })
 			if node == nil {
 				continue
 			}
 			c := node.Copy()
-			c.Role = []NodeRole{RoleWorker, RoleManager}[r.IntN(2)]
+			c.Role = []model.NodeRole{model.RoleWorker, model.RoleManager}[r.IntN(2)]
 			a.apply(Op{Type: OpUpdateNode, Node: c, Version: node.Version.Index})
-			a.apply(Op{Type: OpNodeStatus, NodeStatuses: []NodeStatusUpdate{{ID: n, Status: NodeStatus{State: NodeStateReady}, Description: &NodeDescription{Hostname: hosts[r.IntN(len(hosts))]}}}})
+			a.apply(Op{Type: OpNodeStatus, NodeStatuses: []NodeStatusUpdate{{ID: n, Status: model.NodeStatus{State: model.NodeStateReady}, Description: &model.NodeDescription{Hostname: hosts[r.IntN(len(hosts))]}}}})
 		default:
 			if r.IntN(10) == 0 {
 				s := services[r.IntN(len(services))]
@@ -115,58 +130,58 @@ func TestSelectorsMatchFilteredScans(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if !slices.IsSortedFunc(all, func(x, y *Task) int { return strings.Compare(x.ID, y.ID) }) {
+			if !slices.IsSortedFunc(all, func(x, y *model.Task) int { return strings.Compare(x.ID, y.ID) }) {
 				t.Fatal("All is not in ID order")
 			}
 			nodes, _ := tx.FindNodes(All)
 			services, _ := tx.FindServices(All)
-			checkTasks := func(name string, by By, keep func(*Task) bool, value func(*Task) string) {
+			checkTasks := func(name string, by By, keep func(*model.Task) bool, value func(*model.Task) string) {
 				t.Helper()
-				var want []*Task
+				var want []*model.Task
 				for _, tk := range all {
 					if keep(tk) {
 						want = append(want, tk)
 					}
 				}
-				slices.SortStableFunc(want, func(x, y *Task) int { return strings.Compare(value(x), value(y)) })
+				slices.SortStableFunc(want, func(x, y *model.Task) int { return strings.Compare(value(x), value(y)) })
 				got, err := tx.FindTasks(by)
 				if err != nil {
 					t.Fatal(err)
 				}
-				var each []*Task
-				_ = tx.ForEachTask(by, func(tk *Task) bool { each = append(each, tk); return true })
+				var each []*model.Task
+				_ = tx.ForEachTask(by, func(tk *model.Task) bool { each = append(each, tk); return true })
 				if !slices.Equal(got, want) || !slices.Equal(each, want) {
 					t.Fatalf("seed %d, %s: got %d tasks, want %d (or a different order)", seed, name, len(got), len(want))
 				}
 			}
-			none := func(*Task) string { return "" }
-			for _, s := range append(services, &Service{ID: "gone"}) {
-				checkTasks("service "+s.ID, ByServiceID(s.ID), func(tk *Task) bool { return tk.ServiceID == s.ID }, none)
+			none := func(*model.Task) string { return "" }
+			for _, s := range append(services, &model.Service{ID: "gone"}) {
+				checkTasks("service "+s.ID, ByServiceID(s.ID), func(tk *model.Task) bool { return tk.ServiceID == s.ID }, none)
 				for slot := range uint64(7) {
-					checkTasks(fmt.Sprintf("slot %s.%d", s.ID, slot), BySlot(s.ID, slot), func(tk *Task) bool {
+					checkTasks(fmt.Sprintf("slot %s.%d", s.ID, slot), BySlot(s.ID, slot), func(tk *model.Task) bool {
 						return slot != 0 && tk.ServiceID == s.ID && tk.Slot == slot
 					}, none)
 				}
 			}
-			for _, n := range append(nodes, &Node{ID: ""}, &Node{ID: "n0"}) {
-				checkTasks("node "+n.ID, ByNodeID(n.ID), func(tk *Task) bool { return n.ID != "" && tk.NodeID == n.ID }, none)
+			for _, n := range append(nodes, &model.Node{ID: ""}, &model.Node{ID: "n0"}) {
+				checkTasks("node "+n.ID, ByNodeID(n.ID), func(tk *model.Task) bool { return n.ID != "" && tk.NodeID == n.ID }, none)
 			}
-			for _, ds := range []TaskState{TaskStateNew, TaskStateRunning, TaskStateShutdown, TaskStateRemove} {
-				checkTasks("desired "+ds.String(), ByDesiredState(ds), func(tk *Task) bool { return tk.DesiredState == ds }, none)
+			for _, ds := range []model.TaskState{model.TaskStateNew, model.TaskStateRunning, model.TaskStateShutdown, model.TaskStateRemove} {
+				checkTasks("desired "+ds.String(), ByDesiredState(ds), func(tk *model.Task) bool { return tk.DesiredState == ds }, none)
 			}
 			for _, p := range []string{"", "t", "t0", "t01", "t99999", "x"} {
-				checkTasks("id prefix "+p, ByIDPrefix(p), func(tk *Task) bool { return strings.HasPrefix(tk.ID, p) }, none)
+				checkTasks("id prefix "+p, ByIDPrefix(p), func(tk *model.Task) bool { return strings.HasPrefix(tk.ID, p) }, none)
 			}
 
-			checkNodes := func(name string, by By, keep func(*Node) bool, value func(*Node) string) {
+			checkNodes := func(name string, by By, keep func(*model.Node) bool, value func(*model.Node) string) {
 				t.Helper()
-				var want []*Node
+				var want []*model.Node
 				for _, n := range nodes {
 					if keep(n) {
 						want = append(want, n)
 					}
 				}
-				slices.SortStableFunc(want, func(x, y *Node) int { return cmp.Compare(value(x), value(y)) })
+				slices.SortStableFunc(want, func(x, y *model.Node) int { return cmp.Compare(value(x), value(y)) })
 				got, err := tx.FindNodes(by)
 				if err != nil {
 					t.Fatal(err)
@@ -175,17 +190,17 @@ func TestSelectorsMatchFilteredScans(t *testing.T) {
 					t.Fatalf("seed %d, %s: got %v, want %v", seed, name, ids(got), ids(want))
 				}
 			}
-			host := func(n *Node) string { return strings.ToLower(n.Description.Hostname) }
+			host := func(n *model.Node) string { return strings.ToLower(n.Description.Hostname) }
 			for _, h := range []string{"alpha", "ALPHA", "beta", "beta-2", "", "zeta"} {
-				checkNodes("hostname "+h, ByName(h), func(n *Node) bool { return h != "" && host(n) == strings.ToLower(h) }, host)
+				checkNodes("hostname "+h, ByName(h), func(n *model.Node) bool { return h != "" && host(n) == strings.ToLower(h) }, host)
 			}
 			for _, p := range []string{"", "a", "BE", "beta-", "z"} {
-				checkNodes("hostname prefix "+p, ByNamePrefix(p), func(n *Node) bool {
+				checkNodes("hostname prefix "+p, ByNamePrefix(p), func(n *model.Node) bool {
 					return host(n) != "" && strings.HasPrefix(host(n), strings.ToLower(p))
 				}, host)
 			}
-			for _, r := range []NodeRole{RoleWorker, RoleManager, ""} {
-				checkNodes("role "+string(r), ByRole(r), func(n *Node) bool { return r != "" && n.Role == r }, func(n *Node) string { return string(n.Role) })
+			for _, r := range []model.NodeRole{model.RoleWorker, model.RoleManager, ""} {
+				checkNodes("role "+string(r), ByRole(r), func(n *model.Node) bool { return r != "" && n.Role == r }, func(n *model.Node) string { return string(n.Role) })
 			}
 			for _, s := range services {
 				got, _ := tx.FindServices(ByName(strings.ToUpper(s.Spec.Name)))
@@ -194,7 +209,7 @@ func TestSelectorsMatchFilteredScans(t *testing.T) {
 				}
 			}
 			got, _ := tx.FindServices(ByNamePrefix("web"))
-			if len(got) != len(services) || !slices.IsSortedFunc(got, func(x, y *Service) int { return strings.Compare(x.Spec.Name, y.Spec.Name) }) {
+			if len(got) != len(services) || !slices.IsSortedFunc(got, func(x, y *model.Service) int { return strings.Compare(x.Spec.Name, y.Spec.Name) }) {
 				t.Fatalf("services by name prefix: %d of %d, or not in name order", len(got), len(services))
 			}
 			return nil
@@ -205,7 +220,7 @@ func TestSelectorsMatchFilteredScans(t *testing.T) {
 	}
 }
 
-func ids[T Object](l []T) []string {
+func ids[T model.Object](l []T) []string {
 	out := make([]string, len(l))
 	for i, o := range l {
 		out[i] = o.GetID()
@@ -220,13 +235,13 @@ func TestSelectorsRefuseWrongKinds(t *testing.T) {
 	_ = s.View(func(tx ReadTx) error {
 		for name, f := range map[string]func() error{
 			"nodes by slot":          func() error { _, err := tx.FindNodes(BySlot("s", 1)); return err },
-			"services by desired":    func() error { _, err := tx.FindServices(ByDesiredState(TaskStateRunning)); return err },
-			"tasks by role":          func() error { _, err := tx.FindTasks(ByRole(RoleWorker)); return err },
+			"services by desired":    func() error { _, err := tx.FindServices(ByDesiredState(model.TaskStateRunning)); return err },
+			"tasks by role":          func() error { _, err := tx.FindTasks(ByRole(model.RoleWorker)); return err },
 			"tasks by name prefix":   func() error { _, err := tx.FindTasks(ByNamePrefix("x")); return err },
 			"nodes by service":       func() error { _, err := tx.FindNodes(ByServiceID("s")); return err },
 			"services by node":       func() error { _, err := tx.FindServices(ByNodeID("n")); return err },
-			"each task by name":      func() error { return tx.ForEachTask(ByName("x"), func(*Task) bool { return true }) },
-			"services by role (all)": func() error { _, err := tx.FindServices(ByRole(RoleManager)); return err },
+			"each task by name":      func() error { return tx.ForEachTask(ByName("x"), func(*model.Task) bool { return true }) },
+			"services by role (all)": func() error { _, err := tx.FindServices(ByRole(model.RoleManager)); return err },
 		} {
 			if err := f(); !errorsIsInvalid(err) {
 				t.Errorf("%s: %v", name, err)
@@ -245,7 +260,7 @@ func errorsIsInvalid(err error) bool {
 // never changes under it (run with -race).
 func TestReadersSeeImmutableVersions(t *testing.T) {
 	a := newApplier(t)
-	a.mustApply(Op{Type: OpCreateNode, Node: &Node{ID: "n1"}}, Op{Type: OpCreateService, Service: testService("s1", "web", 1)})
+	a.mustApply(Op{Type: OpCreateNode, Node: &model.Node{ID: "n1"}}, Op{Type: OpCreateService, Service: testService("s1", "web", 1)})
 	var nts []NewTask
 	for i := range 3000 {
 		nts = append(nts, NewTask{ID: fmt.Sprintf("t%05d", i), Slot: uint64(i + 1)})
@@ -267,7 +282,7 @@ func TestReadersSeeImmutableVersions(t *testing.T) {
 				_ = a.s.View(func(tx ReadTx) error {
 					idx := tx.Index()
 					count := func() (n int, sum uint64) {
-						_ = tx.ForEachTask(ByServiceID("s1"), func(tk *Task) bool {
+						_ = tx.ForEachTask(ByServiceID("s1"), func(tk *model.Task) bool {
 							n++
 							sum += tk.Version.Index
 							if tk.Version.Index > idx {
@@ -288,13 +303,13 @@ func TestReadersSeeImmutableVersions(t *testing.T) {
 		}()
 	}
 	for i := range 60 {
-		var ds []TaskStatusUpdate
+		var ds []model.TaskStatusUpdate
 		var as []Assignment
 		for j := range 3000 {
 			if i == 0 {
 				as = append(as, Assignment{TaskID: fmt.Sprintf("t%05d", j), NodeID: "n1"})
 			} else if j%(1+i%7) == 0 {
-				ds = append(ds, TaskStatusUpdate{TaskID: fmt.Sprintf("t%05d", j), Status: TaskStatus{State: TaskStateRunning, Message: fmt.Sprint(i)}})
+				ds = append(ds, model.TaskStatusUpdate{TaskID: fmt.Sprintf("t%05d", j), Status: model.TaskStatus{State: model.TaskStateRunning, Message: fmt.Sprint(i)}})
 			}
 		}
 		if i == 0 {
@@ -316,7 +331,7 @@ func TestReadersSeeImmutableVersions(t *testing.T) {
 // and every other event.
 func TestWatcherFiltersKeepOrder(t *testing.T) {
 	a := newApplier(t)
-	a.mustApply(Op{Type: OpCreateNode, Node: &Node{ID: "n1"}}, Op{Type: OpCreateService, Service: testService("s1", "web", 1)})
+	a.mustApply(Op{Type: OpCreateNode, Node: &model.Node{ID: "n1"}}, Op{Type: OpCreateService, Service: testService("s1", "web", 1)})
 	var n int
 	odd := func(Event) bool { n++; return n%2 == 1 }
 	filters := map[string]func(Event) bool{
@@ -325,7 +340,7 @@ func TestWatcherFiltersKeepOrder(t *testing.T) {
 		"first":  func(e Event) bool { return e.Object.GetID() < "t050" },
 		"last":   func(e Event) bool { return e.Object.GetID() >= "t050" },
 		"odd":    odd,
-		"node":   func(e Event) bool { return e.Object.Kind() == KindNode },
+		"node":   func(e Event) bool { return e.Object.Kind() == model.KindNode },
 		"create": func(e Event) bool { return e.Action == ActionCreate },
 	}
 	all := a.s.Watch()
@@ -338,7 +353,7 @@ func TestWatcherFiltersKeepOrder(t *testing.T) {
 		nts = append(nts, NewTask{ID: fmt.Sprintf("t%03d", i), Slot: uint64(i + 1)})
 	}
 	a.mustApply(Op{Type: OpCreateTasks, ID: "s1", SpecVersion: 1, NewTasks: nts},
-		Op{Type: OpNodeStatus, NodeStatuses: []NodeStatusUpdate{{ID: "n1", Status: NodeStatus{State: NodeStateReady}}}})
+		Op{Type: OpNodeStatus, NodeStatuses: []NodeStatusUpdate{{ID: "n1", Status: model.NodeStatus{State: model.NodeStateReady}}}})
 	a.mustApply(Op{Type: OpDeleteTasks, IDs: []string{"t001", "t002"}})
 	feed, err := all.Drain()
 	if err != nil {

@@ -1,6 +1,6 @@
-package state
+//go:build !btree
 
-import "strings"
+package state
 
 // ptree is a persistent B+tree of items ordered by key, the store's index
 // structure. A version that readers may hold is never modified: a
@@ -12,6 +12,13 @@ import "strings"
 // Items carry the first eight bytes of their key as an integer, kept
 // densely in each node, so that most comparisons are integer comparisons
 // that do not touch the strings' bytes. The zero ptree is an empty tree.
+//
+// Why not a library: github.com/google/btree's BTreeG (lazy copy-on-write
+// Clone) behind the same API (ptree_btree.go, build tag btree) was as fast
+// on status reports but 6 to 26 % slower in CPU on the 100k-task batches
+// and the restore, with 2 to 3 times the allocations (BENCHMARKS.md, "The
+// store's trees"): it copies items out on every read and searches again
+// on insert, where ptree writes at the path its seek recorded.
 type ptree[T any] struct {
 	root   *pnode[T]
 	length int
@@ -31,57 +38,6 @@ const (
 	innerMin = innerMax / 2
 	nodeMax  = max(leafMax, innerMax)
 )
-
-// owner identifies the write transaction that may modify a node in place.
-// It has a size so that every owner is a distinct pointer.
-type owner struct{ _ byte }
-
-// item is one entry of a tree.
-type item[T any] struct {
-	ikey
-	obj *T
-}
-
-// ikey is an item's key, with kp its big-endian first eight bytes,
-// zero-padded.
-type ikey struct {
-	kp  uint64
-	key string
-}
-
-func mkKey(key string) ikey { return ikey{kp: prefix8(key), key: key} }
-
-func mkItem[T any](key string, obj *T) item[T] { return item[T]{ikey: mkKey(key), obj: obj} }
-
-// prefix8 returns the first eight bytes of s as a big-endian integer,
-// zero-padded: comparing prefixes, then whole strings when they are equal,
-// orders strings as comparing them does.
-func prefix8(s string) uint64 {
-	if len(s) >= 8 {
-		_ = s[7]
-		return uint64(s[0])<<56 | uint64(s[1])<<48 | uint64(s[2])<<40 | uint64(s[3])<<32 |
-			uint64(s[4])<<24 | uint64(s[5])<<16 | uint64(s[6])<<8 | uint64(s[7])
-	}
-	var p uint64
-	for i := 0; i < len(s); i++ {
-		p |= uint64(s[i]) << (56 - 8*i)
-	}
-	return p
-}
-
-// cmp orders keys. It is small enough to be inlined in the searches,
-// where the prefixes decide most comparisons.
-func (a *ikey) cmp(b *ikey) int {
-	if a.kp != b.kp {
-		if a.kp < b.kp {
-			return -1
-		}
-		return 1
-	}
-	return a.cmpStrings(b)
-}
-
-func (a *ikey) cmpStrings(b *ikey) int { return strings.Compare(a.key, b.key) }
 
 // pnode is a leaf (children nil: items are the entries) or an internal
 // node (items[i] is a lower bound of every item under children[i], and

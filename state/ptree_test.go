@@ -1,3 +1,5 @@
+//go:build !btree
+
 package state
 
 import (

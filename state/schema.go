@@ -1,6 +1,10 @@
 package state
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/shoal-dev/shoal/model"
+)
 
 // Index names.
 const (
@@ -16,20 +20,29 @@ const (
 // as their only users are rare reads, and every index costs each task
 // write.
 var (
-	clusterSchema = []index[Cluster]{
-		{name: indexName, unique: true, required: true, value: func(c *Cluster) string { return strings.ToLower(c.Spec.Name) }},
+	clusterSchema = []index[model.Cluster]{
+		{name: indexName, unique: true, required: true, value: func(c *model.Cluster) string { return strings.ToLower(c.Spec.Name) }},
 	}
-	nodeSchema = []index[Node]{
+	nodeSchema = []index[model.Node]{
 		// Hostnames are not unique: several nodes may share one.
-		{name: indexName, value: func(n *Node) string { return strings.ToLower(n.Description.Hostname) }},
-		{name: indexRole, value: func(n *Node) string { return string(n.Role) }},
+		{name: indexName, value: func(n *model.Node) string { return strings.ToLower(n.Description.Hostname) }},
+		{name: indexRole, value: func(n *model.Node) string { return string(n.Role) }},
 	}
-	serviceSchema = []index[Service]{
-		{name: indexName, unique: true, required: true, value: func(s *Service) string { return strings.ToLower(s.Spec.Name) }},
+	serviceSchema = []index[model.Service]{
+		{name: indexName, unique: true, required: true, value: func(s *model.Service) string { return strings.ToLower(s.Spec.Name) }},
 	}
-	taskSchema = []index[Task]{
-		{name: indexServiceID, value: func(t *Task) string { return t.ServiceID }},
-		{name: indexNodeID, value: func(t *Task) string { return t.NodeID }},
+	networkSchema = []index[model.Network]{
+		{name: indexName, unique: true, required: true, value: func(n *model.Network) string { return strings.ToLower(n.Spec.Name) }},
+	}
+	secretSchema = []index[model.Secret]{
+		{name: indexName, unique: true, required: true, value: func(s *model.Secret) string { return strings.ToLower(s.Spec.Name) }},
+	}
+	configSchema = []index[model.Config]{
+		{name: indexName, unique: true, required: true, value: func(c *model.Config) string { return strings.ToLower(c.Spec.Name) }},
+	}
+	taskSchema = []index[model.Task]{
+		{name: indexServiceID, value: func(t *model.Task) string { return t.ServiceID }},
+		{name: indexNodeID, value: func(t *model.Task) string { return t.NodeID }},
 	}
 )
 
@@ -40,10 +53,13 @@ var (
 type db struct {
 	// index is the store index of this version.
 	index    uint64
-	clusters table[Cluster]
-	nodes    table[Node]
-	services table[Service]
-	tasks    table[Task]
+	clusters table[model.Cluster]
+	nodes    table[model.Node]
+	services table[model.Service]
+	tasks    table[model.Task]
+	networks table[model.Network]
+	secrets  table[model.Secret]
+	configs  table[model.Config]
 }
 
 func newDB() *db {
@@ -52,6 +68,9 @@ func newDB() *db {
 		nodes:    newTable(nodeSchema),
 		services: newTable(serviceSchema),
 		tasks:    newTable(taskSchema),
+		networks: newTable(networkSchema),
+		secrets:  newTable(secretSchema),
+		configs:  newTable(configSchema),
 	}
 }
 
@@ -64,4 +83,7 @@ func (d *db) seal(index uint64) {
 	d.nodes.owner = nil
 	d.services.owner = nil
 	d.tasks.owner = nil
+	d.networks.owner = nil
+	d.secrets.owner = nil
+	d.configs.owner = nil
 }

@@ -9,6 +9,8 @@ import (
 	"io"
 	"reflect"
 	"unsafe"
+
+	"github.com/shoal-dev/shoal/model"
 )
 
 // Snapshot formats. A snapshot starts with a JSON header line that names
@@ -17,13 +19,16 @@ import (
 //   - format 1: one JSON object per line (snapshotRecord). Written before
 //     format 2; still read.
 //   - format 2: binary records (see WriteTo), ended by an end record that
-//     counts them, so that a truncated snapshot is refused.
+//     counts them, so that a truncated snapshot is refused. Still read.
+//   - format 3: format 2 with networks, secrets and configs, and tasks
+//     that carry their network attachments.
 //
 // Restore refuses formats it does not know with a clear error, as a
 // manager of an older version does for format 2.
 const (
-	snapshotFormatJSON = 1
-	snapshotFormat     = 2
+	snapshotFormatJSON    = 1
+	snapshotFormatBinary2 = 2
+	snapshotFormat        = 3
 )
 
 type snapshotHeader struct {
@@ -34,16 +39,22 @@ type snapshotHeader struct {
 // snapshotRecord is one object in a format 1 snapshot. Exactly one field
 // is set.
 type snapshotRecord struct {
-	Cluster *Cluster `json:"c,omitempty"`
-	Node    *Node    `json:"n,omitempty"`
-	Service *Service `json:"s,omitempty"`
-	Task    *Task    `json:"t,omitempty"`
+	Cluster *model.Cluster `json:"c,omitempty"`
+	Node    *model.Node    `json:"n,omitempty"`
+	Service *model.Service `json:"s,omitempty"`
+	Task    *model.Task    `json:"t,omitempty"`
+	Network *model.Network `json:"w,omitempty"`
+	Secret  *model.Secret  `json:"x,omitempty"`
+	Config  *model.Config  `json:"g,omitempty"`
 }
 
-// Record kinds of format 2.
+// Record kinds of formats 2 and 3.
 const (
 	recCluster = 'c' // JSON of the Cluster
 	recNode    = 'n' // JSON of the Node
+	recNetwork = 'w' // JSON of the Network (format 3)
+	recSecret  = 'x' // JSON of the Secret (format 3)
+	recConfig  = 'g' // JSON of the Config (format 3)
 	recService = 's' // JSON of the Service
 	recSpec    = 'p' // JSON of a taskSpecRecord, numbered from 0 in order
 	recTask    = 't' // binary task (encodeTask), naming its spec by number
@@ -53,8 +64,8 @@ const (
 // taskSpecRecord is the spec and published ports that tasks made from one
 // service spec share: format 2 writes them once, not once per task.
 type taskSpecRecord struct {
-	Spec     TaskSpec      `json:"spec"`
-	Endpoint *EndpointSpec `json:"endpoint,omitempty"`
+	Spec     model.TaskSpec      `json:"spec"`
+	Endpoint *model.EndpointSpec `json:"endpoint,omitempty"`
 }
 
 // Snapshot is a point-in-time copy of the store that can be written out
@@ -74,9 +85,9 @@ func (s *Store) Snapshot() *Snapshot {
 // Index is the store index the snapshot was taken at.
 func (sn *Snapshot) Index() uint64 { return sn.db.index }
 
-// WriteTo writes the snapshot in format 2: the JSON header line, then
+// WriteTo writes the snapshot in format 3: the JSON header line, then
 // records, each a uvarint length and that many bytes: a kind byte and its
-// data. Clusters, nodes and services are JSON; tasks are binary, and name
+// data. Clusters, nodes, networks, secrets, configs and services are JSON; tasks are binary, and name
 // their spec (with the service's published ports) among the spec records
 // written before them, one per distinct spec of a service spec version.
 func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
@@ -94,10 +105,13 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		}
 		return sw.err == nil
 	}
-	sn.db.clusters.ids.ascend(nil, func(e *item[Cluster]) bool { return writeJSON(recCluster, e.obj) })
-	sn.db.nodes.ids.ascend(nil, func(e *item[Node]) bool { return writeJSON(recNode, e.obj) })
-	sn.db.services.ids.ascend(nil, func(e *item[Service]) bool { return writeJSON(recService, e.obj) })
-	sn.db.tasks.ids.ascend(nil, func(e *item[Task]) bool {
+	sn.db.clusters.ids.ascend(nil, func(e *item[model.Cluster]) bool { return writeJSON(recCluster, e.obj) })
+	sn.db.nodes.ids.ascend(nil, func(e *item[model.Node]) bool { return writeJSON(recNode, e.obj) })
+	sn.db.networks.ids.ascend(nil, func(e *item[model.Network]) bool { return writeJSON(recNetwork, e.obj) })
+	sn.db.secrets.ids.ascend(nil, func(e *item[model.Secret]) bool { return writeJSON(recSecret, e.obj) })
+	sn.db.configs.ids.ascend(nil, func(e *item[model.Config]) bool { return writeJSON(recConfig, e.obj) })
+	sn.db.services.ids.ascend(nil, func(e *item[model.Service]) bool { return writeJSON(recService, e.obj) })
+	sn.db.tasks.ids.ascend(nil, func(e *item[model.Task]) bool {
 		t := e.obj
 		spec := sw.spec(t)
 		if sw.err != nil {
@@ -146,8 +160,8 @@ type snapshotWriter struct {
 
 // specRef is a spec record written, and the task spec it was written for.
 type specRef struct {
-	spec     TaskSpec
-	endpoint *EndpointSpec
+	spec     model.TaskSpec
+	endpoint *model.EndpointSpec
 	n        uint64
 }
 
@@ -173,7 +187,7 @@ func (sw *snapshotWriter) flush() {
 
 // spec returns the number of the spec record of t's spec and endpoint,
 // writing one if there is none yet.
-func (sw *snapshotWriter) spec(t *Task) uint64 {
+func (sw *snapshotWriter) spec(t *model.Task) uint64 {
 	k := specKey{t.ServiceID, t.SpecVersion.Index}
 	refs := sw.specs[k]
 	for i := range refs {
@@ -206,15 +220,15 @@ func (sw *snapshotWriter) spec(t *Task) uint64 {
 // version share them): a sufficient condition for them to be equal that
 // costs a memory comparison, where reflect.DeepEqual walks every field.
 // Whatever fields TaskSpec gains, equal memory means equal specs.
-func sameTaskSpec(a, b *TaskSpec) bool {
-	const n = unsafe.Sizeof(TaskSpec{})
+func sameTaskSpec(a, b *model.TaskSpec) bool {
+	const n = unsafe.Sizeof(model.TaskSpec{})
 	return *(*[n]byte)(unsafe.Pointer(a)) == *(*[n]byte)(unsafe.Pointer(b))
 }
 
 // encodeTask writes a task but for its spec and endpoint, which the spec
 // record numbered spec holds. TestTaskEncodingCoversEveryField fails when
 // Task gains a field this does not write.
-func encodeTask(e *encoder, t *Task, spec uint64) {
+func encodeTask(e *encoder, t *model.Task, spec uint64) {
 	e.str(t.ID)
 	e.uvarint(t.Version.Index)
 	e.time(t.CreatedAt)
@@ -227,10 +241,19 @@ func encodeTask(e *encoder, t *Task, spec uint64) {
 	e.uvarint(t.SpecVersion.Index)
 	e.taskState(t.DesiredState)
 	encodeTaskStatus(e, &t.Status)
+	// Format 3.
+	e.uvarint(uint64(len(t.Networks)))
+	for i := range t.Networks {
+		a := &t.Networks[i]
+		e.sym(a.NetworkID)
+		e.strs(a.Addresses)
+		e.strs(a.Aliases)
+	}
 }
 
-func decodeTask(d *decoder, specs []taskSpecRecord) *Task {
-	t := &Task{}
+// decodeTask reads a task written by encodeTask in format (2 or 3).
+func decodeTask(d *decoder, specs []taskSpecRecord, format int) *model.Task {
+	t := &model.Task{}
 	t.ID = d.str()
 	t.Version.Index = d.uvarint()
 	t.CreatedAt = d.time()
@@ -247,11 +270,22 @@ func decodeTask(d *decoder, specs []taskSpecRecord) *Task {
 	t.SpecVersion.Index = d.uvarint()
 	t.DesiredState = d.taskState()
 	decodeTaskStatus(d, &t.Status)
+	if format >= 3 {
+		if n := d.count(3); n > 0 {
+			t.Networks = make([]model.NetworkAttachment, n)
+			for i := range t.Networks {
+				a := &t.Networks[i]
+				a.NetworkID = d.sym()
+				a.Addresses = d.strs()
+				a.Aliases = d.strs()
+			}
+		}
+	}
 	return t
 }
 
 // encodeTaskStatus writes a task status; command entries carry them too.
-func encodeTaskStatus(e *encoder, s *TaskStatus) {
+func encodeTaskStatus(e *encoder, s *model.TaskStatus) {
 	e.time(s.Timestamp)
 	e.taskState(s.State)
 	e.sym(s.Message)
@@ -267,20 +301,20 @@ func encodeTaskStatus(e *encoder, s *TaskStatus) {
 	encodePorts(e, s.Ports)
 }
 
-func decodeTaskStatus(d *decoder, s *TaskStatus) {
+func decodeTaskStatus(d *decoder, s *model.TaskStatus) {
 	s.Timestamp = d.time()
 	s.State = d.taskState()
 	s.Message = d.sym()
 	s.Err = d.sym()
 	if d.bool() {
-		s.Container = &ContainerStatus{ContainerID: d.str(), PID: int(d.varint()), ExitCode: int(d.varint())}
+		s.Container = &model.ContainerStatus{ContainerID: d.str(), PID: int(d.varint()), ExitCode: int(d.varint())}
 	}
 	s.Ports = decodePorts(d)
 }
 
 // encodePorts writes ports; an empty list decodes as nil, as with JSON's
 // omitempty.
-func encodePorts(e *encoder, ps []PortConfig) {
+func encodePorts(e *encoder, ps []model.PortConfig) {
 	e.uvarint(uint64(len(ps)))
 	for i := range ps {
 		p := &ps[i]
@@ -292,14 +326,14 @@ func encodePorts(e *encoder, ps []PortConfig) {
 	}
 }
 
-func decodePorts(d *decoder) []PortConfig {
+func decodePorts(d *decoder) []model.PortConfig {
 	n := d.count(5)
 	if n == 0 {
 		return nil
 	}
-	ps := make([]PortConfig, n)
+	ps := make([]model.PortConfig, n)
 	for i := range ps {
-		ps[i] = PortConfig{Name: d.sym(), Protocol: d.sym(), TargetPort: uint32(d.uvarint()), PublishedPort: uint32(d.uvarint()), PublishMode: d.sym()}
+		ps[i] = model.PortConfig{Name: d.sym(), Protocol: d.sym(), TargetPort: uint32(d.uvarint()), PublishedPort: uint32(d.uvarint()), PublishMode: d.sym()}
 	}
 	return ps
 }
@@ -321,10 +355,10 @@ func (s *Store) Restore(r io.Reader) error {
 	switch h.Format {
 	case snapshotFormatJSON:
 		db, err = restoreJSON(br)
-	case snapshotFormat:
-		db, err = restoreBinary(br)
+	case snapshotFormatBinary2, snapshotFormat:
+		db, err = restoreBinary(br, h.Format)
 	default:
-		return fmt.Errorf("state: unknown snapshot format %d (this version reads formats %d and %d)", h.Format, snapshotFormatJSON, snapshotFormat)
+		return fmt.Errorf("state: unknown snapshot format %d (this version reads formats %d to %d)", h.Format, snapshotFormatJSON, snapshotFormat)
 	}
 	if err != nil {
 		return err
@@ -349,16 +383,22 @@ type restorer struct {
 	db *db
 }
 
-func (rs *restorer) add(o Object) error {
+func (rs *restorer) add(o model.Object) error {
 	var err error
 	switch o := o.(type) {
-	case *Cluster:
+	case *model.Cluster:
 		err = rs.db.clusters.put(o.ID, o, rs.db.clusters.get(o.ID))
-	case *Node:
+	case *model.Node:
 		err = rs.db.nodes.put(o.ID, o, rs.db.nodes.get(o.ID))
-	case *Service:
+	case *model.Service:
 		err = rs.db.services.put(o.ID, o, rs.db.services.get(o.ID))
-	case *Task:
+	case *model.Network:
+		err = rs.db.networks.put(o.ID, o, rs.db.networks.get(o.ID))
+	case *model.Secret:
+		err = rs.db.secrets.put(o.ID, o, rs.db.secrets.get(o.ID))
+	case *model.Config:
+		err = rs.db.configs.put(o.ID, o, rs.db.configs.get(o.ID))
+	case *model.Task:
 		// Tasks share their service's and node's ID strings, as they do
 		// when created and assigned.
 		if sv := rs.db.services.get(o.ServiceID); sv != nil {
@@ -378,7 +418,7 @@ func (rs *restorer) add(o Object) error {
 func restoreJSON(r io.Reader) (*db, error) {
 	rs := &restorer{db: newDB()}
 	dec := json.NewDecoder(r)
-	specs := map[specKey]*TaskSpec{}
+	specs := map[specKey]*model.TaskSpec{}
 	for {
 		var rec snapshotRecord
 		err := dec.Decode(&rec)
@@ -388,7 +428,7 @@ func restoreJSON(r io.Reader) (*db, error) {
 		if err != nil {
 			return nil, fmt.Errorf("state: reading snapshot: %w", err)
 		}
-		var o Object
+		var o model.Object
 		switch {
 		case rec.Cluster != nil:
 			o = rec.Cluster
@@ -396,6 +436,12 @@ func restoreJSON(r io.Reader) (*db, error) {
 			o = rec.Node
 		case rec.Service != nil:
 			o = rec.Service
+		case rec.Network != nil:
+			o = rec.Network
+		case rec.Secret != nil:
+			o = rec.Secret
+		case rec.Config != nil:
+			o = rec.Config
 		case rec.Task != nil:
 			shareSpec(specs, rec.Task)
 			o = rec.Task
@@ -408,11 +454,11 @@ func restoreJSON(r io.Reader) (*db, error) {
 	}
 }
 
-// maxRecord bounds a format 2 record: a cluster, node, service or spec
-// is kilobytes.
+// maxRecord bounds a format 2 or 3 record: a cluster, node, service or
+// spec is kilobytes, a secret or config less than 1 MB.
 const maxRecord = 64 << 20
 
-func restoreBinary(br *bufio.Reader) (*db, error) {
+func restoreBinary(br *bufio.Reader, format int) (*db, error) {
 	rs := &restorer{db: newDB()}
 	var specs []taskSpecRecord
 	d := &decoder{}
@@ -440,14 +486,26 @@ func restoreBinary(br *bufio.Reader) (*db, error) {
 			}
 		}
 		kind, data := buf[0], buf[1:]
-		var o Object
+		var o model.Object
 		switch kind {
 		case recCluster:
-			o, err = unmarshalObject[Cluster](data)
+			o, err = unmarshalObject[model.Cluster](data)
 		case recNode:
-			o, err = unmarshalObject[Node](data)
+			o, err = unmarshalObject[model.Node](data)
 		case recService:
-			o, err = unmarshalObject[Service](data)
+			o, err = unmarshalObject[model.Service](data)
+		case recNetwork, recSecret, recConfig:
+			if format < 3 {
+				return nil, fmt.Errorf("state: reading snapshot: record %d of kind %q in format %d", records, kind, format)
+			}
+			switch kind {
+			case recNetwork:
+				o, err = unmarshalObject[model.Network](data)
+			case recSecret:
+				o, err = unmarshalObject[model.Secret](data)
+			default:
+				o, err = unmarshalObject[model.Config](data)
+			}
 		case recSpec:
 			var sp taskSpecRecord
 			if err = json.Unmarshal(data, &sp); err == nil {
@@ -455,7 +513,7 @@ func restoreBinary(br *bufio.Reader) (*db, error) {
 			}
 		case recTask:
 			d.b, d.off = data, 0
-			o = decodeTask(d, specs)
+			o = decodeTask(d, specs, format)
 			err = d.err
 			if err == nil && d.off != len(data) {
 				err = errors.New("bytes left over")
@@ -498,7 +556,7 @@ func noEOF(err error) error {
 	return err
 }
 
-func unmarshalObject[T any, P object[T]](data []byte) (Object, error) {
+func unmarshalObject[T any, P object[T]](data []byte) (model.Object, error) {
 	var o P = new(T)
 	if err := json.Unmarshal(data, o); err != nil {
 		return nil, err
@@ -514,7 +572,7 @@ type specKey struct {
 // shareSpec makes tasks made from the same service spec version share its
 // slices and maps after a restore of format 1, as they do when created, so
 // that a restored store uses as little memory as the original.
-func shareSpec(specs map[specKey]*TaskSpec, t *Task) {
+func shareSpec(specs map[specKey]*model.TaskSpec, t *model.Task) {
 	k := specKey{t.ServiceID, t.SpecVersion.Index}
 	if sp, ok := specs[k]; ok {
 		if specEqual(sp, &t.Spec) {

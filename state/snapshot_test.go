@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoal-dev/shoal/model"
 )
 
 // dumpStore returns the JSON of every object of s, in ID order: two stores
@@ -18,10 +20,13 @@ func dumpStore(t *testing.T, s *Store) string {
 	t.Helper()
 	var out struct {
 		Index    uint64
-		Clusters []*Cluster
-		Nodes    []*Node
-		Services []*Service
-		Tasks    []*Task
+		Clusters []*model.Cluster
+		Nodes    []*model.Node
+		Services []*model.Service
+		Tasks    []*model.Task
+		Networks []*model.Network
+		Secrets  []*model.Secret
+		Configs  []*model.Config
 	}
 	err := s.View(func(tx ReadTx) error {
 		out.Index = tx.Index()
@@ -35,7 +40,16 @@ func dumpStore(t *testing.T, s *Store) string {
 		if out.Services, err = tx.FindServices(All); err != nil {
 			return err
 		}
-		out.Tasks, err = tx.FindTasks(All)
+		if out.Tasks, err = tx.FindTasks(All); err != nil {
+			return err
+		}
+		if out.Networks, err = tx.FindNetworks(All); err != nil {
+			return err
+		}
+		if out.Secrets, err = tx.FindSecrets(All); err != nil {
+			return err
+		}
+		out.Configs, err = tx.FindConfigs(All)
 		return err
 	})
 	if err != nil {
@@ -56,10 +70,13 @@ func writeSnapshotJSON(t *testing.T, s *Store) []byte {
 	enc := json.NewEncoder(&buf)
 	sn := s.Snapshot()
 	_ = enc.Encode(snapshotHeader{Format: snapshotFormatJSON, Index: sn.Index()})
-	sn.db.clusters.ids.ascend(nil, func(e *item[Cluster]) bool { return enc.Encode(&snapshotRecord{Cluster: e.obj}) == nil })
-	sn.db.nodes.ids.ascend(nil, func(e *item[Node]) bool { return enc.Encode(&snapshotRecord{Node: e.obj}) == nil })
-	sn.db.services.ids.ascend(nil, func(e *item[Service]) bool { return enc.Encode(&snapshotRecord{Service: e.obj}) == nil })
-	sn.db.tasks.ids.ascend(nil, func(e *item[Task]) bool { return enc.Encode(&snapshotRecord{Task: e.obj}) == nil })
+	sn.db.clusters.ids.ascend(nil, func(e *item[model.Cluster]) bool { return enc.Encode(&snapshotRecord{Cluster: e.obj}) == nil })
+	sn.db.nodes.ids.ascend(nil, func(e *item[model.Node]) bool { return enc.Encode(&snapshotRecord{Node: e.obj}) == nil })
+	sn.db.services.ids.ascend(nil, func(e *item[model.Service]) bool { return enc.Encode(&snapshotRecord{Service: e.obj}) == nil })
+	sn.db.tasks.ids.ascend(nil, func(e *item[model.Task]) bool { return enc.Encode(&snapshotRecord{Task: e.obj}) == nil })
+	sn.db.networks.ids.ascend(nil, func(e *item[model.Network]) bool { return enc.Encode(&snapshotRecord{Network: e.obj}) == nil })
+	sn.db.secrets.ids.ascend(nil, func(e *item[model.Secret]) bool { return enc.Encode(&snapshotRecord{Secret: e.obj}) == nil })
+	sn.db.configs.ids.ascend(nil, func(e *item[model.Config]) bool { return enc.Encode(&snapshotRecord{Config: e.obj}) == nil })
 	return buf.Bytes()
 }
 
@@ -96,7 +113,24 @@ func TestRestoreGoldenFormat1(t *testing.T) {
 	}
 }
 
-// TestSnapshotFormat2RoundTrip writes stores in format 2 and restores
+// TestRestoreGoldenFormat2 restores a format 2 snapshot, written by the
+// store before format 3 (commit dc047d7, goldenStore's state), and finds
+// the state today's store reaches with the same commands.
+func TestRestoreGoldenFormat2(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "snapshot-format2.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(b, []byte(`{"format":2,`)) {
+		t.Fatalf("header %q", b[:min(len(b), 30)])
+	}
+	got := dumpStore(t, restored(t, b))
+	if want := dumpStore(t, goldenStore(t)); got != want {
+		t.Fatalf("restored golden snapshot differs:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestSnapshotFormat2RoundTrip writes stores in format 3 and restores
 // them, against the same stores through format 1.
 func TestSnapshotFormat2RoundTrip(t *testing.T) {
 	stores := map[string]*Store{"golden": goldenStore(t), "empty": NewStore()}
@@ -106,7 +140,7 @@ func TestSnapshotFormat2RoundTrip(t *testing.T) {
 	for name, s := range stores {
 		want := dumpStore(t, s)
 		b := snapshotBytes(t, s)
-		if !bytes.HasPrefix(b, []byte(`{"format":2,`)) {
+		if !bytes.HasPrefix(b, []byte(`{"format":3,`)) {
 			t.Fatalf("%s: header %q", name, b[:min(len(b), 30)])
 		}
 		r := restored(t, b)
@@ -122,8 +156,8 @@ func TestSnapshotFormat2RoundTrip(t *testing.T) {
 		}
 		// Tasks of one spec version share their spec after a restore.
 		_ = r.View(func(tx ReadTx) error {
-			seen := map[specKey]*Task{}
-			return tx.ForEachTask(All, func(tk *Task) bool {
+			seen := map[specKey]*model.Task{}
+			return tx.ForEachTask(All, func(tk *model.Task) bool {
 				k := specKey{tk.ServiceID, tk.SpecVersion.Index}
 				if o := seen[k]; o != nil && specEqual(&o.Spec, &tk.Spec) && !sameTaskSpec(&o.Spec, &tk.Spec) {
 					t.Fatalf("%s: tasks %s and %s do not share their spec", name, o.ID, tk.ID)
@@ -158,7 +192,7 @@ func TestSnapshotRefusesDamage(t *testing.T) {
 		check(fmt.Sprint("truncated at ", n), b[:n], "")
 	}
 	check("data after the end", append(append([]byte(nil), b...), 1, 'x'), "after the end")
-	check("unknown format", []byte(`{"format":3,"index":9}`+"\n"), "unknown snapshot format 3")
+	check("unknown format", []byte(`{"format":4,"index":9}`+"\n"), "unknown snapshot format 4")
 	check("no header", nil, "header")
 	check("bad record kind", []byte(`{"format":2,"index":9}`+"\n\x02z0"), "unknown kind")
 	check("huge record", []byte(`{"format":2,"index":9}`+"\n\xff\xff\xff\xff\x0f"), "bytes")
@@ -194,8 +228,8 @@ func fill(v reflect.Value, seed *int) {
 	case reflect.Bool:
 		v.SetBool(true)
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		if v.Type() == reflect.TypeFor[TaskState]() {
-			v.SetInt(int64(TaskStateRunning))
+		if v.Type() == reflect.TypeFor[model.TaskState]() {
+			v.SetInt(int64(model.TaskStateRunning))
 			return
 		}
 		v.SetInt(int64(*seed))
@@ -234,7 +268,7 @@ func fill(v reflect.Value, seed *int) {
 // set through format 2: a field that Task (or its status) gains and the
 // encoding does not write fails here.
 func TestTaskEncodingCoversEveryField(t *testing.T) {
-	var tk Task
+	var tk model.Task
 	seed := 0
 	fill(reflect.ValueOf(&tk).Elem(), &seed)
 	s := NewStore()
@@ -246,7 +280,7 @@ func TestTaskEncodingCoversEveryField(t *testing.T) {
 	s.db.Store(db)
 	s.setIndex(5)
 	r := restored(t, snapshotBytes(t, s))
-	var got *Task
+	var got *model.Task
 	_ = r.View(func(tx ReadTx) error { got = tx.GetTask(tk.ID); return nil })
 	if !reflect.DeepEqual(got, &tk) {
 		gb, _ := json.Marshal(got)
@@ -259,14 +293,14 @@ func TestTaskEncodingCoversEveryField(t *testing.T) {
 // are the same, a copy that shares nothing is not (specEqual finds it
 // equal), and a change of any field differs.
 func TestSameTaskSpec(t *testing.T) {
-	var a TaskSpec
+	var a model.TaskSpec
 	seed := 0
 	fill(reflect.ValueOf(&a).Elem(), &seed)
 	b := a
 	if !sameTaskSpec(&a, &b) {
 		t.Fatal("a copy sharing everything is not the same")
 	}
-	var c TaskSpec
+	var c model.TaskSpec
 	seed = 0
 	fill(reflect.ValueOf(&c).Elem(), &seed)
 	if sameTaskSpec(&a, &c) || !specEqual(&a, &c) {

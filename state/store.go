@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/shoal-dev/shoal/model"
 )
 
 // Store is the in-memory state of the swarm: tables of persistent B-trees
@@ -19,6 +21,8 @@ type Store struct {
 	db       atomic.Pointer[db]
 	index    atomic.Uint64
 	watchers map[*Watcher]struct{}
+	// onApplyPanic is told of each operation Apply skipped (OnApplyPanic).
+	onApplyPanic func(err error, stack []byte)
 
 	// applied is closed and replaced after every commit, to wake
 	// WaitForIndex callers.
@@ -102,17 +106,23 @@ type ReadTx interface {
 	// Index is the store index of the snapshot.
 	Index() uint64
 	// Cluster returns the cluster object, or nil before init.
-	Cluster() *Cluster
-	GetCluster(id string) *Cluster
-	GetNode(id string) *Node
-	GetService(id string) *Service
-	GetTask(id string) *Task
-	FindNodes(by By) ([]*Node, error)
-	FindServices(by By) ([]*Service, error)
-	FindTasks(by By) ([]*Task, error)
+	Cluster() *model.Cluster
+	GetCluster(id string) *model.Cluster
+	GetNode(id string) *model.Node
+	GetService(id string) *model.Service
+	GetTask(id string) *model.Task
+	FindNodes(by By) ([]*model.Node, error)
+	FindServices(by By) ([]*model.Service, error)
+	FindTasks(by By) ([]*model.Task, error)
+	GetNetwork(id string) *model.Network
+	GetSecret(id string) *model.Secret
+	GetConfig(id string) *model.Config
+	FindNetworks(by By) ([]*model.Network, error)
+	FindSecrets(by By) ([]*model.Secret, error)
+	FindConfigs(by By) ([]*model.Config, error)
 	// ForEachTask calls fn for each matching task until fn returns false;
 	// it allocates nothing per task.
-	ForEachTask(by By, fn func(*Task) bool) error
+	ForEachTask(by By, fn func(*model.Task) bool) error
 }
 
 type readTx struct {
@@ -121,13 +131,16 @@ type readTx struct {
 
 func (tx *readTx) Index() uint64 { return tx.db.index }
 
-func (tx *readTx) Cluster() *Cluster             { return tx.db.clusters.first() }
-func (tx *readTx) GetCluster(id string) *Cluster { return tx.db.clusters.get(id) }
-func (tx *readTx) GetNode(id string) *Node       { return tx.db.nodes.get(id) }
-func (tx *readTx) GetService(id string) *Service { return tx.db.services.get(id) }
-func (tx *readTx) GetTask(id string) *Task       { return tx.db.tasks.get(id) }
+func (tx *readTx) Cluster() *model.Cluster             { return tx.db.clusters.first() }
+func (tx *readTx) GetCluster(id string) *model.Cluster { return tx.db.clusters.get(id) }
+func (tx *readTx) GetNode(id string) *model.Node       { return tx.db.nodes.get(id) }
+func (tx *readTx) GetService(id string) *model.Service { return tx.db.services.get(id) }
+func (tx *readTx) GetTask(id string) *model.Task       { return tx.db.tasks.get(id) }
+func (tx *readTx) GetNetwork(id string) *model.Network { return tx.db.networks.get(id) }
+func (tx *readTx) GetSecret(id string) *model.Secret   { return tx.db.secrets.get(id) }
+func (tx *readTx) GetConfig(id string) *model.Config   { return tx.db.configs.get(id) }
 
-func find[T any](t *table[T], kind Kind, by By) ([]*T, error) {
+func find[T any](t *table[T], kind model.Kind, by By) ([]*T, error) {
 	q, err := by.query(kind)
 	if err != nil {
 		return nil, err
@@ -140,14 +153,27 @@ func find[T any](t *table[T], kind Kind, by By) ([]*T, error) {
 	return out, err
 }
 
-func (tx *readTx) FindNodes(by By) ([]*Node, error) { return find(&tx.db.nodes, KindNode, by) }
-func (tx *readTx) FindServices(by By) ([]*Service, error) {
-	return find(&tx.db.services, KindService, by)
+func (tx *readTx) FindNodes(by By) ([]*model.Node, error) {
+	return find(&tx.db.nodes, model.KindNode, by)
 }
-func (tx *readTx) FindTasks(by By) ([]*Task, error) { return find(&tx.db.tasks, KindTask, by) }
+func (tx *readTx) FindServices(by By) ([]*model.Service, error) {
+	return find(&tx.db.services, model.KindService, by)
+}
+func (tx *readTx) FindTasks(by By) ([]*model.Task, error) {
+	return find(&tx.db.tasks, model.KindTask, by)
+}
+func (tx *readTx) FindNetworks(by By) ([]*model.Network, error) {
+	return find(&tx.db.networks, model.KindNetwork, by)
+}
+func (tx *readTx) FindSecrets(by By) ([]*model.Secret, error) {
+	return find(&tx.db.secrets, model.KindSecret, by)
+}
+func (tx *readTx) FindConfigs(by By) ([]*model.Config, error) {
+	return find(&tx.db.configs, model.KindConfig, by)
+}
 
-func (tx *readTx) ForEachTask(by By, fn func(*Task) bool) error {
-	q, err := by.query(KindTask)
+func (tx *readTx) ForEachTask(by By, fn func(*model.Task) bool) error {
+	q, err := by.query(model.KindTask)
 	if err != nil {
 		return err
 	}
@@ -156,41 +182,41 @@ func (tx *readTx) ForEachTask(by By, fn func(*Task) bool) error {
 
 // By selects objects in Find calls.
 type By interface {
-	query(kind Kind) (query, error)
+	query(kind model.Kind) (query, error)
 }
 
-type byFunc func(kind Kind) (query, error)
+type byFunc func(kind model.Kind) (query, error)
 
-func (f byFunc) query(kind Kind) (query, error) { return f(kind) }
+func (f byFunc) query(kind model.Kind) (query, error) { return f(kind) }
 
-func unsupported(by string, kind Kind) error {
+func unsupported(by string, kind model.Kind) error {
 	return fmt.Errorf("%w: cannot select %ss by %s", ErrInvalid, kind, by)
 }
 
 // All selects every object.
-var All By = byFunc(func(Kind) (query, error) { return query{all: true}, nil })
+var All By = byFunc(func(model.Kind) (query, error) { return query{all: true}, nil })
 
 // ByIDPrefix selects objects whose ID starts with prefix.
 func ByIDPrefix(prefix string) By {
-	return byFunc(func(Kind) (query, error) { return query{value: prefix, prefix: true}, nil })
+	return byFunc(func(model.Kind) (query, error) { return query{value: prefix, prefix: true}, nil })
 }
 
-// ByName selects services, clusters or nodes (by hostname) with this name,
-// compared case-insensitively.
+// ByName selects clusters, nodes (by hostname), services, networks,
+// secrets or configs with this name, compared case-insensitively.
 func ByName(name string) By {
-	return byFunc(func(k Kind) (query, error) {
-		if k == KindTask {
+	return byFunc(func(k model.Kind) (query, error) {
+		if k == model.KindTask {
 			return query{}, unsupported("name", k)
 		}
 		return query{index: indexName, value: strings.ToLower(name)}, nil
 	})
 }
 
-// ByNamePrefix selects services, clusters or nodes whose name starts with
+// ByNamePrefix selects the objects ByName selects whose name starts with
 // prefix, compared case-insensitively.
 func ByNamePrefix(prefix string) By {
-	return byFunc(func(k Kind) (query, error) {
-		if k == KindTask {
+	return byFunc(func(k model.Kind) (query, error) {
+		if k == model.KindTask {
 			return query{}, unsupported("name prefix", k)
 		}
 		return query{index: indexName, value: strings.ToLower(prefix), prefix: true}, nil
@@ -199,8 +225,8 @@ func ByNamePrefix(prefix string) By {
 
 // ByServiceID selects the tasks of a service.
 func ByServiceID(id string) By {
-	return byFunc(func(k Kind) (query, error) {
-		if k != KindTask {
+	return byFunc(func(k model.Kind) (query, error) {
+		if k != model.KindTask {
 			return query{}, unsupported("service", k)
 		}
 		return query{index: indexServiceID, value: id}, nil
@@ -209,8 +235,8 @@ func ByServiceID(id string) By {
 
 // ByNodeID selects the tasks assigned to a node.
 func ByNodeID(id string) By {
-	return byFunc(func(k Kind) (query, error) {
-		if k != KindTask {
+	return byFunc(func(k model.Kind) (query, error) {
+		if k != model.KindTask {
 			return query{}, unsupported("node", k)
 		}
 		return query{index: indexNodeID, value: id}, nil
@@ -220,33 +246,33 @@ func ByNodeID(id string) By {
 // BySlot selects the tasks of one slot of a replicated service. It scans
 // the service's tasks.
 func BySlot(serviceID string, slot uint64) By {
-	return byFunc(func(k Kind) (query, error) {
-		if k != KindTask {
+	return byFunc(func(k model.Kind) (query, error) {
+		if k != model.KindTask {
 			return query{}, unsupported("slot", k)
 		}
 		if slot == 0 {
 			// Slot 0 means none: tasks of global services have no slot.
 			return query{none: true}, nil
 		}
-		return query{index: indexServiceID, value: serviceID, filter: func(t *Task) bool { return t.Slot == slot }}, nil
+		return query{index: indexServiceID, value: serviceID, filter: func(t *model.Task) bool { return t.Slot == slot }}, nil
 	})
 }
 
 // ByDesiredState selects tasks with this desired state. It scans every
 // task.
-func ByDesiredState(s TaskState) By {
-	return byFunc(func(k Kind) (query, error) {
-		if k != KindTask {
+func ByDesiredState(s model.TaskState) By {
+	return byFunc(func(k model.Kind) (query, error) {
+		if k != model.KindTask {
 			return query{}, unsupported("desired state", k)
 		}
-		return query{all: true, filter: func(t *Task) bool { return t.DesiredState == s }}, nil
+		return query{all: true, filter: func(t *model.Task) bool { return t.DesiredState == s }}, nil
 	})
 }
 
 // ByRole selects nodes by their current role.
-func ByRole(r NodeRole) By {
-	return byFunc(func(k Kind) (query, error) {
-		if k != KindNode {
+func ByRole(r model.NodeRole) By {
+	return byFunc(func(k model.Kind) (query, error) {
+		if k != model.KindNode {
 			return query{}, unsupported("role", k)
 		}
 		return query{index: indexRole, value: string(r)}, nil

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/shoal-dev/shoal/model"
 )
 
 // applier applies commands at increasing indexes, as the FSM does.
@@ -46,22 +48,22 @@ func (a *applier) mustApply(ops ...Op) {
 	}
 }
 
-func testService(id, name string, replicas uint64) *Service {
-	return &Service{ID: id, Spec: ServiceSpec{
-		Annotations: Annotations{Name: name},
-		Task:        TaskSpec{Container: ContainerSpec{Image: "demo"}},
-		Mode:        ServiceMode{Replicated: &ReplicatedService{Replicas: replicas}},
+func testService(id, name string, replicas uint64) *model.Service {
+	return &model.Service{ID: id, Spec: model.ServiceSpec{
+		Annotations: model.Annotations{Name: name},
+		Task:        model.TaskSpec{Container: model.ContainerSpec{Image: "demo"}},
+		Mode:        model.ServiceMode{Replicated: &model.ReplicatedService{Replicas: replicas}},
 	}}
 }
 
-func (a *applier) service(id string) *Service {
-	var s *Service
+func (a *applier) service(id string) *model.Service {
+	var s *model.Service
 	_ = a.s.View(func(tx ReadTx) error { s = tx.GetService(id); return nil })
 	return s
 }
 
-func (a *applier) task(id string) *Task {
-	var t *Task
+func (a *applier) task(id string) *model.Task {
+	var t *model.Task
 	_ = a.s.View(func(tx ReadTx) error { t = tx.GetTask(id); return nil })
 	return t
 }
@@ -129,7 +131,7 @@ func TestCreateTasksFollowsSpecVersion(t *testing.T) {
 		t.Fatalf("create tasks: %+v", res)
 	}
 	tk := a.task("t1")
-	if tk.Spec.Container.Image != "demo" || tk.Status.State != TaskStatePending || tk.DesiredState != TaskStateRunning || tk.ServiceName != "web" {
+	if tk.Spec.Container.Image != "demo" || tk.Status.State != model.TaskStatePending || tk.DesiredState != model.TaskStateRunning || tk.ServiceName != "web" {
 		t.Fatalf("bad task: %+v", tk)
 	}
 	if tk.Name() != "web.1" {
@@ -146,8 +148,8 @@ func TestCreateTasksFollowsSpecVersion(t *testing.T) {
 
 func TestTaskStatesOnlyMoveForward(t *testing.T) {
 	a := newApplier(t)
-	a.mustApply(Op{Type: OpCreateNode, Node: &Node{ID: "n1", Role: RoleWorker}},
-		Op{Type: OpCreateNode, Node: &Node{ID: "n2", Role: RoleWorker}},
+	a.mustApply(Op{Type: OpCreateNode, Node: &model.Node{ID: "n1", Role: model.RoleWorker}},
+		Op{Type: OpCreateNode, Node: &model.Node{ID: "n2", Role: model.RoleWorker}},
 		Op{Type: OpCreateService, Service: testService("s1", "web", 1)})
 	a.mustApply(Op{Type: OpCreateTasks, ID: "s1", SpecVersion: 1, NewTasks: []NewTask{{ID: "t1", Slot: 1}}})
 
@@ -155,18 +157,18 @@ func TestTaskStatesOnlyMoveForward(t *testing.T) {
 		name    string
 		op      Op
 		applied int
-		state   TaskState
+		state   model.TaskState
 		node    string
 	}{
-		{"assign to unknown node", Op{Type: OpAssignTasks, Assignments: []Assignment{{TaskID: "t1", NodeID: "ghost"}}}, 0, TaskStatePending, ""},
-		{"assign", Op{Type: OpAssignTasks, Assignments: []Assignment{{TaskID: "t1", NodeID: "n1"}}}, 1, TaskStateAssigned, "n1"},
-		{"assign twice", Op{Type: OpAssignTasks, Assignments: []Assignment{{TaskID: "t1", NodeID: "n2"}}}, 0, TaskStateAssigned, "n1"},
-		{"other node reports", Op{Type: OpTaskStatus, ID: "n2", TaskStatuses: []TaskStatusUpdate{{TaskID: "t1", Status: TaskStatus{State: TaskStateRunning}}}}, 0, TaskStateAssigned, "n1"},
-		{"running", Op{Type: OpTaskStatus, ID: "n1", TaskStatuses: []TaskStatusUpdate{{TaskID: "t1", Status: TaskStatus{State: TaskStateRunning}}}}, 1, TaskStateRunning, "n1"},
-		{"same again", Op{Type: OpTaskStatus, ID: "n1", TaskStatuses: []TaskStatusUpdate{{TaskID: "t1", Status: TaskStatus{State: TaskStateRunning}}}}, 0, TaskStateRunning, "n1"},
-		{"backwards", Op{Type: OpTaskStatus, ID: "n1", TaskStatuses: []TaskStatusUpdate{{TaskID: "t1", Status: TaskStatus{State: TaskStateStarting}}}}, 0, TaskStateRunning, "n1"},
-		{"failed", Op{Type: OpTaskStatus, ID: "n1", TaskStatuses: []TaskStatusUpdate{{TaskID: "t1", Status: TaskStatus{State: TaskStateFailed, Err: "exit 1"}}}}, 1, TaskStateFailed, "n1"},
-		{"pending message after assignment", Op{Type: OpTaskPending, Pending: []PendingReason{{TaskID: "t1", Message: "x"}}}, 0, TaskStateFailed, "n1"},
+		{"assign to unknown node", Op{Type: OpAssignTasks, Assignments: []Assignment{{TaskID: "t1", NodeID: "ghost"}}}, 0, model.TaskStatePending, ""},
+		{"assign", Op{Type: OpAssignTasks, Assignments: []Assignment{{TaskID: "t1", NodeID: "n1"}}}, 1, model.TaskStateAssigned, "n1"},
+		{"assign twice", Op{Type: OpAssignTasks, Assignments: []Assignment{{TaskID: "t1", NodeID: "n2"}}}, 0, model.TaskStateAssigned, "n1"},
+		{"other node reports", Op{Type: OpTaskStatus, ID: "n2", TaskStatuses: []model.TaskStatusUpdate{{TaskID: "t1", Status: model.TaskStatus{State: model.TaskStateRunning}}}}, 0, model.TaskStateAssigned, "n1"},
+		{"running", Op{Type: OpTaskStatus, ID: "n1", TaskStatuses: []model.TaskStatusUpdate{{TaskID: "t1", Status: model.TaskStatus{State: model.TaskStateRunning}}}}, 1, model.TaskStateRunning, "n1"},
+		{"same again", Op{Type: OpTaskStatus, ID: "n1", TaskStatuses: []model.TaskStatusUpdate{{TaskID: "t1", Status: model.TaskStatus{State: model.TaskStateRunning}}}}, 0, model.TaskStateRunning, "n1"},
+		{"backwards", Op{Type: OpTaskStatus, ID: "n1", TaskStatuses: []model.TaskStatusUpdate{{TaskID: "t1", Status: model.TaskStatus{State: model.TaskStateStarting}}}}, 0, model.TaskStateRunning, "n1"},
+		{"failed", Op{Type: OpTaskStatus, ID: "n1", TaskStatuses: []model.TaskStatusUpdate{{TaskID: "t1", Status: model.TaskStatus{State: model.TaskStateFailed, Err: "exit 1"}}}}, 1, model.TaskStateFailed, "n1"},
+		{"pending message after assignment", Op{Type: OpTaskPending, Pending: []PendingReason{{TaskID: "t1", Message: "x"}}}, 0, model.TaskStateFailed, "n1"},
 	}
 	for _, st := range steps {
 		res := a.apply(st.op)
@@ -179,23 +181,23 @@ func TestTaskStatesOnlyMoveForward(t *testing.T) {
 		}
 	}
 	// Desired state is raised, never lowered.
-	a.mustApply(Op{Type: OpSetTasksDesired, IDs: []string{"t1"}, DesiredState: TaskStateShutdown})
-	a.mustApply(Op{Type: OpSetTasksDesired, IDs: []string{"t1"}, DesiredState: TaskStateRunning})
-	if d := a.task("t1").DesiredState; d != TaskStateShutdown {
+	a.mustApply(Op{Type: OpSetTasksDesired, IDs: []string{"t1"}, DesiredState: model.TaskStateShutdown})
+	a.mustApply(Op{Type: OpSetTasksDesired, IDs: []string{"t1"}, DesiredState: model.TaskStateRunning})
+	if d := a.task("t1").DesiredState; d != model.TaskStateShutdown {
 		t.Fatalf("desired state %v", d)
 	}
 }
 
 func TestDeleteServiceRemovesTasks(t *testing.T) {
 	a := newApplier(t)
-	a.mustApply(Op{Type: OpCreateNode, Node: &Node{ID: "n1"}}, Op{Type: OpCreateService, Service: testService("s1", "web", 2)})
+	a.mustApply(Op{Type: OpCreateNode, Node: &model.Node{ID: "n1"}}, Op{Type: OpCreateService, Service: testService("s1", "web", 2)})
 	a.mustApply(Op{Type: OpCreateTasks, ID: "s1", SpecVersion: 1, NewTasks: []NewTask{{ID: "t1", Slot: 1}, {ID: "t2", Slot: 2}}})
 	a.mustApply(Op{Type: OpAssignTasks, Assignments: []Assignment{{TaskID: "t1", NodeID: "n1"}}})
 	a.mustApply(Op{Type: OpDeleteService, ID: "s1"})
 	if a.task("t2") != nil {
 		t.Fatal("unassigned task survived its service")
 	}
-	if tk := a.task("t1"); tk == nil || tk.DesiredState != TaskStateRemove {
+	if tk := a.task("t1"); tk == nil || tk.DesiredState != model.TaskStateRemove {
 		t.Fatalf("assigned task should wait for its agent with desired state remove: %+v", tk)
 	}
 	// The name is free again.
@@ -204,11 +206,11 @@ func TestDeleteServiceRemovesTasks(t *testing.T) {
 
 func TestDeleteNodeRecordsRemoval(t *testing.T) {
 	a := newApplier(t)
-	a.mustApply(Op{Type: OpCreateCluster, Cluster: &Cluster{ID: "c1", Spec: DefaultClusterSpec()}})
+	a.mustApply(Op{Type: OpCreateCluster, Cluster: &model.Cluster{ID: "c1", Spec: model.DefaultClusterSpec()}})
 	exp := time.Now().Add(time.Hour).UTC()
-	a.mustApply(Op{Type: OpCreateNode, Node: &Node{ID: "n1", Certificate: NodeCertificate{NotAfter: exp}}})
+	a.mustApply(Op{Type: OpCreateNode, Node: &model.Node{ID: "n1", Certificate: model.NodeCertificate{NotAfter: exp}}})
 	a.mustApply(Op{Type: OpDeleteNode, ID: "n1"})
-	var c *Cluster
+	var c *model.Cluster
 	_ = a.s.View(func(tx ReadTx) error { c = tx.Cluster(); return nil })
 	if len(c.RemovedNodes) != 1 || c.RemovedNodes[0].ID != "n1" {
 		t.Fatalf("removed nodes: %+v", c.RemovedNodes)
@@ -218,8 +220,8 @@ func TestDeleteNodeRecordsRemoval(t *testing.T) {
 func TestFindSelectors(t *testing.T) {
 	a := newApplier(t)
 	a.mustApply(
-		Op{Type: OpCreateNode, Node: &Node{ID: "abc1", Role: RoleManager, Description: NodeDescription{Hostname: "Alpha"}}},
-		Op{Type: OpCreateNode, Node: &Node{ID: "abd2", Role: RoleWorker, Description: NodeDescription{Hostname: "beta"}}},
+		Op{Type: OpCreateNode, Node: &model.Node{ID: "abc1", Role: model.RoleManager, Description: model.NodeDescription{Hostname: "Alpha"}}},
+		Op{Type: OpCreateNode, Node: &model.Node{ID: "abd2", Role: model.RoleWorker, Description: model.NodeDescription{Hostname: "beta"}}},
 		Op{Type: OpCreateService, Service: testService("s1", "web", 2)},
 		Op{Type: OpCreateService, Service: testService("s2", "webapi", 1)},
 	)
@@ -251,13 +253,13 @@ func TestFindSelectors(t *testing.T) {
 		{"node id prefix", nodes(ByIDPrefix("ab")), 2},
 		{"node id prefix unique", nodes(ByIDPrefix("abc")), 1},
 		{"node hostname any case", nodes(ByName("alpha")), 1},
-		{"node role", nodes(ByRole(RoleManager)), 1},
+		{"node role", nodes(ByRole(model.RoleManager)), 1},
 		{"service name", services(ByName("WEB")), 1},
 		{"service name prefix", services(ByNamePrefix("web")), 2},
 		{"tasks of service", tasks(ByServiceID("s1")), 2},
 		{"tasks of node", tasks(ByNodeID("abc1")), 1},
 		{"tasks of slot", tasks(BySlot("s1", 2)), 1},
-		{"tasks desired running", tasks(ByDesiredState(TaskStateRunning)), 2},
+		{"tasks desired running", tasks(ByDesiredState(model.TaskStateRunning)), 2},
 	}
 	for _, tc := range cases {
 		if got := count(tc.f); got != tc.want {
@@ -309,7 +311,7 @@ func TestWatcherOverflowAsksForResync(t *testing.T) {
 	w := a.s.Watch(WithLimit(2))
 	defer w.Close()
 	for i := range 3 {
-		a.mustApply(Op{Type: OpCreateService, Service: testService(NewID(), "svc"+string(rune('a'+i)), 1)})
+		a.mustApply(Op{Type: OpCreateService, Service: testService(model.NewID(), "svc"+string(rune('a'+i)), 1)})
 	}
 	if _, err := w.Drain(); !errors.Is(err, ErrResync) {
 		t.Fatalf("got %v, want ErrResync", err)
@@ -318,8 +320,8 @@ func TestWatcherOverflowAsksForResync(t *testing.T) {
 
 func TestSnapshotRestore(t *testing.T) {
 	a := newApplier(t)
-	a.mustApply(Op{Type: OpCreateCluster, Cluster: &Cluster{ID: "c1", Spec: DefaultClusterSpec()}},
-		Op{Type: OpCreateNode, Node: &Node{ID: "n1"}},
+	a.mustApply(Op{Type: OpCreateCluster, Cluster: &model.Cluster{ID: "c1", Spec: model.DefaultClusterSpec()}},
+		Op{Type: OpCreateNode, Node: &model.Node{ID: "n1"}},
 		Op{Type: OpCreateService, Service: testService("s1", "web", 2)})
 	a.mustApply(Op{Type: OpCreateTasks, ID: "s1", SpecVersion: 1, NewTasks: []NewTask{{ID: "t1", Slot: 1}, {ID: "t2", Slot: 2}}})
 
@@ -398,42 +400,27 @@ func TestWaitForIndex(t *testing.T) {
 	}
 }
 
-func TestTaskStateNames(t *testing.T) {
-	for s, name := range taskStateNames {
-		got, err := ParseTaskState(name)
-		if err != nil || got != s || s.String() != name {
-			t.Errorf("%v: %q %v %v", s, name, got, err)
-		}
-	}
-	if !TaskStateFailed.Terminal() || TaskStateRunning.Terminal() {
-		t.Error("terminal states wrong")
-	}
-	if id := NewID(); len(id) != IDLength {
-		t.Errorf("id %q", id)
-	}
-}
-
 // TestStatusWritesKeepTheVersion checks that a user's read-modify-write is
 // not refused because managers changed observed fields meanwhile, and that
 // it does not overwrite them.
 func TestStatusWritesKeepTheVersion(t *testing.T) {
 	a := newApplier(t)
-	a.mustApply(Op{Type: OpCreateNode, Node: &Node{ID: "n1", Spec: NodeSpec{Availability: AvailabilityActive}}},
+	a.mustApply(Op{Type: OpCreateNode, Node: &model.Node{ID: "n1", Spec: model.NodeSpec{Availability: model.AvailabilityActive}}},
 		Op{Type: OpCreateService, Service: testService("s1", "web", 1)})
-	var n *Node
+	var n *model.Node
 	_ = a.s.View(func(tx ReadTx) error { n = tx.GetNode("n1"); return nil })
 	read := n.Version.Index
-	a.mustApply(Op{Type: OpNodeStatus, NodeStatuses: []NodeStatusUpdate{{ID: "n1", Status: NodeStatus{State: NodeStateReady}}}})
+	a.mustApply(Op{Type: OpNodeStatus, NodeStatuses: []NodeStatusUpdate{{ID: "n1", Status: model.NodeStatus{State: model.NodeStateReady}}}})
 	drain := n.Copy()
-	drain.Spec.Availability = AvailabilityDrain
+	drain.Spec.Availability = model.AvailabilityDrain
 	a.mustApply(Op{Type: OpUpdateNode, Node: drain, Version: read})
 	_ = a.s.View(func(tx ReadTx) error { n = tx.GetNode("n1"); return nil })
-	if n.Status.State != NodeStateReady || n.Spec.Availability != AvailabilityDrain {
+	if n.Status.State != model.NodeStateReady || n.Spec.Availability != model.AvailabilityDrain {
 		t.Fatalf("node after status then spec writes: %+v", n)
 	}
 
 	s := a.service("s1")
-	a.mustApply(Op{Type: OpServiceUpdateStatus, ID: "s1", SpecVersion: s.SpecVersion.Index, UpdateStatus: &UpdateStatus{State: UpdateStateCompleted}})
+	a.mustApply(Op{Type: OpServiceUpdateStatus, ID: "s1", SpecVersion: s.SpecVersion.Index, UpdateStatus: &model.UpdateStatus{State: model.UpdateStateCompleted}})
 	if got := a.service("s1"); got.Version != s.Version || got.UpdateStatus == nil {
 		t.Fatalf("update status write changed the version or did not apply: %+v", got)
 	}
@@ -444,11 +431,11 @@ func TestStatusWritesKeepTheVersion(t *testing.T) {
 
 func TestImportIntoEmptyStoreOnly(t *testing.T) {
 	src := newApplier(t)
-	src.mustApply(Op{Type: OpCreateCluster, Cluster: &Cluster{ID: "c1", Spec: DefaultClusterSpec()}},
-		Op{Type: OpCreateNode, Node: &Node{ID: "n1"}},
+	src.mustApply(Op{Type: OpCreateCluster, Cluster: &model.Cluster{ID: "c1", Spec: model.DefaultClusterSpec()}},
+		Op{Type: OpCreateNode, Node: &model.Node{ID: "n1"}},
 		Op{Type: OpCreateService, Service: testService("s1", "web", 1)})
 	src.mustApply(Op{Type: OpCreateTasks, ID: "s1", SpecVersion: 1, NewTasks: []NewTask{{ID: "t1", Slot: 1}}})
-	var c *Cluster
+	var c *model.Cluster
 	var set ImportSet
 	_ = src.s.View(func(tx ReadTx) error {
 		c = tx.Cluster()
@@ -463,7 +450,7 @@ func TestImportIntoEmptyStoreOnly(t *testing.T) {
 	if res.Err() != nil || res[0].Applied != 3 {
 		t.Fatalf("import: %+v", res)
 	}
-	if tk := dst.task("t1"); tk == nil || tk.Version.Index != 101 || !TaskUpToDate(tk, dst.service("s1")) || tk.CreatedAt != src.task("t1").CreatedAt {
+	if tk := dst.task("t1"); tk == nil || tk.Version.Index != 101 || !model.TaskUpToDate(tk, dst.service("s1")) || tk.CreatedAt != src.task("t1").CreatedAt {
 		t.Fatalf("imported task: %+v", tk)
 	}
 	if err := dst.apply(Op{Type: OpImport, Cluster: c, Import: &set}).Err(); !errors.Is(err, ErrExists) {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
+
+	"github.com/shoal-dev/shoal/model"
 )
 
 // Action is what happened to an object.
@@ -32,9 +35,12 @@ func (a Action) String() string {
 type Event struct {
 	Action Action
 	// Object is the object after the change, or the deleted object.
-	Object Object
+	Object model.Object
 	// Old is the object before an update; nil otherwise.
-	Old Object
+	Old model.Object
+	// Time is the time of the command that made the change (Command.Time):
+	// the same on every manager.
+	Time time.Time
 }
 
 // Batch is the set of changes made by one committed transaction, which is

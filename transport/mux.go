@@ -12,6 +12,8 @@ import (
 	"time"
 
 	hraft "github.com/hashicorp/raft"
+
+	"github.com/shoal-dev/shoal/internal/ratelog"
 )
 
 // ALPN protocol names spoken on the cluster port.
@@ -34,6 +36,11 @@ type Config struct {
 	// HandshakeTimeout bounds a client's TLS handshake.
 	HandshakeTimeout time.Duration
 	Logger           *slog.Logger
+	// LogInterval is how often refused connections are summarised in the
+	// log (ratelog.DefaultInterval if zero): anyone who can reach the
+	// port can cause them, so each kind logs its first event in full and
+	// then one line with a count per interval, never one line per event.
+	LogInterval time.Duration
 }
 
 // Mux accepts TLS connections on the cluster port and routes them by ALPN.
@@ -46,6 +53,9 @@ type Mux struct {
 	done  chan struct{}
 	close sync.Once
 	wg    sync.WaitGroup
+
+	// Summaries of the refused connections, one per kind.
+	failedHandshakes, refusedPlain, refusedRaft *ratelog.Summary
 }
 
 // New returns a Mux serving on ln. Call Serve.
@@ -59,13 +69,17 @@ func New(ln net.Listener, cfg Config) *Mux {
 	tc := cfg.TLS.Clone()
 	tc.NextProtos = []string{ProtoRaft, ProtoHTTP2, ProtoHTTP1}
 	cfg.TLS = tc
+	log := cfg.Logger.With("component", "transport")
 	return &Mux{
-		ln:   ln,
-		cfg:  cfg,
-		log:  cfg.Logger.With("component", "transport"),
-		raft: make(chan net.Conn),
-		http: make(chan net.Conn),
-		done: make(chan struct{}),
+		ln:               ln,
+		cfg:              cfg,
+		log:              log,
+		raft:             make(chan net.Conn),
+		http:             make(chan net.Conn),
+		done:             make(chan struct{}),
+		failedHandshakes: ratelog.New(log, slog.LevelWarn, "failed TLS handshakes on the cluster port", cfg.LogInterval, nil),
+		refusedPlain:     ratelog.New(log, slog.LevelWarn, "refused non-TLS connections on the cluster port", cfg.LogInterval, nil),
+		refusedRaft:      ratelog.New(log, slog.LevelWarn, "refused Raft connections", cfg.LogInterval, nil),
 	}
 }
 
@@ -114,7 +128,7 @@ func (m *Mux) route(raw net.Conn) {
 			_, _ = raw.Write([]byte("HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n" +
 				"This is a swarm cluster port: it requires TLS with a certificate issued by the cluster CA.\n"))
 		}
-		m.log.Warn("refused non-TLS connection on the cluster port", "remote", raw.RemoteAddr())
+		m.refusedPlain.Add(hostOf(raw.RemoteAddr()), "refused non-TLS connection on the cluster port", "remote", raw.RemoteAddr())
 		raw.Close()
 		return
 	}
@@ -123,7 +137,7 @@ func (m *Mux) route(raw net.Conn) {
 	err := c.HandshakeContext(ctx)
 	cancel()
 	if err != nil {
-		m.log.Warn("TLS handshake failed on the cluster port", "remote", raw.RemoteAddr(), "err", err)
+		m.failedHandshakes.Add(hostOf(raw.RemoteAddr()), "TLS handshake failed on the cluster port", "remote", raw.RemoteAddr(), "err", err)
 		c.Close()
 		return
 	}
@@ -134,7 +148,7 @@ func (m *Mux) route(raw net.Conn) {
 	case ProtoRaft:
 		if m.cfg.AuthorizeRaft != nil {
 			if err := m.cfg.AuthorizeRaft(cs); err != nil {
-				m.log.Warn("refused Raft connection", "remote", raw.RemoteAddr(), "err", err)
+				m.refusedRaft.Add(hostOf(raw.RemoteAddr()), "refused Raft connection", "remote", raw.RemoteAddr(), "err", err)
 				c.Close()
 				return
 			}
@@ -150,12 +164,28 @@ func (m *Mux) route(raw net.Conn) {
 	}
 }
 
-// Close stops accepting and closes the listener.
+// hostOf is the IP of a remote address: the source a summary counts.
+func hostOf(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	h, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return h
+}
+
+// Close stops accepting, closes the listener and logs the summaries of
+// the connections refused since the last ones.
 func (m *Mux) Close() error {
 	var err error
 	m.close.Do(func() {
 		close(m.done)
 		err = m.ln.Close()
+		m.failedHandshakes.Close()
+		m.refusedPlain.Close()
+		m.refusedRaft.Close()
 	})
 	return err
 }

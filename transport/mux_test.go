@@ -13,7 +13,8 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/ca"
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/internal/testutil"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/transport"
 )
 
@@ -22,29 +23,9 @@ type pki struct {
 	cluster string
 }
 
-func (p *pki) cert(t *testing.T, role state.NodeRole) tls.Certificate {
+func (p *pki) cert(t *testing.T, role model.NodeRole) tls.Certificate {
 	t.Helper()
-	key, err := ca.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	csr, err := ca.NewCSR(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM, err := p.root.IssueNodeCertificate(csr, state.NewID(), role, p.cluster, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyPEM, err := ca.MarshalKeyPEM(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return testutil.IssueNode(t, p.root, model.NewID(), role, p.cluster, time.Hour).TLS
 }
 
 func newPKI(t *testing.T) *pki {
@@ -52,14 +33,14 @@ func newPKI(t *testing.T) *pki {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &pki{root: root, cluster: state.NewID()}
+	return &pki{root: root, cluster: model.NewID()}
 }
 
 // startMux serves HTTP "hello" and echoes Raft connections. opts adjust
 // the HTTP server before it starts.
 func startMux(t *testing.T, p *pki, opts ...func(*http.Server)) *transport.Mux {
 	t.Helper()
-	serverTLS, err := ca.ServerTLSConfig(p.cert(t, state.RoleManager), p.root)
+	serverTLS, err := ca.ServerTLSConfig(p.cert(t, model.RoleManager), p.root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +55,7 @@ func startMux(t *testing.T, p *pki, opts ...func(*http.Server)) *transport.Mux {
 			if err != nil {
 				return err
 			}
-			if id.Role != state.RoleManager {
+			if id.Role != model.RoleManager {
 				return fmt.Errorf("node %s is a %s, not a manager", id.NodeID, id.Role)
 			}
 			return nil
@@ -106,7 +87,7 @@ func startMux(t *testing.T, p *pki, opts ...func(*http.Server)) *transport.Mux {
 func TestHTTPOverTLS(t *testing.T) {
 	p := newPKI(t)
 	m := startMux(t, p)
-	worker := p.cert(t, state.RoleWorker)
+	worker := p.cert(t, model.RoleWorker)
 	cfg, err := ca.ClientTLSConfig(&worker, p.root)
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +107,7 @@ func TestHTTPOverTLS(t *testing.T) {
 func TestRaftNeedsManagerCertificate(t *testing.T) {
 	p := newPKI(t)
 	m := startMux(t, p)
-	dial := func(role state.NodeRole) error {
+	dial := func(role model.NodeRole) error {
 		cert := p.cert(t, role)
 		cfg, err := ca.ClientTLSConfig(&cert, p.root)
 		if err != nil {
@@ -151,10 +132,10 @@ func TestRaftNeedsManagerCertificate(t *testing.T) {
 		}
 		return nil
 	}
-	if err := dial(state.RoleManager); err != nil {
+	if err := dial(model.RoleManager); err != nil {
 		t.Fatalf("manager: %v", err)
 	}
-	if err := dial(state.RoleWorker); err == nil {
+	if err := dial(model.RoleWorker); err == nil {
 		t.Fatal("a worker certificate reached Raft")
 	}
 }
@@ -189,7 +170,7 @@ func TestGarbageAndForeignCAAreRefused(t *testing.T) {
 	c.Close()
 	// A certificate of another cluster's CA fails the handshake.
 	other := newPKI(t)
-	foreign := other.cert(t, state.RoleManager)
+	foreign := other.cert(t, model.RoleManager)
 	// ClientTLSConfig refuses to build with it; a hostile client would not.
 	if _, err := ca.ClientTLSConfig(&foreign, p.root); err == nil {
 		t.Fatal("client config built with another CA's certificate")
@@ -224,7 +205,7 @@ func TestIdleHTTPConnectionsAreClosed(t *testing.T) {
 			}
 		}
 	})
-	worker := p.cert(t, state.RoleWorker)
+	worker := p.cert(t, model.RoleWorker)
 	cfg, err := ca.ClientTLSConfig(&worker, p.root)
 	if err != nil {
 		t.Fatal(err)

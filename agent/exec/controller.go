@@ -3,7 +3,7 @@ package exec
 import (
 	"context"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // Controller runs one task on a node's runtime. Each method is one step of
@@ -56,7 +56,7 @@ type Controller interface {
 type ContainerStatuser interface {
 	// ContainerStatus returns the container's ID, PID and exit code, or
 	// nil and no error if there is no container (yet, or any more).
-	ContainerStatus(ctx context.Context) (*state.ContainerStatus, error)
+	ContainerStatus(ctx context.Context) (*model.ContainerStatus, error)
 }
 
 // PortStatuser is implemented by controllers that publish ports. Do uses it
@@ -65,5 +65,5 @@ type PortStatuser interface {
 	// PortStatus returns the ports published on the node, with the
 	// published port the runtime chose when the spec left it to it. The
 	// caller may modify the returned slice.
-	PortStatus(ctx context.Context) ([]state.PortConfig, error)
+	PortStatus(ctx context.Context) ([]model.PortConfig, error)
 }

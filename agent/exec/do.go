@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // Do moves the task one step towards its desired state using ctlr and
@@ -31,7 +31,7 @@ import (
 // ErrTaskRetry. Do blocks as long as the step does: Wait blocks until the
 // task exits, so cancel ctx to make Do return and call it again with the
 // updated task when the desired state changes.
-func Do(ctx context.Context, task *state.Task, ctlr Controller) (*state.TaskStatus, error) {
+func Do(ctx context.Context, task *model.Task, ctlr Controller) (*model.TaskStatus, error) {
 	d := &step{
 		ctx:    ctx,
 		task:   task,
@@ -46,19 +46,19 @@ func Do(ctx context.Context, task *state.Task, ctlr Controller) (*state.TaskStat
 // step is one call of Do.
 type step struct {
 	ctx    context.Context
-	task   *state.Task
+	task   *model.Task
 	ctlr   Controller
-	status *state.TaskStatus
-	from   state.TaskState
+	status *model.TaskStatus
+	from   model.TaskState
 	log    *slog.Logger
 }
 
-func (d *step) run() (*state.TaskStatus, error) {
+func (d *step) run() (*model.TaskStatus, error) {
 	if d.from.Terminal() {
 		return d.status, ErrTaskNoop
 	}
 
-	if d.task.DesiredState >= state.TaskStateShutdown {
+	if d.task.DesiredState >= model.TaskStateShutdown {
 		if err := d.ctlr.Shutdown(d.ctx); err != nil {
 			if errors.Is(err, ErrControllerClosed) {
 				return d.status, err
@@ -68,63 +68,63 @@ func (d *step) run() (*state.TaskStatus, error) {
 			return d.retry(fmt.Errorf("shutdown: %w", err))
 		}
 		d.fillContainerStatus()
-		return d.transition(state.TaskStateShutdown, "shutdown")
+		return d.transition(model.TaskStateShutdown, "shutdown")
 	}
 
 	desired := d.task.DesiredState
-	if desired < d.from || (desired == d.from && d.from != state.TaskStateRunning) {
+	if desired < d.from || (desired == d.from && d.from != model.TaskStateRunning) {
 		return d.status, ErrTaskNoop
 	}
 
 	switch d.from {
-	case state.TaskStateNew, state.TaskStatePending, state.TaskStateAssigned:
-		return d.transition(state.TaskStateAccepted, "accepted")
+	case model.TaskStateNew, model.TaskStatePending, model.TaskStateAssigned:
+		return d.transition(model.TaskStateAccepted, "accepted")
 
-	case state.TaskStateAccepted:
-		return d.transition(state.TaskStatePreparing, "preparing")
+	case model.TaskStateAccepted:
+		return d.transition(model.TaskStatePreparing, "preparing")
 
-	case state.TaskStatePreparing:
+	case model.TaskStatePreparing:
 		err := d.ctlr.Prepare(d.ctx)
 		switch {
 		case err == nil, errors.Is(err, ErrTaskPrepared):
 			d.fillContainerStatus()
-			return d.transition(state.TaskStateReady, "prepared")
+			return d.transition(model.TaskStateReady, "prepared")
 		case errors.Is(err, ErrTaskStarted):
 			d.fillContainerStatus()
 			d.fillPorts()
-			return d.transition(state.TaskStateRunning, "already started")
+			return d.transition(model.TaskStateRunning, "already started")
 		}
 		return d.fatal(err)
 
-	case state.TaskStateReady:
-		return d.transition(state.TaskStateStarting, "starting")
+	case model.TaskStateReady:
+		return d.transition(model.TaskStateStarting, "starting")
 
-	case state.TaskStateStarting:
+	case model.TaskStateStarting:
 		err := d.ctlr.Start(d.ctx)
 		switch {
 		case err == nil:
 			d.fillContainerStatus()
 			d.fillPorts()
-			return d.transition(state.TaskStateRunning, "started")
+			return d.transition(model.TaskStateRunning, "started")
 		case errors.Is(err, ErrTaskStarted):
 			d.fillContainerStatus()
 			d.fillPorts()
-			return d.transition(state.TaskStateRunning, "already started")
+			return d.transition(model.TaskStateRunning, "already started")
 		}
 		return d.fatal(err)
 
-	case state.TaskStateRunning:
+	case model.TaskStateRunning:
 		if err := d.ctlr.Wait(d.ctx); err != nil {
 			return d.fatal(err)
 		}
 		d.fillContainerStatus()
-		return d.transition(state.TaskStateComplete, "finished")
+		return d.transition(model.TaskStateComplete, "finished")
 	}
 	return d.status, fmt.Errorf("%w: unknown state %v", ErrInvalidTransition, d.from)
 }
 
 // transition moves the status forward.
-func (d *step) transition(to state.TaskState, msg string) (*state.TaskStatus, error) {
+func (d *step) transition(to model.TaskState, msg string) (*model.TaskStatus, error) {
 	if to < d.from {
 		return cloneStatus(&d.task.Status), fmt.Errorf("%w: %v -> %v", ErrInvalidTransition, d.from, to)
 	}
@@ -136,7 +136,7 @@ func (d *step) transition(to state.TaskState, msg string) (*state.TaskStatus, er
 }
 
 // fatal handles a controller's error: retry, or end the task.
-func (d *step) fatal(err error) (*state.TaskStatus, error) {
+func (d *step) fatal(err error) (*model.TaskStatus, error) {
 	switch {
 	case errors.Is(err, ErrControllerClosed):
 		return d.status, err
@@ -146,17 +146,17 @@ func (d *step) fatal(err error) (*state.TaskStatus, error) {
 	}
 	d.status.Err = err.Error()
 	d.fillContainerStatus()
-	if d.from < state.TaskStateStarting {
+	if d.from < model.TaskStateStarting {
 		d.log.Info("task rejected", "err", err)
-		return d.transition(state.TaskStateRejected, "rejected")
+		return d.transition(model.TaskStateRejected, "rejected")
 	}
 	d.log.Info("task failed", "err", err)
-	return d.transition(state.TaskStateFailed, "failed")
+	return d.transition(model.TaskStateFailed, "failed")
 }
 
 // retry keeps the state; the message says why the task does not move, so
 // that a user sees more than a task stuck in PREPARING.
-func (d *step) retry(err error) (*state.TaskStatus, error) {
+func (d *step) retry(err error) (*model.TaskStatus, error) {
 	if d.ctx.Err() == nil {
 		d.status.Message = fmt.Sprintf("retrying: %v", err)
 		d.status.Timestamp = time.Now()
@@ -199,14 +199,14 @@ func (d *step) fillPorts() {
 
 // cloneStatus copies a status deeply enough that the copy can be changed
 // without touching the task it came from.
-func cloneStatus(s *state.TaskStatus) *state.TaskStatus {
+func cloneStatus(s *model.TaskStatus) *model.TaskStatus {
 	c := *s
 	if s.Container != nil {
 		cs := *s.Container
 		c.Container = &cs
 	}
 	if s.Ports != nil {
-		c.Ports = append([]state.PortConfig(nil), s.Ports...)
+		c.Ports = append([]model.PortConfig(nil), s.Ports...)
 	}
 	return &c
 }

@@ -11,7 +11,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/internal/testutil"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // scripted is a controller whose methods return queued results, recording
@@ -22,8 +23,8 @@ type scripted struct {
 	calls     []string
 	results   map[string][]error
 	blockWait bool
-	container *state.ContainerStatus
-	ports     []state.PortConfig
+	container *model.ContainerStatus
+	ports     []model.PortConfig
 }
 
 var (
@@ -59,32 +60,23 @@ func (s *scripted) Wait(ctx context.Context) error {
 	return ctx.Err()
 }
 
-func (s *scripted) ContainerStatus(context.Context) (*state.ContainerStatus, error) {
+func (s *scripted) ContainerStatus(context.Context) (*model.ContainerStatus, error) {
 	return s.container, nil
 }
 
-func (s *scripted) PortStatus(context.Context) ([]state.PortConfig, error) {
+func (s *scripted) PortStatus(context.Context) ([]model.PortConfig, error) {
 	return s.ports, nil
 }
 
 func testContext(t *testing.T) context.Context {
-	return WithLogger(context.Background(), slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	return WithLogger(context.Background(), testutil.Logger(t, slog.LevelDebug))
 }
 
-// tWriter routes log lines to t.Log.
-type tWriter struct{ t *testing.T }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(strings.TrimSuffix(string(p), "\n"))
-	return len(p), nil
-}
-
-func newTask(observed, desired state.TaskState) *state.Task {
-	return &state.Task{
+func newTask(observed, desired model.TaskState) *model.Task {
+	return &model.Task{
 		ID: "task1", ServiceID: "svc1", ServiceName: "web", Slot: 1, NodeID: "node1",
 		DesiredState: desired,
-		Status:       state.TaskStatus{State: observed, Message: "before"},
+		Status:       model.TaskStatus{State: observed, Message: "before"},
 	}
 }
 
@@ -95,19 +87,19 @@ var (
 
 func TestDo(t *testing.T) {
 	const (
-		running  = state.TaskStateRunning
-		shutdown = state.TaskStateShutdown
+		running  = model.TaskStateRunning
+		shutdown = model.TaskStateShutdown
 	)
-	cs := &state.ContainerStatus{ContainerID: "c1", PID: 42}
-	ports := []state.PortConfig{{Protocol: "tcp", TargetPort: 8080, PublishedPort: 30001, PublishMode: "host"}}
+	cs := &model.ContainerStatus{ContainerID: "c1", PID: 42}
+	ports := []model.PortConfig{{Protocol: "tcp", TargetPort: 8080, PublishedPort: 30001, PublishMode: "host"}}
 	type doCase struct {
 		name      string
-		observed  state.TaskState
-		desired   state.TaskState
+		observed  model.TaskState
+		desired   model.TaskState
 		results   map[string][]error
 		cancelled bool
 
-		want      state.TaskState
+		want      model.TaskState
 		wantErr   error // matched with errors.Is; nil means no error
 		wantCalls []string
 		wantMsg   string // substring of Message
@@ -115,67 +107,67 @@ func TestDo(t *testing.T) {
 		wantPorts bool
 	}
 	tests := []doCase{
-		{name: "new is accepted", observed: state.TaskStateNew, desired: running, want: state.TaskStateAccepted, wantMsg: "accepted"},
-		{name: "assigned is accepted", observed: state.TaskStateAssigned, desired: running, want: state.TaskStateAccepted},
-		{name: "accepted -> preparing", observed: state.TaskStateAccepted, desired: running, want: state.TaskStatePreparing},
-		{name: "prepare", observed: state.TaskStatePreparing, desired: running,
-			want: state.TaskStateReady, wantCalls: []string{"Prepare"}, wantMsg: "prepared"},
-		{name: "already prepared", observed: state.TaskStatePreparing, desired: running,
+		{name: "new is accepted", observed: model.TaskStateNew, desired: running, want: model.TaskStateAccepted, wantMsg: "accepted"},
+		{name: "assigned is accepted", observed: model.TaskStateAssigned, desired: running, want: model.TaskStateAccepted},
+		{name: "accepted -> preparing", observed: model.TaskStateAccepted, desired: running, want: model.TaskStatePreparing},
+		{name: "prepare", observed: model.TaskStatePreparing, desired: running,
+			want: model.TaskStateReady, wantCalls: []string{"Prepare"}, wantMsg: "prepared"},
+		{name: "already prepared", observed: model.TaskStatePreparing, desired: running,
 			results: map[string][]error{"Prepare": {fmt.Errorf("wrapped: %w", ErrTaskPrepared)}},
-			want:    state.TaskStateReady, wantCalls: []string{"Prepare"}},
-		{name: "prepare finds it started", observed: state.TaskStatePreparing, desired: running,
+			want:    model.TaskStateReady, wantCalls: []string{"Prepare"}},
+		{name: "prepare finds it started", observed: model.TaskStatePreparing, desired: running,
 			results: map[string][]error{"Prepare": {ErrTaskStarted}},
 			want:    running, wantCalls: []string{"Prepare"}, wantMsg: "already started", wantPorts: true},
-		{name: "prepare fails for good: rejected", observed: state.TaskStatePreparing, desired: running,
+		{name: "prepare fails for good: rejected", observed: model.TaskStatePreparing, desired: running,
 			results: map[string][]error{"Prepare": {errPermanent}},
-			want:    state.TaskStateRejected, wantCalls: []string{"Prepare"}, wantTErr: "shoal/nope:latest"},
-		{name: "prepare fails for now: retry", observed: state.TaskStatePreparing, desired: running,
+			want:    model.TaskStateRejected, wantCalls: []string{"Prepare"}, wantTErr: "shoal/nope:latest"},
+		{name: "prepare fails for now: retry", observed: model.TaskStatePreparing, desired: running,
 			results: map[string][]error{"Prepare": {errTemporary}},
-			want:    state.TaskStatePreparing, wantErr: ErrTaskRetry, wantCalls: []string{"Prepare"}, wantMsg: "engine unreachable"},
-		{name: "ready -> starting", observed: state.TaskStateReady, desired: running, want: state.TaskStateStarting},
-		{name: "start", observed: state.TaskStateStarting, desired: running,
+			want:    model.TaskStatePreparing, wantErr: ErrTaskRetry, wantCalls: []string{"Prepare"}, wantMsg: "engine unreachable"},
+		{name: "ready -> starting", observed: model.TaskStateReady, desired: running, want: model.TaskStateStarting},
+		{name: "start", observed: model.TaskStateStarting, desired: running,
 			want: running, wantCalls: []string{"Start"}, wantMsg: "started", wantPorts: true},
-		{name: "start finds it started", observed: state.TaskStateStarting, desired: running,
+		{name: "start finds it started", observed: model.TaskStateStarting, desired: running,
 			results: map[string][]error{"Start": {ErrTaskStarted}},
 			want:    running, wantCalls: []string{"Start"}, wantMsg: "already started", wantPorts: true},
-		{name: "start fails: failed, not rejected", observed: state.TaskStateStarting, desired: running,
+		{name: "start fails: failed, not rejected", observed: model.TaskStateStarting, desired: running,
 			results: map[string][]error{"Start": {fmt.Errorf("%w: 3 checks failed", ErrContainerUnhealthy)}},
-			want:    state.TaskStateFailed, wantCalls: []string{"Start"}, wantTErr: "unhealthy"},
+			want:    model.TaskStateFailed, wantCalls: []string{"Start"}, wantTErr: "unhealthy"},
 		{name: "exit 0 completes", observed: running, desired: running,
-			want: state.TaskStateComplete, wantCalls: []string{"Wait"}, wantMsg: "finished"},
+			want: model.TaskStateComplete, wantCalls: []string{"Wait"}, wantMsg: "finished"},
 		{name: "non-zero exit fails", observed: running, desired: running,
 			results: map[string][]error{"Wait": {&ExitError{Code: 3}}},
-			want:    state.TaskStateFailed, wantCalls: []string{"Wait"}, wantTErr: "task: non-zero exit (3)"},
+			want:    model.TaskStateFailed, wantCalls: []string{"Wait"}, wantTErr: "task: non-zero exit (3)"},
 		{name: "unhealthy while running fails", observed: running, desired: running,
 			results: map[string][]error{"Wait": {fmt.Errorf("%w: last check: 503", ErrContainerUnhealthy)}},
-			want:    state.TaskStateFailed, wantCalls: []string{"Wait"}, wantTErr: "unhealthy"},
+			want:    model.TaskStateFailed, wantCalls: []string{"Wait"}, wantTErr: "unhealthy"},
 		{name: "cancelled wait keeps running", observed: running, desired: running, cancelled: true,
 			results: map[string][]error{"Wait": {context.Canceled}},
 			want:    running, wantErr: context.Canceled, wantCalls: []string{"Wait"}, wantMsg: "before"},
 		{name: "shutdown a running task", observed: running, desired: shutdown,
 			want: shutdown, wantCalls: []string{"Shutdown"}, wantMsg: "shutdown"},
-		{name: "shutdown before preparing", observed: state.TaskStateAssigned, desired: shutdown,
+		{name: "shutdown before preparing", observed: model.TaskStateAssigned, desired: shutdown,
 			want: shutdown, wantCalls: []string{"Shutdown"}},
-		{name: "desired remove shuts down", observed: state.TaskStateStarting, desired: state.TaskStateRemove,
+		{name: "desired remove shuts down", observed: model.TaskStateStarting, desired: model.TaskStateRemove,
 			want: shutdown, wantCalls: []string{"Shutdown"}},
 		{name: "failed shutdown is retried", observed: running, desired: shutdown,
 			results: map[string][]error{"Shutdown": {errPermanent}},
 			want:    running, wantErr: ErrTaskRetry, wantCalls: []string{"Shutdown"}, wantMsg: "shutdown"},
-		{name: "desired below observed: noop", observed: state.TaskStateReady, desired: state.TaskStatePreparing,
-			want: state.TaskStateReady, wantErr: ErrTaskNoop},
-		{name: "desired reached: noop", observed: state.TaskStateReady, desired: state.TaskStateReady,
-			want: state.TaskStateReady, wantErr: ErrTaskNoop},
-		{name: "desired ready prepares", observed: state.TaskStatePreparing, desired: state.TaskStateReady,
-			want: state.TaskStateReady, wantCalls: []string{"Prepare"}},
-		{name: "closed controller is a caller bug", observed: state.TaskStatePreparing, desired: running,
+		{name: "desired below observed: noop", observed: model.TaskStateReady, desired: model.TaskStatePreparing,
+			want: model.TaskStateReady, wantErr: ErrTaskNoop},
+		{name: "desired reached: noop", observed: model.TaskStateReady, desired: model.TaskStateReady,
+			want: model.TaskStateReady, wantErr: ErrTaskNoop},
+		{name: "desired ready prepares", observed: model.TaskStatePreparing, desired: model.TaskStateReady,
+			want: model.TaskStateReady, wantCalls: []string{"Prepare"}},
+		{name: "closed controller is a caller bug", observed: model.TaskStatePreparing, desired: running,
 			results: map[string][]error{"Prepare": {ErrControllerClosed}},
-			want:    state.TaskStatePreparing, wantErr: ErrControllerClosed, wantCalls: []string{"Prepare"}},
-		{name: "unknown state", observed: state.TaskState(500), desired: running,
-			want: state.TaskState(500), wantErr: ErrInvalidTransition},
+			want:    model.TaskStatePreparing, wantErr: ErrControllerClosed, wantCalls: []string{"Prepare"}},
+		{name: "unknown state", observed: model.TaskState(500), desired: running,
+			want: model.TaskState(500), wantErr: ErrInvalidTransition},
 	}
-	for _, terminal := range []state.TaskState{state.TaskStateComplete, shutdown, state.TaskStateFailed,
-		state.TaskStateRejected, state.TaskStateRemove, state.TaskStateOrphaned} {
-		for _, desired := range []state.TaskState{running, shutdown} {
+	for _, terminal := range []model.TaskState{model.TaskStateComplete, shutdown, model.TaskStateFailed,
+		model.TaskStateRejected, model.TaskStateRemove, model.TaskStateOrphaned} {
+		for _, desired := range []model.TaskState{running, shutdown} {
 			tests = append(tests, doCase{name: fmt.Sprintf("%v is final (desired %v)", terminal, desired), observed: terminal, desired: desired,
 				want: terminal, wantErr: ErrTaskNoop})
 		}
@@ -246,9 +238,9 @@ func TestDo(t *testing.T) {
 
 // drive calls Do until it stops moving, as an agent would, and returns the
 // states the task went through.
-func drive(t *testing.T, ctx context.Context, task *state.Task, ctlr Controller) ([]state.TaskState, error) {
+func drive(t *testing.T, ctx context.Context, task *model.Task, ctlr Controller) ([]model.TaskState, error) {
 	t.Helper()
-	var seen []state.TaskState
+	var seen []model.TaskState
 	for range 100 {
 		status, err := Do(ctx, task, ctlr)
 		if status.State != task.Status.State {
@@ -263,30 +255,38 @@ func drive(t *testing.T, ctx context.Context, task *state.Task, ctlr Controller)
 	return nil, nil
 }
 
+// TestDoRunsToCompletion: a container that exits 0 makes its task
+// complete, and the task stays so (Do is then a no-op: the agent restarts
+// nothing), whether it was meant to run (a service's task, which the
+// orchestrator may replace) or to complete (a job's task).
 func TestDoRunsToCompletion(t *testing.T) {
-	ctlr := &scripted{results: map[string][]error{}}
-	task := newTask(state.TaskStateAssigned, state.TaskStateRunning)
-	seen, err := drive(t, testContext(t), task, ctlr)
-	if !errors.Is(err, ErrTaskNoop) {
-		t.Fatalf("final error = %v, want ErrTaskNoop", err)
-	}
-	want := []state.TaskState{state.TaskStateAccepted, state.TaskStatePreparing, state.TaskStateReady,
-		state.TaskStateStarting, state.TaskStateRunning, state.TaskStateComplete}
-	if !reflect.DeepEqual(seen, want) {
-		t.Fatalf("states = %v, want %v", seen, want)
-	}
-	if want := []string{"Prepare", "Start", "Wait"}; !reflect.DeepEqual(ctlr.calls, want) {
-		t.Fatalf("calls = %v, want %v", ctlr.calls, want)
+	for _, desired := range []model.TaskState{model.TaskStateRunning, model.TaskStateComplete} {
+		t.Run(desired.String(), func(t *testing.T) {
+			ctlr := &scripted{results: map[string][]error{}}
+			task := newTask(model.TaskStateAssigned, desired)
+			seen, err := drive(t, testContext(t), task, ctlr)
+			if !errors.Is(err, ErrTaskNoop) {
+				t.Fatalf("final error = %v, want ErrTaskNoop", err)
+			}
+			want := []model.TaskState{model.TaskStateAccepted, model.TaskStatePreparing, model.TaskStateReady,
+				model.TaskStateStarting, model.TaskStateRunning, model.TaskStateComplete}
+			if !reflect.DeepEqual(seen, want) {
+				t.Fatalf("states = %v, want %v", seen, want)
+			}
+			if want := []string{"Prepare", "Start", "Wait"}; !reflect.DeepEqual(ctlr.calls, want) {
+				t.Fatalf("calls = %v, want %v", ctlr.calls, want)
+			}
+		})
 	}
 }
 
 func TestDoShutdownWhileWaiting(t *testing.T) {
 	ctlr := &scripted{results: map[string][]error{}, blockWait: true}
-	task := newTask(state.TaskStateRunning, state.TaskStateRunning)
+	task := newTask(model.TaskStateRunning, model.TaskStateRunning)
 
 	ctx, cancel := context.WithCancel(testContext(t))
 	done := make(chan error, 1)
-	var status *state.TaskStatus
+	var status *model.TaskStatus
 	go func() {
 		var err error
 		status, err = Do(ctx, task, ctlr)
@@ -296,13 +296,13 @@ func TestDoShutdownWhileWaiting(t *testing.T) {
 	if err := <-done; !errors.Is(err, ErrTaskRetry) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled Do = %v, want ErrTaskRetry wrapping context.Canceled", err)
 	}
-	if status.State != state.TaskStateRunning {
+	if status.State != model.TaskStateRunning {
 		t.Fatalf("cancelled Do moved the task to %v", status.State)
 	}
 
-	task.DesiredState = state.TaskStateShutdown
+	task.DesiredState = model.TaskStateShutdown
 	status, err := Do(testContext(t), task, ctlr)
-	if err != nil || status.State != state.TaskStateShutdown {
+	if err != nil || status.State != model.TaskStateShutdown {
 		t.Fatalf("Do = %v, %v; want SHUTDOWN", status.State, err)
 	}
 }
@@ -314,8 +314,8 @@ func TestDoForwardOnly(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	outcomes := []error{nil, nil, nil, ErrTaskPrepared, ErrTaskStarted, errPermanent, errTemporary,
 		&ExitError{Code: 1}, ErrContainerUnhealthy}
-	desired := []state.TaskState{state.TaskStateReady, state.TaskStateRunning, state.TaskStateRunning,
-		state.TaskStateShutdown, state.TaskStateRemove}
+	desired := []model.TaskState{model.TaskStateReady, model.TaskStateRunning, model.TaskStateRunning,
+		model.TaskStateShutdown, model.TaskStateRemove}
 	ctx := WithLogger(context.Background(), slog.New(slog.DiscardHandler)) // too many steps to log
 	for run := range 500 {
 		ctlr := &scripted{results: map[string][]error{}}
@@ -324,8 +324,8 @@ func TestDoForwardOnly(t *testing.T) {
 				ctlr.results[m] = append(ctlr.results[m], outcomes[rng.IntN(len(outcomes))])
 			}
 		}
-		task := newTask(state.TaskStateAssigned, state.TaskStateRunning)
-		var terminalAt state.TaskState
+		task := newTask(model.TaskStateAssigned, model.TaskStateRunning)
+		var terminalAt model.TaskState
 		for i := range 40 {
 			if rng.IntN(6) == 0 {
 				task.DesiredState = desired[rng.IntN(len(desired))]

@@ -2,11 +2,11 @@
 // runtime: a small Controller interface per task, the Do function that
 // drives it as a forward-only state machine, and the Executor interface
 // that makes controllers and describes the node. The Docker implementation
-// is in agent/exec/docker.
+// is in agent/exec/dockerexec.
 //
 // # Task states
 //
-// A task's observed state only moves forward (state.TaskState is ordered):
+// A task's observed state only moves forward (model.TaskState is ordered):
 //
 //	ASSIGNED -> ACCEPTED -> PREPARING -> READY -> STARTING -> RUNNING
 //	                           |                      |           |

@@ -7,7 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/dispatcher/protocol"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // Executor is a node's container runtime as the agent sees it: what the
@@ -19,13 +20,13 @@ import (
 // must be safe for concurrent use.
 type Executor interface {
 	// Describe reports the node's hostname, platform, resources and engine.
-	Describe(ctx context.Context) (*state.NodeDescription, error)
+	Describe(ctx context.Context) (*model.NodeDescription, error)
 
 	// Controller returns a controller for the task. It makes no call to
 	// the runtime: the task's containers may or may not exist yet. An
 	// error wrapping ErrInvalidTask means the task must be rejected. The
 	// controller keeps a copy of what it needs; the caller keeps the task.
-	Controller(task *state.Task) (Controller, error)
+	Controller(task *model.Task) (Controller, error)
 
 	// Containers lists this node's task containers, running or not, so an
 	// agent can match them with its assigned tasks after a restart. The
@@ -54,7 +55,7 @@ type Container struct {
 	// RUNNING, COMPLETE (exited 0) or FAILED (exited non-zero, dead or
 	// unhealthy). The agent's view of the task (desired state, last
 	// reported state) decides what to do with it.
-	State state.TaskState
+	State model.TaskState
 	// ExitCode is meaningful once the container has exited.
 	ExitCode  int
 	CreatedAt time.Time
@@ -125,4 +126,15 @@ func ParseLogLine(line string, timestamps bool) (LogLine, error) {
 		l.Timestamp, l.Text = t, text
 	}
 	return l, nil
+}
+
+// ResourceUser is an optional capability of an Executor whose tasks use
+// networks, secrets and configs. The agent gives it each set the manager
+// sends (always the whole set), before it handles the assignments that
+// need it. Secrets must stay in memory: never on disk, never in a log.
+// Implementations must be safe for concurrent use and keep the sets
+// without modifying them.
+type ResourceUser interface {
+	SetSecrets(*protocol.Secrets)
+	SetNetworks(*protocol.NetworkView)
 }

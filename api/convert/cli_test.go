@@ -9,7 +9,7 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/shoal-dev/shoal/api/convert"
 	"github.com/shoal-dev/shoal/api/convert/internal/clirecorder"
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // TestCLIAgainstConvert drives the real docker CLI against the fake engine
@@ -26,8 +26,8 @@ func TestCLIAgainstConvert(t *testing.T) {
 	}
 	t.Log(version)
 
-	cluster := &state.Cluster{ID: clirecorder.ClusterID, Spec: state.DefaultClusterSpec()}
-	cluster.RootCA.JoinTokens = state.JoinTokens{Worker: "SWMTKN-1-w", Manager: "SWMTKN-1-m"}
+	cluster := &model.Cluster{ID: clirecorder.ClusterID, Spec: model.DefaultClusterSpec()}
+	cluster.RootCA.JoinTokens = model.JoinTokens{Worker: "SWMTKN-1-w", Manager: "SWMTKN-1-m"}
 	var clusterMu sync.Mutex
 	rec := clirecorder.New()
 	rec.SetSwarm(convert.ClusterToDocker(cluster))
@@ -38,7 +38,7 @@ func TestCLIAgainstConvert(t *testing.T) {
 		},
 		NodeSpec: func(s swarm.NodeSpec) (swarm.NodeSpec, error) {
 			st, err := convert.NodeSpecFromDocker(s)
-			return convert.NodeToDocker(&state.Node{Spec: st}, nil).Spec, err
+			return convert.NodeToDocker(&model.Node{Spec: st}, nil).Spec, err
 		},
 		SwarmSpec: func(sent, _ swarm.Spec) (swarm.Spec, error) {
 			// The fake serves on other goroutines.
@@ -121,12 +121,7 @@ func TestCLIAgainstConvert(t *testing.T) {
 		t.Errorf("rollback kept the label of the rolled-back update")
 	}
 
-	refused("EndpointSpec.Ports[0].PublishMode", "service", "create", "--name", "mesh", "-d", "--publish", "8080:80", "nginx:1.27")
-	// The CLI sorts ports, so the new ingress one comes first.
-	refused("EndpointSpec.Ports[0].PublishMode", "service", "update", "-d", "--publish-add", "7070:70", "web")
-	refused("TaskTemplate.ContainerSpec.Secrets", "service", "create", "--name", "s", "-d", "--secret", "pw", "nginx:1.27")
-	refused("TaskTemplate.Networks", "service", "update", "-d", "--network-add", "appnet", "web")
-	refused("Mode.GlobalJob", "service", "create", "--name", "j", "-d", "--mode", "global-job", "nginx:1.27")
+	refused("EndpointSpec.Ports[0].PublishMode", "service", "create", "--name", "mesh", "-d", "--endpoint-mode", "dnsrr", "--publish", "8080:80", "nginx:1.27")
 	refused(`Labels["io.shoal.rebalance"]`, "service", "update", "-d", "--label-add", "io.shoal.rebalance=yes", "web")
 
 	ok("node", "update", "--availability", "drain", "node-2")
@@ -139,16 +134,16 @@ func TestCLIAgainstConvert(t *testing.T) {
 	// The CLI renders our nodes and tasks.
 	pemCA, _ := testRootCA(t)
 	now := time.Now().UTC()
-	manager := &state.Node{ID: "mgr0000000000000000000001", Role: state.RoleManager,
-		Spec:          state.NodeSpec{DesiredRole: state.RoleManager, Availability: state.AvailabilityActive},
-		Description:   state.NodeDescription{Hostname: "alpha", Platform: state.Platform{Architecture: "x86_64", OS: "linux"}, Resources: state.Resources{NanoCPUs: 2e9, MemoryBytes: 4 << 30}, Engine: state.Engine{EngineVersion: "shoal-0.1"}},
-		Status:        state.NodeStatus{State: state.NodeStateReady, Addr: "10.0.0.1"},
-		ManagerStatus: &state.ManagerStatus{Addr: "10.0.0.1:2377", Leader: true, Reachability: state.ReachabilityReachable},
+	manager := &model.Node{ID: "mgr0000000000000000000001", Role: model.RoleManager,
+		Spec:          model.NodeSpec{DesiredRole: model.RoleManager, Availability: model.AvailabilityActive},
+		Description:   model.NodeDescription{Hostname: "alpha", Platform: model.Platform{Architecture: "x86_64", OS: "linux"}, Resources: model.Resources{NanoCPUs: 2e9, MemoryBytes: 4 << 30}, Engine: model.Engine{EngineVersion: "shoal-0.1"}},
+		Status:        model.NodeStatus{State: model.NodeStateReady, Addr: "10.0.0.1"},
+		ManagerStatus: &model.ManagerStatus{Addr: "10.0.0.1:2377", Leader: true, Reachability: model.ReachabilityReachable},
 	}
-	worker := &state.Node{ID: "wrk0000000000000000000001", Role: state.RoleWorker,
-		Spec:        state.NodeSpec{DesiredRole: state.RoleWorker, Availability: state.AvailabilityDrain},
-		Description: state.NodeDescription{Hostname: "beta"},
-		Status:      state.NodeStatus{State: state.NodeStateDown, Addr: "10.0.0.2"},
+	worker := &model.Node{ID: "wrk0000000000000000000001", Role: model.RoleWorker,
+		Spec:        model.NodeSpec{DesiredRole: model.RoleWorker, Availability: model.AvailabilityDrain},
+		Description: model.NodeDescription{Hostname: "beta"},
+		Status:      model.NodeStatus{State: model.NodeStateDown, Addr: "10.0.0.2"},
 	}
 	rec.SetNodes(convert.NodeToDocker(manager, pemCA), convert.NodeToDocker(worker, pemCA))
 	svc := rec.Service("web")
@@ -157,15 +152,15 @@ func TestCLIAgainstConvert(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec.SetTasks(
-		convert.TaskToDocker(&state.Task{ID: "task00000000000000000001", ServiceID: svc.ID, ServiceName: "web", Slot: 1, NodeID: manager.ID,
-			Spec: specState.Task, DesiredState: state.TaskStateRunning,
-			Status: state.TaskStatus{Timestamp: now.Add(-time.Minute), State: state.TaskStateRunning, Message: "started",
-				Container: &state.ContainerStatus{ContainerID: "c1", PID: 42},
-				Ports:     []state.PortConfig{{Protocol: "tcp", TargetPort: 80, PublishedPort: 8080, PublishMode: "host"}}}}),
-		convert.TaskToDocker(&state.Task{ID: "task00000000000000000002", ServiceID: svc.ID, ServiceName: "web", Slot: 2, NodeID: worker.ID,
-			Spec: specState.Task, DesiredState: state.TaskStateShutdown,
-			Status: state.TaskStatus{Timestamp: now.Add(-time.Hour), State: state.TaskStateFailed, Err: "task: non-zero exit (137)",
-				Container: &state.ContainerStatus{ContainerID: "c2", ExitCode: 137}}}),
+		convert.TaskToDocker(&model.Task{ID: "task00000000000000000001", ServiceID: svc.ID, ServiceName: "web", Slot: 1, NodeID: manager.ID,
+			Spec: specState.Task, DesiredState: model.TaskStateRunning,
+			Status: model.TaskStatus{Timestamp: now.Add(-time.Minute), State: model.TaskStateRunning, Message: "started",
+				Container: &model.ContainerStatus{ContainerID: "c1", PID: 42},
+				Ports:     []model.PortConfig{{Protocol: "tcp", TargetPort: 80, PublishedPort: 8080, PublishMode: "host"}}}}, nil),
+		convert.TaskToDocker(&model.Task{ID: "task00000000000000000002", ServiceID: svc.ID, ServiceName: "web", Slot: 2, NodeID: worker.ID,
+			Spec: specState.Task, DesiredState: model.TaskStateShutdown,
+			Status: model.TaskStatus{Timestamp: now.Add(-time.Hour), State: model.TaskStateFailed, Err: "task: non-zero exit (137)",
+				Container: &model.ContainerStatus{ContainerID: "c2", ExitCode: 137}}}, nil),
 	)
 	out := ok("node", "ls")
 	for _, want := range []string{"alpha", "beta", "Ready", "Down", "Active", "Drain", "Leader", "shoal-0.1", manager.ID + " *"} {

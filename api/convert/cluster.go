@@ -1,10 +1,12 @@
 package convert
 
 import (
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/docker/docker/api/types/swarm"
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // DockerLogEntriesForSlowFollowers is Docker's default for
@@ -19,13 +21,22 @@ const DockerLogEntriesForSlowFollowers = 500
 // ones would keep every node renewing.
 const MinNodeCertExpiry = time.Hour
 
+// DataPathPort is the UDP port of the overlay networks' VXLAN traffic,
+// Docker's default.
+const DataPathPort = 4789
+
 // ClusterToDocker converts the cluster object for GET /swarm (and the
 // Swarm.Cluster part of GET /info, which is its ClusterInfo). The caller
 // clears JoinTokens for clients that must not see them.
-func ClusterToDocker(c *state.Cluster) swarm.Swarm {
+func ClusterToDocker(c *model.Cluster) swarm.Swarm {
 	s := c.Spec
 	limit := s.Orchestration.TaskHistoryRetentionLimit
 	keep := s.Raft.KeepOldSnapshots
+	labels := labelsToDocker(s.Labels, &s.Orchestration.Rebalance, nil)
+	delete(labels, LabelMaxReplicas)
+	if n := s.Orchestration.MaxReplicas; n != 0 {
+		labels[LabelMaxReplicas] = strconv.FormatUint(n, 10)
+	}
 	return swarm.Swarm{
 		ClusterInfo: swarm.ClusterInfo{
 			ID:   c.ID,
@@ -33,7 +44,7 @@ func ClusterToDocker(c *state.Cluster) swarm.Swarm {
 			Spec: swarm.Spec{
 				Annotations: swarm.Annotations{
 					Name:   s.Name,
-					Labels: labelsToDocker(s.Labels, &s.Orchestration.Rebalance, nil),
+					Labels: labels,
 				},
 				Orchestration: swarm.OrchestrationConfig{TaskHistoryRetentionLimit: &limit},
 				Raft: swarm.RaftConfig{
@@ -46,9 +57,11 @@ func ClusterToDocker(c *state.Cluster) swarm.Swarm {
 				CAConfig:         swarm.CAConfig{NodeCertExpiry: s.CAConfig.NodeCertExpiry},
 				EncryptionConfig: swarm.EncryptionConfig{AutoLockManagers: s.Encryption.AutoLockManagers},
 			},
-			TLSInfo: tlsInfoFromPEM(c.RootCA.CACert),
-			// No overlay networks, so no address pools and no VXLAN port.
+			TLSInfo:                tlsInfoFromPEM(c.RootCA.CACert),
 			RootRotationInProgress: false,
+			DefaultAddrPool:        slices.Clone(s.AddrPool()),
+			SubnetSize:             s.Subnet(),
+			DataPathPort:           DataPathPort,
 		},
 		JoinTokens: swarm.JoinTokens{
 			Worker:  c.RootCA.JoinTokens.Worker,
@@ -63,7 +76,7 @@ func ClusterToDocker(c *state.Cluster) swarm.Swarm {
 // ticks, HeartbeatPeriod or NodeCertExpiry keep the current value;
 // AutoLockManagers is always taken as sent. Settings Docker has no field
 // for (Gossip) are kept. Root CA rotation and external CAs are refused.
-func ClusterSpecFromDocker(s swarm.Spec, current state.ClusterSpec) (state.ClusterSpec, error) {
+func ClusterSpecFromDocker(s swarm.Spec, current model.ClusterSpec) (model.ClusterSpec, error) {
 	c := &checker{}
 	out := current
 	out.Labels = cloneLabels(current.Labels)
@@ -71,10 +84,12 @@ func ClusterSpecFromDocker(s swarm.Spec, current state.ClusterSpec) (state.Clust
 	if s.Name != "" && s.Name != current.Name {
 		c.invalid("Name", "%q: the cluster cannot be renamed from %q", s.Name, current.Name)
 	}
+	c.entriesAtMost("Labels", len(s.Labels))
 	if len(s.Labels) != 0 {
-		ext := parseShoalLabels(c, s.Labels, LabelRebalance)
+		ext := parseShoalLabels(c, s.Labels, LabelRebalance, LabelMaxReplicas)
 		out.Labels = cloneLabels(s.Labels)
 		out.Orchestration.Rebalance = ext.rebalance
+		out.Orchestration.MaxReplicas = ext.maxReplicas
 	}
 
 	if l := s.Orchestration.TaskHistoryRetentionLimit; l != nil {
@@ -127,7 +142,7 @@ func ClusterSpecFromDocker(s swarm.Spec, current state.ClusterSpec) (state.Clust
 	out.Encryption.AutoLockManagers = s.EncryptionConfig.AutoLockManagers
 
 	if err := c.err(); err != nil {
-		return state.ClusterSpec{}, err
+		return model.ClusterSpec{}, err
 	}
 	return out, nil
 }

@@ -7,24 +7,24 @@ import (
 
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/shoal-dev/shoal/api/convert"
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
-func testCluster(t *testing.T) *state.Cluster {
+func testCluster(t *testing.T) *model.Cluster {
 	pemCA, _ := testRootCA(t)
 	at := time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)
-	spec := state.DefaultClusterSpec()
+	spec := model.DefaultClusterSpec()
 	spec.Labels = map[string]string{"env": "prod", convert.LabelRebalance: "true"}
 	spec.Orchestration.Rebalance = true
 	spec.Encryption.AutoLockManagers = true
-	return &state.Cluster{
+	return &model.Cluster{
 		ID:   "cluster1",
-		Meta: state.Meta{Version: state.Version{Index: 11}, CreatedAt: at, UpdatedAt: at.Add(time.Hour)},
+		Meta: model.Meta{Version: model.Version{Index: 11}, CreatedAt: at, UpdatedAt: at.Add(time.Hour)},
 		Spec: spec,
-		RootCA: state.RootCA{
+		RootCA: model.RootCA{
 			CACert:     pemCA,
 			CAKey:      []byte("secret key"),
-			JoinTokens: state.JoinTokens{Worker: "SWMTKN-1-w", Manager: "SWMTKN-1-m"},
+			JoinTokens: model.JoinTokens{Worker: "SWMTKN-1-w", Manager: "SWMTKN-1-m"},
 		},
 		UnlockKey: "SWMKEY-1-secret",
 	}
@@ -46,7 +46,10 @@ func TestClusterToDocker(t *testing.T) {
 				CAConfig:         swarm.CAConfig{NodeCertExpiry: 90 * 24 * time.Hour},
 				EncryptionConfig: swarm.EncryptionConfig{AutoLockManagers: true},
 			},
-			TLSInfo: convert.NodeToDocker(&state.Node{}, c.RootCA.CACert).Description.TLSInfo,
+			TLSInfo:         convert.NodeToDocker(&model.Node{}, c.RootCA.CACert).Description.TLSInfo,
+			DefaultAddrPool: []string{"10.0.0.0/8"},
+			SubnetSize:      24,
+			DataPathPort:    4789,
 		},
 		JoinTokens: swarm.JoinTokens{Worker: "SWMTKN-1-w", Manager: "SWMTKN-1-m"},
 	}
@@ -78,7 +81,7 @@ func TestClusterSpecEcho(t *testing.T) {
 	// label, gains the label and keeps its meaning.
 	noLabel := c.Spec
 	noLabel.Labels = map[string]string{"env": "prod"}
-	got, err = convert.ClusterSpecFromDocker(convert.ClusterToDocker(&state.Cluster{Spec: noLabel}).Spec, noLabel)
+	got, err = convert.ClusterSpecFromDocker(convert.ClusterToDocker(&model.Cluster{Spec: noLabel}).Spec, noLabel)
 	if err != nil || !got.Orchestration.Rebalance || got.Labels[convert.LabelRebalance] != "true" {
 		t.Errorf("field-only rebalance: %v %+v", err, got)
 	}
@@ -94,21 +97,21 @@ func TestClusterSpecFromDockerMerge(t *testing.T) {
 	tests := []struct {
 		name string
 		in   func(*swarm.Spec)
-		want func(*state.ClusterSpec)
+		want func(*model.ClusterSpec)
 	}{
-		{"empty spec keeps everything but autolock", func(*swarm.Spec) {}, func(s *state.ClusterSpec) { s.Encryption.AutoLockManagers = false }},
-		{"same name", func(s *swarm.Spec) { s.Name = "default" }, func(s *state.ClusterSpec) { s.Encryption.AutoLockManagers = false }},
-		{"labels replace and clear rebalance", func(s *swarm.Spec) { s.Labels = map[string]string{"env": "dev"} }, func(s *state.ClusterSpec) {
+		{"empty spec keeps everything but autolock", func(*swarm.Spec) {}, func(s *model.ClusterSpec) { s.Encryption.AutoLockManagers = false }},
+		{"same name", func(s *swarm.Spec) { s.Name = "default" }, func(s *model.ClusterSpec) { s.Encryption.AutoLockManagers = false }},
+		{"labels replace and clear rebalance", func(s *swarm.Spec) { s.Labels = map[string]string{"env": "dev"} }, func(s *model.ClusterSpec) {
 			s.Labels = map[string]string{"env": "dev"}
 			s.Orchestration.Rebalance = false
 			s.Encryption.AutoLockManagers = false
 		}},
-		{"rebalance label", func(s *swarm.Spec) { s.Labels = map[string]string{convert.LabelRebalance: "true"} }, func(s *state.ClusterSpec) {
+		{"rebalance label", func(s *swarm.Spec) { s.Labels = map[string]string{convert.LabelRebalance: "true"} }, func(s *model.ClusterSpec) {
 			s.Labels = map[string]string{convert.LabelRebalance: "true"}
 			s.Orchestration.Rebalance = true
 			s.Encryption.AutoLockManagers = false
 		}},
-		{"task history", func(s *swarm.Spec) { s.Orchestration.TaskHistoryRetentionLimit = i64(0) }, func(s *state.ClusterSpec) {
+		{"task history", func(s *swarm.Spec) { s.Orchestration.TaskHistoryRetentionLimit = i64(0) }, func(s *model.ClusterSpec) {
 			s.Orchestration.TaskHistoryRetentionLimit = 0
 			s.Encryption.AutoLockManagers = false
 		}},
@@ -118,7 +121,7 @@ func TestClusterSpecFromDockerMerge(t *testing.T) {
 			s.Raft.LogEntriesForSlowFollowers = convert.DockerLogEntriesForSlowFollowers
 			s.Raft.ElectionTick = 10
 			s.Raft.HeartbeatTick = 1
-		}, func(s *state.ClusterSpec) {
+		}, func(s *model.ClusterSpec) {
 			s.Raft.SnapshotInterval = 500
 			s.Raft.KeepOldSnapshots = 2
 			s.Encryption.AutoLockManagers = false
@@ -127,11 +130,11 @@ func TestClusterSpecFromDockerMerge(t *testing.T) {
 			s.Dispatcher.HeartbeatPeriod = 3 * time.Second
 			s.CAConfig.NodeCertExpiry = 24 * time.Hour
 			s.EncryptionConfig.AutoLockManagers = true
-		}, func(s *state.ClusterSpec) {
+		}, func(s *model.ClusterSpec) {
 			s.Dispatcher.HeartbeatPeriod = 3 * time.Second
 			s.CAConfig.NodeCertExpiry = 24 * time.Hour
 		}},
-		{"empty task defaults", func(s *swarm.Spec) { s.TaskDefaults.LogDriver = &swarm.Driver{} }, func(s *state.ClusterSpec) { s.Encryption.AutoLockManagers = false }},
+		{"empty task defaults", func(s *swarm.Spec) { s.TaskDefaults.LogDriver = &swarm.Driver{} }, func(s *model.ClusterSpec) { s.Encryption.AutoLockManagers = false }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -154,7 +157,7 @@ func TestClusterSpecFromDockerMerge(t *testing.T) {
 }
 
 func TestClusterSpecFromDockerRefused(t *testing.T) {
-	cur := state.DefaultClusterSpec()
+	cur := model.DefaultClusterSpec()
 	tests := []struct {
 		name  string
 		in    func(*swarm.Spec)

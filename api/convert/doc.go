@@ -1,6 +1,6 @@
 // Package convert translates between the Docker Engine API's swarm types
 // (github.com/docker/docker/api/types/swarm, v28) and shoal's data model
-// (package state), and validates what Docker clients send.
+// (package model), and validates what Docker clients send.
 //
 // It is what lets the stock docker CLI drive a shoal cluster: a manager's
 // HTTP server decodes a request body into a Docker type, calls a FromDocker
@@ -67,26 +67,30 @@
 //   - TaskTemplate.ForceUpdate and Runtime ("" or "container").
 //   - Mode: Replicated (no count means 1, as in Docker) or Global.
 //   - UpdateConfig and RollbackConfig: nil stays nil (the orchestrator then
-//     uses state.DefaultUpdateConfig). When present, Parallelism and
+//     uses model.DefaultUpdateConfig). When present, Parallelism and
 //     MaxFailureRatio are taken as given (0 parallelism means all at once),
 //     and an empty FailureAction, zero Monitor and empty Order become pause,
 //     5s and stop-first. A rollback cannot have the failure action rollback.
-//   - EndpointSpec: Mode vip, dnsrr or empty, and host-mode Ports (protocol
-//     tcp by default, udp, sctp; a published port used twice is refused).
+//   - EndpointSpec: Mode vip (stored as empty), dnsrr or empty, and Ports
+//     (protocol tcp by default, udp, sctp; PublishMode ingress, the
+//     default as in Docker, or host; a published port used twice is
+//     refused, and so are ingress ports with dnsrr, as Docker refuses them).
+//   - TaskTemplate.Networks (Target, Aliases), or the deprecated top-level
+//     Networks when TaskTemplate.Networks is empty. Targets are kept as sent:
+//     the API resolves names to IDs.
+//   - ContainerSpec.Secrets and Configs: file references (Name, UID, GID,
+//     Mode) by ID or name, a target file used once.
 //
-// Accepted although not stored, because they mean nothing without overlay
-// networks or on Linux: EndpointSpec.Mode (shown as "vip"), Isolation and
-// mount Consistency "default".
+// Accepted although not stored, because they mean nothing on Linux:
+// Isolation and mount Consistency "default".
 //
 // Refused, with the reason:
 //
-//   - Ingress ports (PublishMode "ingress" or empty, which is how
-//     --publish 8080:80 arrives): shoal has no routing mesh; the message
-//     says to publish with mode=host.
-//   - Networks (service- and task-level), NetworkAttachmentSpec: no overlay
-//     networks.
-//   - Secrets, Configs: no secret or config store.
-//   - Mode.ReplicatedJob, Mode.GlobalJob: no jobs.
+//   - NetworkAttachmentSpec, per-attachment DriverOpts, config Runtime
+//     targets (credential specs).
+//   - UpdateConfig and RollbackConfig of a job: an update of a job runs it
+//     again, it has no rolling update (Mode.ReplicatedJob takes Docker's
+//     defaults: MaxConcurrent 1, TotalCompletions MaxConcurrent).
 //   - Runtime plugin or attachment, PluginSpec: containers only.
 //   - Privileges, CapabilityAdd/Drop, Sysctls, Ulimits, OomScoreAdj, Groups,
 //     OpenStdin, Hosts, non-empty DNSConfig, Isolation other than default,

@@ -14,22 +14,17 @@ import (
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/shoal-dev/shoal/api/convert"
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // refusedGoldens maps each golden body that must be refused to the field
 // the error must name. Every other golden must be accepted and round-trip.
 var refusedGoldens = map[string]string{
-	"service-create-publish-ingress":  "EndpointSpec.Ports[0].PublishMode",
-	"service-create-network":          "TaskTemplate.Networks",
-	"service-create-secret":           "TaskTemplate.ContainerSpec.Secrets",
-	"service-create-config":           "TaskTemplate.ContainerSpec.Configs",
 	"service-create-cap-add":          "TaskTemplate.ContainerSpec.CapabilityAdd",
 	"service-create-sysctl":           "TaskTemplate.ContainerSpec.Sysctls",
 	"service-create-dns":              "TaskTemplate.ContainerSpec.DNSConfig",
 	"service-create-host":             "TaskTemplate.ContainerSpec.Hosts",
 	"service-create-generic-resource": "TaskTemplate.Resources.Reservations.GenericResources",
-	"service-create-replicated-job":   "Mode.ReplicatedJob",
 	"service-create-log-driver":       "TaskTemplate.LogDriver",
 	"service-create-mount-tmpfs-size": "TaskTemplate.ContainerSpec.Mounts[0].TmpfsOptions",
 }
@@ -101,10 +96,10 @@ func TestGoldenServiceSpecs(t *testing.T) {
 }
 
 func TestGoldenNodeSpecs(t *testing.T) {
-	want := map[string]state.NodeSpec{
-		"node-update-drain":     {DesiredRole: state.RoleWorker, Availability: state.AvailabilityDrain},
-		"node-update-label-add": {Annotations: state.Annotations{Labels: map[string]string{"zone": "a"}}, DesiredRole: state.RoleWorker, Availability: state.AvailabilityActive},
-		"node-promote":          {DesiredRole: state.RoleManager, Availability: state.AvailabilityActive},
+	want := map[string]model.NodeSpec{
+		"node-update-drain":     {DesiredRole: model.RoleWorker, Availability: model.AvailabilityDrain},
+		"node-update-label-add": {Annotations: model.Annotations{Labels: map[string]string{"zone": "a"}}, DesiredRole: model.RoleWorker, Availability: model.AvailabilityActive},
+		"node-promote":          {DesiredRole: model.RoleManager, Availability: model.AvailabilityActive},
 	}
 	for name, body := range goldens(t) {
 		if !strings.HasPrefix(name, "node-") {
@@ -123,14 +118,14 @@ func TestGoldenNodeSpecs(t *testing.T) {
 			if !reflect.DeepEqual(got, w) {
 				t.Errorf("got %+v, want %+v", got, w)
 			}
-			n := &state.Node{ID: "n1", Spec: got, Role: state.RoleWorker}
+			n := &model.Node{ID: "n1", Spec: got, Role: model.RoleWorker}
 			assertSameWire(t, in, convert.NodeToDocker(n, nil).Spec)
 		})
 	}
 }
 
 func TestGoldenClusterSpecs(t *testing.T) {
-	current := state.DefaultClusterSpec()
+	current := model.DefaultClusterSpec()
 	for name, body := range goldens(t) {
 		if !strings.HasPrefix(name, "swarm-") {
 			continue
@@ -153,7 +148,7 @@ func TestGoldenClusterSpecs(t *testing.T) {
 			}
 			// Round trip, except the value shoal does not keep.
 			in.Raft.LogEntriesForSlowFollowers = 0
-			assertSameWire(t, in, convert.ClusterToDocker(&state.Cluster{Spec: got}).Spec)
+			assertSameWire(t, in, convert.ClusterToDocker(&model.Cluster{Spec: got}).Spec)
 		})
 	}
 }
@@ -205,7 +200,8 @@ func withDockerDefaults(orig swarm.ServiceSpec) swarm.ServiceSpec {
 	if err != nil {
 		panic(err)
 	}
-	if s.Mode.Global == nil && (s.Mode.Replicated == nil || s.Mode.Replicated.Replicas == nil) {
+	if s.Mode.Global == nil && s.Mode.ReplicatedJob == nil && s.Mode.GlobalJob == nil &&
+		(s.Mode.Replicated == nil || s.Mode.Replicated.Replicas == nil) {
 		one := uint64(1)
 		s.Mode.Replicated = &swarm.ReplicatedService{Replicas: &one}
 	}
@@ -222,6 +218,13 @@ func withDockerDefaults(orig swarm.ServiceSpec) swarm.ServiceSpec {
 		if p.Protocol == "" {
 			s.EndpointSpec.Ports[i].Protocol = swarm.PortConfigProtocolTCP
 		}
+		if p.PublishMode == "" {
+			s.EndpointSpec.Ports[i].PublishMode = swarm.PortConfigPublishModeIngress
+		}
+	}
+	// The deprecated top-level Networks is TaskTemplate.Networks.
+	if len(s.Networks) > 0 {
+		s.TaskTemplate.Networks, s.Networks = s.Networks, nil
 	}
 	for _, u := range []*swarm.UpdateConfig{s.UpdateConfig, s.RollbackConfig} {
 		if u == nil {
@@ -247,11 +250,6 @@ func withDockerDefaults(orig swarm.ServiceSpec) swarm.ServiceSpec {
 				c.Mounts[i].Consistency = ""
 			}
 		}
-	}
-	// Resolution modes only matter on overlay networks; shoal stores none
-	// and shows "vip".
-	if s.EndpointSpec.Mode == swarm.ResolutionModeDNSRR {
-		s.EndpointSpec.Mode = swarm.ResolutionModeVIP
 	}
 	if p := s.TaskTemplate.RestartPolicy; p != nil && p.Condition == "" {
 		p.Condition = swarm.RestartPolicyConditionAny

@@ -3,9 +3,10 @@ package convert
 import (
 	"maps"
 	"sort"
+	"strconv"
 	"strings"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // Labels that carry shoal's extensions through Docker's API, which has no
@@ -20,12 +21,21 @@ const (
 	// LabelPlacementStrategy ("spread" or "binpack") sets
 	// ServiceSpec.Strategy.
 	LabelPlacementStrategy = "io.shoal.placement.strategy"
+	// LabelMaxReplicas (a count from 1 to MaxReplicasCeiling) sets
+	// OrchestrationConfig.MaxReplicas on the cluster; without it the
+	// cluster has model.DefaultMaxReplicas.
+	LabelMaxReplicas = "io.shoal.max-replicas"
 )
+
+// MaxReplicasCeiling is model.MaxReplicasCeiling, the largest replica
+// limit a cluster may be given.
+const MaxReplicasCeiling = model.MaxReplicasCeiling
 
 // shoalLabels is what the io.shoal.* labels of an object say.
 type shoalLabels struct {
-	rebalance bool
-	strategy  state.PlacementStrategy
+	rebalance   bool
+	strategy    model.PlacementStrategy
+	maxReplicas uint64
 }
 
 // parseShoalLabels validates the io.shoal.* labels of an object; allowed
@@ -60,12 +70,18 @@ func parseShoalLabels(c *checker, labels map[string]string, allowed ...string) s
 				c.invalid(field, "%q: want \"true\" or \"false\"", v)
 			}
 		case LabelPlacementStrategy:
-			switch s := state.PlacementStrategy(v); s {
-			case state.StrategySpread, state.StrategyBinpack:
+			switch s := model.PlacementStrategy(v); s {
+			case model.StrategySpread, model.StrategyBinpack:
 				out.strategy = s
 			default:
-				c.invalid(field, "%q: want %q or %q", v, state.StrategySpread, state.StrategyBinpack)
+				c.invalid(field, "%q: want %q or %q", v, model.StrategySpread, model.StrategyBinpack)
 			}
+		case LabelMaxReplicas:
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil || n < 1 || n > MaxReplicasCeiling {
+				c.invalid(field, "%q: want a replica count from 1 to %d", v, MaxReplicasCeiling)
+			}
+			out.maxReplicas = n
 		}
 	}
 	return out
@@ -75,7 +91,7 @@ func parseShoalLabels(c *checker, labels map[string]string, allowed ...string) s
 // agree with the fields, which are authoritative: a spec written through
 // shoal's own API may have set the field without the label. Docker never
 // sends null labels, so neither do we.
-func labelsToDocker(labels map[string]string, rebalance *bool, strategy *state.PlacementStrategy) map[string]string {
+func labelsToDocker(labels map[string]string, rebalance *bool, strategy *model.PlacementStrategy) map[string]string {
 	out := maps.Clone(labels)
 	if out == nil {
 		out = map[string]string{}

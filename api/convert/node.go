@@ -4,15 +4,15 @@ import (
 	"maps"
 
 	"github.com/docker/docker/api/types/swarm"
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // NodeToDocker converts a stored node for GET /nodes and GET /nodes/{id}.
 // rootCA is the PEM of the cluster's root certificate
-// (state.Cluster.RootCA.CACert), reported as the node's TLS trust root; nil
+// (model.Cluster.RootCA.CACert), reported as the node's TLS trust root; nil
 // leaves Description.TLSInfo empty. Leadership and reachability are read
 // from n.ManagerStatus, which the caller fills in before converting.
-func NodeToDocker(n *state.Node, rootCA []byte) swarm.Node {
+func NodeToDocker(n *model.Node, rootCA []byte) swarm.Node {
 	role := n.Spec.DesiredRole
 	if role == "" {
 		role = n.Role
@@ -63,25 +63,26 @@ func NodeToDocker(n *state.Node, rootCA []byte) swarm.Node {
 // NodeSpecFromDocker validates and converts the spec of
 // POST /nodes/{id}/update. The CLI always sends the whole spec it read, so
 // Role and Availability are required, as in Docker.
-func NodeSpecFromDocker(s swarm.NodeSpec) (state.NodeSpec, error) {
+func NodeSpecFromDocker(s swarm.NodeSpec) (model.NodeSpec, error) {
 	c := &checker{}
-	out := state.NodeSpec{
-		Annotations: state.Annotations{Name: s.Name, Labels: cloneLabels(s.Labels)},
+	c.entriesAtMost("Labels", len(s.Labels))
+	out := model.NodeSpec{
+		Annotations: model.Annotations{Name: s.Name, Labels: cloneLabels(s.Labels)},
 	}
-	switch r := state.NodeRole(s.Role); r {
-	case state.RoleWorker, state.RoleManager:
+	switch r := model.NodeRole(s.Role); r {
+	case model.RoleWorker, model.RoleManager:
 		out.DesiredRole = r
 	default:
 		c.invalid("Role", "%q: want worker or manager", s.Role)
 	}
-	switch a := state.Availability(s.Availability); a {
-	case state.AvailabilityActive, state.AvailabilityPause, state.AvailabilityDrain:
+	switch a := model.Availability(s.Availability); a {
+	case model.AvailabilityActive, model.AvailabilityPause, model.AvailabilityDrain:
 		out.Availability = a
 	default:
 		c.invalid("Availability", "%q: want active, pause or drain", s.Availability)
 	}
 	if err := c.err(); err != nil {
-		return state.NodeSpec{}, err
+		return model.NodeSpec{}, err
 	}
 	return out, nil
 }

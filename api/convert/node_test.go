@@ -15,7 +15,7 @@ import (
 
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/shoal-dev/shoal/api/convert"
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // testRootCA returns a self-signed CA certificate as PEM, and the parsed
@@ -49,23 +49,23 @@ func testRootCA(t *testing.T) ([]byte, *x509.Certificate) {
 func TestNodeToDocker(t *testing.T) {
 	pemCA, cert := testRootCA(t)
 	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
-	n := &state.Node{
+	n := &model.Node{
 		ID:   "node1",
-		Meta: state.Meta{Version: state.Version{Index: 7}, CreatedAt: at, UpdatedAt: at.Add(time.Minute)},
-		Spec: state.NodeSpec{
-			Annotations:  state.Annotations{Name: "n1", Labels: map[string]string{"zone": "a"}},
-			DesiredRole:  state.RoleManager,
-			Availability: state.AvailabilityDrain,
+		Meta: model.Meta{Version: model.Version{Index: 7}, CreatedAt: at, UpdatedAt: at.Add(time.Minute)},
+		Spec: model.NodeSpec{
+			Annotations:  model.Annotations{Name: "n1", Labels: map[string]string{"zone": "a"}},
+			DesiredRole:  model.RoleManager,
+			Availability: model.AvailabilityDrain,
 		},
-		Role: state.RoleWorker, // promotion in progress
-		Description: state.NodeDescription{
+		Role: model.RoleWorker, // promotion in progress
+		Description: model.NodeDescription{
 			Hostname:  "host1",
-			Platform:  state.Platform{Architecture: "x86_64", OS: "linux"},
-			Resources: state.Resources{NanoCPUs: 4e9, MemoryBytes: 8 << 30},
-			Engine:    state.Engine{EngineVersion: "28.5.2", Labels: map[string]string{"disk": "ssd"}},
+			Platform:  model.Platform{Architecture: "x86_64", OS: "linux"},
+			Resources: model.Resources{NanoCPUs: 4e9, MemoryBytes: 8 << 30},
+			Engine:    model.Engine{EngineVersion: "28.5.2", Labels: map[string]string{"disk": "ssd"}},
 		},
-		Status:        state.NodeStatus{State: state.NodeStateReady, Message: "ok", Addr: "10.0.0.1"},
-		ManagerStatus: &state.ManagerStatus{Addr: "10.0.0.1:2377", APIAddr: "10.0.0.1:4243", Leader: true, Reachability: state.ReachabilityReachable},
+		Status:        model.NodeStatus{State: model.NodeStateReady, Message: "ok", Addr: "10.0.0.1"},
+		ManagerStatus: &model.ManagerStatus{Addr: "10.0.0.1:2377", APIAddr: "10.0.0.1:4243", Leader: true, Reachability: model.ReachabilityReachable},
 	}
 	got := convert.NodeToDocker(n, pemCA)
 	want := swarm.Node{
@@ -96,7 +96,7 @@ func TestNodeToDocker(t *testing.T) {
 
 	// A worker without a CA given: no TLS info, no manager status, labels
 	// never null, role from Role when no role is desired.
-	w := &state.Node{ID: "w", Role: state.RoleWorker, Spec: state.NodeSpec{Availability: state.AvailabilityActive}}
+	w := &model.Node{ID: "w", Role: model.RoleWorker, Spec: model.NodeSpec{Availability: model.AvailabilityActive}}
 	gw := convert.NodeToDocker(w, nil)
 	if gw.ManagerStatus != nil || !reflect.DeepEqual(gw.Description.TLSInfo, swarm.TLSInfo{}) {
 		t.Errorf("worker: %+v", gw)
@@ -105,7 +105,7 @@ func TestNodeToDocker(t *testing.T) {
 		t.Errorf("worker spec: %+v", gw.Spec)
 	}
 	// A manager whose reachability was not filled in is "unknown".
-	w.ManagerStatus = &state.ManagerStatus{Addr: "a:1"}
+	w.ManagerStatus = &model.ManagerStatus{Addr: "a:1"}
 	if r := convert.NodeToDocker(w, nil).ManagerStatus.Reachability; r != swarm.ReachabilityUnknown {
 		t.Errorf("reachability %q", r)
 	}
@@ -133,7 +133,7 @@ func TestNodeSpecFromDocker(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s/%s: %v", role, av, err)
 			}
-			want := state.NodeSpec{Annotations: state.Annotations{Name: "x", Labels: map[string]string{"k": "v"}}, DesiredRole: state.NodeRole(role), Availability: state.Availability(av)}
+			want := model.NodeSpec{Annotations: model.Annotations{Name: "x", Labels: map[string]string{"k": "v"}}, DesiredRole: model.NodeRole(role), Availability: model.Availability(av)}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("got %+v, want %+v", got, want)
 			}
@@ -157,27 +157,27 @@ func TestNodeSpecFromDocker(t *testing.T) {
 func TestTaskToDocker(t *testing.T) {
 	at := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
 	spec := fullStateSpec()
-	task := &state.Task{
+	task := &model.Task{
 		ID:           "task1",
-		Meta:         state.Meta{Version: state.Version{Index: 9}, CreatedAt: at, UpdatedAt: at},
+		Meta:         model.Meta{Version: model.Version{Index: 9}, CreatedAt: at, UpdatedAt: at},
 		ServiceID:    "svc1",
 		ServiceName:  "api",
 		Slot:         3,
 		NodeID:       "node1",
 		Spec:         spec.Task,
-		SpecVersion:  state.Version{Index: 5},
+		SpecVersion:  model.Version{Index: 5},
 		Endpoint:     spec.Endpoint,
-		DesiredState: state.TaskStateRunning,
-		Status: state.TaskStatus{
+		DesiredState: model.TaskStateRunning,
+		Status: model.TaskStatus{
 			Timestamp: at,
-			State:     state.TaskStateFailed,
+			State:     model.TaskStateFailed,
 			Message:   "started",
 			Err:       "task: non-zero exit (1)",
-			Container: &state.ContainerStatus{ContainerID: "c0ffee", PID: 1234, ExitCode: 1},
-			Ports:     []state.PortConfig{{Protocol: "tcp", TargetPort: 80, PublishedPort: 32768, PublishMode: "host"}},
+			Container: &model.ContainerStatus{ContainerID: "c0ffee", PID: 1234, ExitCode: 1},
+			Ports:     []model.PortConfig{{Protocol: "tcp", TargetPort: 80, PublishedPort: 32768, PublishMode: "host"}},
 		},
 	}
-	got := convert.TaskToDocker(task)
+	got := convert.TaskToDocker(task, nil)
 	want := swarm.Task{
 		ID:           "task1",
 		Meta:         swarm.Meta{Version: swarm.Version{Index: 9}, CreatedAt: at, UpdatedAt: at},
@@ -201,24 +201,51 @@ func TestTaskToDocker(t *testing.T) {
 	}
 
 	// Every state has Docker's name.
-	for s, name := range map[state.TaskState]swarm.TaskState{
-		state.TaskStateNew: swarm.TaskStateNew, state.TaskStatePending: swarm.TaskStatePending,
-		state.TaskStateAssigned: swarm.TaskStateAssigned, state.TaskStateAccepted: swarm.TaskStateAccepted,
-		state.TaskStatePreparing: swarm.TaskStatePreparing, state.TaskStateReady: swarm.TaskStateReady,
-		state.TaskStateStarting: swarm.TaskStateStarting, state.TaskStateRunning: swarm.TaskStateRunning,
-		state.TaskStateComplete: swarm.TaskStateComplete, state.TaskStateShutdown: swarm.TaskStateShutdown,
-		state.TaskStateFailed: swarm.TaskStateFailed, state.TaskStateRejected: swarm.TaskStateRejected,
-		state.TaskStateRemove: swarm.TaskStateRemove, state.TaskStateOrphaned: swarm.TaskStateOrphaned,
+	for s, name := range map[model.TaskState]swarm.TaskState{
+		model.TaskStateNew: swarm.TaskStateNew, model.TaskStatePending: swarm.TaskStatePending,
+		model.TaskStateAssigned: swarm.TaskStateAssigned, model.TaskStateAccepted: swarm.TaskStateAccepted,
+		model.TaskStatePreparing: swarm.TaskStatePreparing, model.TaskStateReady: swarm.TaskStateReady,
+		model.TaskStateStarting: swarm.TaskStateStarting, model.TaskStateRunning: swarm.TaskStateRunning,
+		model.TaskStateComplete: swarm.TaskStateComplete, model.TaskStateShutdown: swarm.TaskStateShutdown,
+		model.TaskStateFailed: swarm.TaskStateFailed, model.TaskStateRejected: swarm.TaskStateRejected,
+		model.TaskStateRemove: swarm.TaskStateRemove, model.TaskStateOrphaned: swarm.TaskStateOrphaned,
 	} {
-		tk := &state.Task{DesiredState: s, Status: state.TaskStatus{State: s}}
-		if g := convert.TaskToDocker(tk); g.Status.State != name || g.DesiredState != name {
+		tk := &model.Task{DesiredState: s, Status: model.TaskStatus{State: s}}
+		if g := convert.TaskToDocker(tk, nil); g.Status.State != name || g.DesiredState != name {
 			t.Errorf("%d: %q/%q, want %q", s, g.Status.State, g.DesiredState, name)
 		}
 	}
 
 	// A pending task of a global service: no node, no slot, no container.
-	g := convert.TaskToDocker(&state.Task{ID: "t2", ServiceID: "s", Spec: baseStateSpec().Task, DesiredState: state.TaskStateRunning, Status: state.TaskStatus{State: state.TaskStatePending, Message: "no suitable node"}})
+	g := convert.TaskToDocker(&model.Task{ID: "t2", ServiceID: "s", Spec: baseStateSpec().Task, DesiredState: model.TaskStateRunning, Status: model.TaskStatus{State: model.TaskStatePending, Message: "no suitable node"}}, nil)
 	if g.Slot != 0 || g.NodeID != "" || g.Status.ContainerStatus != nil || g.Status.PortStatus.Ports != nil || g.Status.Message != "no suitable node" {
 		t.Errorf("pending task: %+v", g)
+	}
+}
+
+// TestTaskNetworksToDocker checks a task's attachments as Docker shows
+// them: the network's spec and allocated state, the task's addresses, and
+// a network that is gone by its ID alone.
+func TestTaskNetworksToDocker(t *testing.T) {
+	nets := map[string]*model.Network{"net1": {ID: "net1", Spec: model.NetworkSpec{Annotations: model.Annotations{Name: "app_default"}, Driver: "overlay", Attachable: true},
+		VNI: 4097, IPAM: []model.IPAMConfig{{Subnet: "10.0.1.0/24", Gateway: "10.0.1.1"}}}}
+	task := &model.Task{ID: "t1", Networks: []model.NetworkAttachment{
+		{NetworkID: "net1", Addresses: []string{"10.0.1.5/24"}, Aliases: []string{"web"}},
+		{NetworkID: "gone", Addresses: []string{"10.0.2.5/24"}},
+	}}
+	got := convert.TaskNetworksToDocker(task, func(id string) *model.Network { return nets[id] })
+	if len(got) != 2 {
+		t.Fatalf("%d attachments", len(got))
+	}
+	n := got[0].Network
+	if n.ID != "net1" || n.Spec.Name != "app_default" || !n.Spec.Attachable || n.DriverState.Options["com.docker.network.driver.overlay.vxlanid_list"] != "4097" ||
+		len(n.IPAMOptions.Configs) != 1 || n.IPAMOptions.Configs[0].Subnet != "10.0.1.0/24" || got[0].Addresses[0] != "10.0.1.5/24" {
+		t.Errorf("attachment: %+v", got[0])
+	}
+	if got[1].Network.ID != "gone" || got[1].Network.Spec.Name != "" || got[1].Addresses[0] != "10.0.2.5/24" {
+		t.Errorf("attachment to a removed network: %+v", got[1])
+	}
+	if convert.TaskNetworksToDocker(&model.Task{}, func(string) *model.Network { return nil }) != nil {
+		t.Error("a task without networks has attachments")
 	}
 }

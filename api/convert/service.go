@@ -3,11 +3,10 @@ package convert
 import (
 	"fmt"
 	"regexp"
-	"slices"
 	"time"
 
 	"github.com/docker/docker/api/types/swarm"
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // MaxNameLength is the longest service name, as in Docker: a name becomes
@@ -21,9 +20,10 @@ var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 // it. Zero values are accepted and take Docker's defaults; a non-zero value
 // shoal does not implement is refused with a *FieldError naming it. The
 // returned error joins every refused field.
-func ServiceSpecFromDocker(s swarm.ServiceSpec) (state.ServiceSpec, error) {
+func ServiceSpecFromDocker(s swarm.ServiceSpec) (model.ServiceSpec, error) {
 	c := &checker{}
-	var out state.ServiceSpec
+	var out model.ServiceSpec
+	checkSpecCounts(c, &s)
 
 	switch {
 	case s.Name == "":
@@ -43,45 +43,74 @@ func ServiceSpecFromDocker(s swarm.ServiceSpec) (state.ServiceSpec, error) {
 	out.Task = taskSpecFromDocker(c, "TaskTemplate", s.TaskTemplate, out.IsGlobal())
 	out.Update = updateConfigFromDocker(c, "UpdateConfig", s.UpdateConfig)
 	out.Rollback = updateConfigFromDocker(c, "RollbackConfig", s.RollbackConfig)
-	if out.Rollback != nil && out.Rollback.FailureAction == state.FailureActionRollback {
-		c.invalid("RollbackConfig.FailureAction", "%q cannot be the failure action of a rollback; use pause or continue", state.FailureActionRollback)
+	if out.IsJob() {
+		c.refuse("UpdateConfig", s.UpdateConfig, "a job has no rolling updates: an update of a job runs it again (--update-* flags)")
+		c.refuse("RollbackConfig", s.RollbackConfig, "a job cannot be rolled back (--rollback-* flags)")
+		out.Update, out.Rollback = nil, nil
 	}
-	c.refuse("Networks", s.Networks, "networks are not supported: shoal has no overlay networks (--network)")
+	if out.Rollback != nil && out.Rollback.FailureAction == model.FailureActionRollback {
+		c.invalid("RollbackConfig.FailureAction", "%q cannot be the failure action of a rollback; use pause or continue", model.FailureActionRollback)
+	}
+	// The top-level Networks is deprecated; dockerd still takes it for
+	// TaskTemplate.Networks.
+	switch {
+	case len(s.Networks) > 0 && len(s.TaskTemplate.Networks) > 0:
+		c.invalid("Networks", "set only TaskTemplate.Networks: the top-level Networks is deprecated")
+	case len(s.Networks) > 0:
+		out.Task.Networks = networksFromDocker(c, "Networks", s.Networks)
+	}
 	out.Endpoint = endpointSpecFromDocker(c, s.EndpointSpec)
 
 	if err := c.err(); err != nil {
-		return state.ServiceSpec{}, err
+		return model.ServiceSpec{}, err
 	}
 	return out, nil
 }
 
-func modeFromDocker(c *checker, m swarm.ServiceMode) state.ServiceMode {
-	if m.ReplicatedJob != nil {
-		c.unsupported("Mode.ReplicatedJob", "jobs are not supported; use a replicated service (--mode replicated)")
-	}
-	if m.GlobalJob != nil {
-		c.unsupported("Mode.GlobalJob", "jobs are not supported; use a global service (--mode global)")
+func modeFromDocker(c *checker, m swarm.ServiceMode) model.ServiceMode {
+	set := 0
+	for _, b := range []bool{m.Replicated != nil, m.Global != nil, m.ReplicatedJob != nil, m.GlobalJob != nil} {
+		if b {
+			set++
+		}
 	}
 	switch {
-	case m.Replicated != nil && m.Global != nil:
-		c.invalid("Mode", "only one of Replicated and Global may be set")
-		return state.ServiceMode{}
+	case set > 1:
+		c.invalid("Mode", "only one of Replicated, Global, ReplicatedJob and GlobalJob may be set")
+		return model.ServiceMode{}
 	case m.Global != nil:
-		return state.ServiceMode{Global: &state.GlobalService{}}
+		return model.ServiceMode{Global: &model.GlobalService{}}
+	case m.GlobalJob != nil:
+		return model.ServiceMode{GlobalJob: &model.GlobalJob{}}
+	case m.ReplicatedJob != nil:
+		// Docker's defaults: one at a time, and as many completions as
+		// may run at once.
+		job := &model.ReplicatedJob{MaxConcurrent: 1}
+		if p := m.ReplicatedJob.MaxConcurrent; p != nil {
+			job.MaxConcurrent = *p
+		}
+		if job.MaxConcurrent == 0 {
+			c.invalid("Mode.ReplicatedJob.MaxConcurrent", "0: at least one task must be allowed to run (--max-concurrent)")
+		}
+		job.TotalCompletions = job.MaxConcurrent
+		if p := m.ReplicatedJob.TotalCompletions; p != nil {
+			job.TotalCompletions = *p
+		}
+		return model.ServiceMode{ReplicatedJob: job}
 	case m.Replicated != nil && m.Replicated.Replicas != nil:
-		return state.ServiceMode{Replicated: &state.ReplicatedService{Replicas: *m.Replicated.Replicas}}
+		return model.ServiceMode{Replicated: &model.ReplicatedService{Replicas: *m.Replicated.Replicas}}
 	default:
 		// The CLI sends "Replicated": {} when --replicas is not given;
 		// Docker then runs one replica.
-		return state.ServiceMode{Replicated: &state.ReplicatedService{Replicas: 1}}
+		return model.ServiceMode{Replicated: &model.ReplicatedService{Replicas: 1}}
 	}
 }
 
-func updateConfigFromDocker(c *checker, field string, u *swarm.UpdateConfig) *state.UpdateConfig {
+func updateConfigFromDocker(c *checker, field string, u *swarm.UpdateConfig) *model.UpdateConfig {
 	if u == nil {
 		return nil
 	}
-	out := state.DefaultUpdateConfig()
+	out := model.DefaultUpdateConfig()
 	out.Parallelism = u.Parallelism
 	out.MaxFailureRatio = u.MaxFailureRatio
 	if u.MaxFailureRatio < 0 || u.MaxFailureRatio > 1 {
@@ -97,16 +126,16 @@ func updateConfigFromDocker(c *checker, field string, u *swarm.UpdateConfig) *st
 	case u.Monitor > 0:
 		out.Monitor = u.Monitor
 	}
-	switch a := state.FailureAction(u.FailureAction); a {
+	switch a := model.FailureAction(u.FailureAction); a {
 	case "":
-	case state.FailureActionPause, state.FailureActionContinue, state.FailureActionRollback:
+	case model.FailureActionPause, model.FailureActionContinue, model.FailureActionRollback:
 		out.FailureAction = a
 	default:
 		c.invalid(field+".FailureAction", "%q: want pause, continue or rollback", u.FailureAction)
 	}
-	switch o := state.UpdateOrder(u.Order); o {
+	switch o := model.UpdateOrder(u.Order); o {
 	case "":
-	case state.UpdateOrderStopFirst, state.UpdateOrderStartFirst:
+	case model.UpdateOrderStopFirst, model.UpdateOrderStartFirst:
 		out.Order = o
 	default:
 		c.invalid(field+".Order", "%q: want stop-first or start-first", u.Order)
@@ -114,24 +143,30 @@ func updateConfigFromDocker(c *checker, field string, u *swarm.UpdateConfig) *st
 	return &out
 }
 
-func endpointSpecFromDocker(c *checker, e *swarm.EndpointSpec) *state.EndpointSpec {
+func endpointSpecFromDocker(c *checker, e *swarm.EndpointSpec) *model.EndpointSpec {
 	if e == nil {
 		return nil
 	}
+	// The mode is stored only when it is not the default (vip).
+	var mode model.ResolutionMode
 	switch e.Mode {
-	case "", swarm.ResolutionModeVIP, swarm.ResolutionModeDNSRR:
-		// Both only matter on overlay networks, which shoal does not have.
+	case "", swarm.ResolutionModeVIP:
+	case swarm.ResolutionModeDNSRR:
+		mode = model.ResolutionModeDNSRR
 	default:
 		c.invalid("EndpointSpec.Mode", "%q: want vip or dnsrr", e.Mode)
 	}
-	if len(e.Ports) == 0 {
+	if len(e.Ports) == 0 && mode == "" {
 		return nil
 	}
-	out := &state.EndpointSpec{}
+	out := &model.EndpointSpec{Mode: mode}
 	seen := map[string]int{}
 	for i, p := range e.Ports {
 		field := index("EndpointSpec.Ports", i)
 		pc := portFromDocker(c, field, p)
+		if mode == model.ResolutionModeDNSRR && pc.PublishMode == model.PublishModeIngress {
+			c.invalid(field+".PublishMode", "port published with ingress mode can't be used with dnsrr mode; publish with mode=host or use --endpoint-mode vip")
+		}
 		if pc.PublishedPort != 0 {
 			key := fmt.Sprintf("%d/%s", pc.PublishedPort, pc.Protocol)
 			if j, dup := seen[key]; dup {
@@ -144,17 +179,15 @@ func endpointSpecFromDocker(c *checker, e *swarm.EndpointSpec) *state.EndpointSp
 	return out
 }
 
-func portFromDocker(c *checker, field string, p swarm.PortConfig) state.PortConfig {
+func portFromDocker(c *checker, field string, p swarm.PortConfig) model.PortConfig {
+	// Ingress is the default, as in Docker.
+	mode := model.PublishModeIngress
 	switch p.PublishMode {
 	case swarm.PortConfigPublishModeHost:
+		mode = model.PublishModeHost
 	case swarm.PortConfigPublishModeIngress, "":
-		hint := fmt.Sprintf("target=%d,mode=host", p.TargetPort)
-		if p.PublishedPort != 0 {
-			hint = fmt.Sprintf("published=%d,%s", p.PublishedPort, hint)
-		}
-		c.unsupported(field+".PublishMode", "ingress publishing is not supported: shoal has no routing mesh; publish on the task's node with mode=host (--publish %s)", hint)
 	default:
-		c.invalid(field+".PublishMode", "%q: want host", p.PublishMode)
+		c.invalid(field+".PublishMode", "%q: want ingress or host", p.PublishMode)
 	}
 	proto := string(p.Protocol)
 	switch p.Protocol {
@@ -170,12 +203,12 @@ func portFromDocker(c *checker, field string, p swarm.PortConfig) state.PortConf
 	if p.PublishedPort > 65535 {
 		c.invalid(field+".PublishedPort", "%d: must be between 0 and 65535", p.PublishedPort)
 	}
-	return state.PortConfig{
+	return model.PortConfig{
 		Name:          p.Name,
 		Protocol:      proto,
 		TargetPort:    p.TargetPort,
 		PublishedPort: p.PublishedPort,
-		PublishMode:   string(swarm.PortConfigPublishModeHost),
+		PublishMode:   mode,
 	}
 }
 
@@ -183,7 +216,7 @@ func portFromDocker(c *checker, field string, p swarm.PortConfig) state.PortConf
 // is shaped like what the CLI itself sends (non-nil Labels, Resources and
 // Placement, EndpointSpec with Mode "vip"), because the CLI sends it back
 // whole on update; ServiceSpecFromDocker accepts it unchanged.
-func ServiceSpecToDocker(s state.ServiceSpec) swarm.ServiceSpec {
+func ServiceSpecToDocker(s model.ServiceSpec) swarm.ServiceSpec {
 	out := swarm.ServiceSpec{
 		Annotations: swarm.Annotations{
 			Name:   s.Name,
@@ -197,6 +230,11 @@ func ServiceSpecToDocker(s state.ServiceSpec) swarm.ServiceSpec {
 	switch {
 	case s.Mode.Global != nil:
 		out.Mode.Global = &swarm.GlobalService{}
+	case s.Mode.GlobalJob != nil:
+		out.Mode.GlobalJob = &swarm.GlobalJob{}
+	case s.Mode.ReplicatedJob != nil:
+		job := *s.Mode.ReplicatedJob
+		out.Mode.ReplicatedJob = &swarm.ReplicatedJob{MaxConcurrent: &job.MaxConcurrent, TotalCompletions: &job.TotalCompletions}
 	default:
 		n := s.Replicas()
 		out.Mode.Replicated = &swarm.ReplicatedService{Replicas: &n}
@@ -204,7 +242,7 @@ func ServiceSpecToDocker(s state.ServiceSpec) swarm.ServiceSpec {
 	return out
 }
 
-func updateConfigToDocker(u *state.UpdateConfig) *swarm.UpdateConfig {
+func updateConfigToDocker(u *model.UpdateConfig) *swarm.UpdateConfig {
 	if u == nil {
 		return nil
 	}
@@ -218,15 +256,18 @@ func updateConfigToDocker(u *state.UpdateConfig) *swarm.UpdateConfig {
 	}
 }
 
-func endpointSpecToDocker(e *state.EndpointSpec) *swarm.EndpointSpec {
+func endpointSpecToDocker(e *model.EndpointSpec) *swarm.EndpointSpec {
 	out := &swarm.EndpointSpec{Mode: swarm.ResolutionModeVIP}
 	if e != nil {
 		out.Ports = portsToDocker(e.Ports)
+		if e.Mode == model.ResolutionModeDNSRR {
+			out.Mode = swarm.ResolutionModeDNSRR
+		}
 	}
 	return out
 }
 
-func portsToDocker(ports []state.PortConfig) []swarm.PortConfig {
+func portsToDocker(ports []model.PortConfig) []swarm.PortConfig {
 	if len(ports) == 0 {
 		return nil
 	}
@@ -245,7 +286,7 @@ func portsToDocker(ports []state.PortConfig) []swarm.PortConfig {
 
 // ServiceToDocker converts a stored service for GET /services and
 // GET /services/{id}. status is the task count for ?status=true, or nil.
-func ServiceToDocker(s *state.Service, status *swarm.ServiceStatus) swarm.Service {
+func ServiceToDocker(s *model.Service, status *swarm.ServiceStatus) swarm.Service {
 	out := swarm.Service{
 		ID:            s.ID,
 		Meta:          metaToDocker(s.Meta),
@@ -256,11 +297,13 @@ func ServiceToDocker(s *state.Service, status *swarm.ServiceStatus) swarm.Servic
 		prev := ServiceSpecToDocker(*s.PreviousSpec)
 		out.PreviousSpec = &prev
 	}
-	// Docker's Endpoint is the spec in force plus the ports it allocated.
-	// Host-mode ports are allocated on each task's node, so the service
-	// reports the ports as specified; tasks report the bound ones.
-	out.Endpoint.Spec = *out.Spec.EndpointSpec
-	out.Endpoint.Ports = slices.Clone(out.Spec.EndpointSpec.Ports)
+	out.Endpoint = endpointToDocker(s, out.Spec.EndpointSpec)
+	if j := s.JobStatus; j != nil {
+		out.JobStatus = &swarm.JobStatus{
+			JobIteration:  swarm.Version{Index: j.JobIteration.Index},
+			LastExecution: j.LastExecution,
+		}
+	}
 	if u := s.UpdateStatus; u != nil {
 		out.UpdateStatus = &swarm.UpdateStatus{
 			State:       swarm.UpdateState(u.State),
@@ -272,7 +315,7 @@ func ServiceToDocker(s *state.Service, status *swarm.ServiceStatus) swarm.Servic
 	return out
 }
 
-func metaToDocker(m state.Meta) swarm.Meta {
+func metaToDocker(m model.Meta) swarm.Meta {
 	return swarm.Meta{
 		Version:   swarm.Version{Index: m.Version.Index},
 		CreatedAt: m.CreatedAt,
@@ -309,7 +352,7 @@ func InsertServiceDefaults(s *swarm.ServiceSpec) {
 		t.RestartPolicy.Condition = swarm.RestartPolicyConditionAny
 	}
 	if t.RestartPolicy.Delay == nil {
-		d := state.DefaultRestartDelay
+		d := model.DefaultRestartDelay
 		t.RestartPolicy.Delay = &d
 	}
 	if t.RestartPolicy.MaxAttempts == nil {
@@ -319,7 +362,11 @@ func InsertServiceDefaults(s *swarm.ServiceSpec) {
 	if t.Placement == nil {
 		t.Placement = &swarm.Placement{}
 	}
-	def := updateConfigToDocker(ptr(state.DefaultUpdateConfig()))
+	if s.Mode.ReplicatedJob != nil || s.Mode.GlobalJob != nil {
+		// A job has no rolling updates.
+		return
+	}
+	def := updateConfigToDocker(ptr(model.DefaultUpdateConfig()))
 	for _, u := range []**swarm.UpdateConfig{&s.UpdateConfig, &s.RollbackConfig} {
 		if *u == nil {
 			c := *def

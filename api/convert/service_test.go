@@ -11,7 +11,7 @@ import (
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/shoal-dev/shoal/api/convert"
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // baseDockerSpec is the smallest service spec the CLI could send.
@@ -23,11 +23,11 @@ func baseDockerSpec() swarm.ServiceSpec {
 }
 
 // baseStateSpec is what baseDockerSpec converts to.
-func baseStateSpec() state.ServiceSpec {
-	return state.ServiceSpec{
-		Annotations: state.Annotations{Name: "web"},
-		Task:        state.TaskSpec{Container: state.ContainerSpec{Image: "nginx:1.27"}},
-		Mode:        state.ServiceMode{Replicated: &state.ReplicatedService{Replicas: 1}},
+func baseStateSpec() model.ServiceSpec {
+	return model.ServiceSpec{
+		Annotations: model.Annotations{Name: "web"},
+		Task:        model.TaskSpec{Container: model.ContainerSpec{Image: "nginx:1.27"}},
+		Mode:        model.ServiceMode{Replicated: &model.ReplicatedService{Replicas: 1}},
 	}
 }
 
@@ -42,76 +42,76 @@ func TestServiceSpecFromDockerSupported(t *testing.T) {
 	tests := []struct {
 		name string
 		in   func(*swarm.ServiceSpec)
-		want func(*state.ServiceSpec)
+		want func(*model.ServiceSpec)
 	}{
-		{"minimal", func(*swarm.ServiceSpec) {}, func(*state.ServiceSpec) {}},
-		{"name with separators", func(s *swarm.ServiceSpec) { s.Name = "Web_1.blue-2" }, func(s *state.ServiceSpec) { s.Name = "Web_1.blue-2" }},
-		{"name of 63 characters", func(s *swarm.ServiceSpec) { s.Name = strings.Repeat("a", 63) }, func(s *state.ServiceSpec) { s.Name = strings.Repeat("a", 63) }},
+		{"minimal", func(*swarm.ServiceSpec) {}, func(*model.ServiceSpec) {}},
+		{"name with separators", func(s *swarm.ServiceSpec) { s.Name = "Web_1.blue-2" }, func(s *model.ServiceSpec) { s.Name = "Web_1.blue-2" }},
+		{"name of 63 characters", func(s *swarm.ServiceSpec) { s.Name = strings.Repeat("a", 63) }, func(s *model.ServiceSpec) { s.Name = strings.Repeat("a", 63) }},
 		{"labels", func(s *swarm.ServiceSpec) { s.Labels = map[string]string{"team": "web", "tier": ""} },
-			func(s *state.ServiceSpec) { s.Labels = map[string]string{"team": "web", "tier": ""} }},
-		{"nil labels", func(s *swarm.ServiceSpec) { s.Labels = nil }, func(*state.ServiceSpec) {}},
+			func(s *model.ServiceSpec) { s.Labels = map[string]string{"team": "web", "tier": ""} }},
+		{"nil labels", func(s *swarm.ServiceSpec) { s.Labels = nil }, func(*model.ServiceSpec) {}},
 		{"rebalance label", func(s *swarm.ServiceSpec) { s.Labels = map[string]string{convert.LabelRebalance: "true"} },
-			func(s *state.ServiceSpec) {
+			func(s *model.ServiceSpec) {
 				s.Labels = map[string]string{convert.LabelRebalance: "true"}
 				s.Rebalance = true
 			}},
 		{"rebalance label false", func(s *swarm.ServiceSpec) { s.Labels = map[string]string{convert.LabelRebalance: "false"} },
-			func(s *state.ServiceSpec) { s.Labels = map[string]string{convert.LabelRebalance: "false"} }},
+			func(s *model.ServiceSpec) { s.Labels = map[string]string{convert.LabelRebalance: "false"} }},
 		{"binpack label", func(s *swarm.ServiceSpec) { s.Labels = map[string]string{convert.LabelPlacementStrategy: "binpack"} },
-			func(s *state.ServiceSpec) {
+			func(s *model.ServiceSpec) {
 				s.Labels = map[string]string{convert.LabelPlacementStrategy: "binpack"}
-				s.Strategy = state.StrategyBinpack
+				s.Strategy = model.StrategyBinpack
 			}},
 		{"spread label", func(s *swarm.ServiceSpec) { s.Labels = map[string]string{convert.LabelPlacementStrategy: "spread"} },
-			func(s *state.ServiceSpec) {
+			func(s *model.ServiceSpec) {
 				s.Labels = map[string]string{convert.LabelPlacementStrategy: "spread"}
-				s.Strategy = state.StrategySpread
+				s.Strategy = model.StrategySpread
 			}},
 		{"image by digest", func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.ContainerSpec.Image = "registry.example.com:5000/team/app:v1@sha256:" + strings.Repeat("ab", 32)
-		}, func(s *state.ServiceSpec) {
+		}, func(s *model.ServiceSpec) {
 			s.Task.Container.Image = "registry.example.com:5000/team/app:v1@sha256:" + strings.Repeat("ab", 32)
 		}},
 		{"container labels", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.Labels = map[string]string{"role": "fe"} },
-			func(s *state.ServiceSpec) { s.Task.Container.Labels = map[string]string{"role": "fe"} }},
+			func(s *model.ServiceSpec) { s.Task.Container.Labels = map[string]string{"role": "fe"} }},
 		{"command and args", func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.ContainerSpec.Command = []string{"nginx"}
 			s.TaskTemplate.ContainerSpec.Args = []string{"-g", "daemon off;"}
-		}, func(s *state.ServiceSpec) {
+		}, func(s *model.ServiceSpec) {
 			s.Task.Container.Command = []string{"nginx"}
 			s.Task.Container.Args = []string{"-g", "daemon off;"}
 		}},
 		{"hostname template", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.Hostname = "{{.Node.Hostname}}" },
-			func(s *state.ServiceSpec) { s.Task.Container.Hostname = "{{.Node.Hostname}}" }},
+			func(s *model.ServiceSpec) { s.Task.Container.Hostname = "{{.Node.Hostname}}" }},
 		{"env", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.Env = []string{"A=1", "B"} },
-			func(s *state.ServiceSpec) { s.Task.Container.Env = []string{"A=1", "B"} }},
-		{"dir", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.Dir = "/app" }, func(s *state.ServiceSpec) { s.Task.Container.Dir = "/app" }},
-		{"user", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.User = "1000:1000" }, func(s *state.ServiceSpec) { s.Task.Container.User = "1000:1000" }},
-		{"tty", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.TTY = true }, func(s *state.ServiceSpec) { s.Task.Container.TTY = true }},
-		{"read only", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.ReadOnly = true }, func(s *state.ServiceSpec) { s.Task.Container.ReadOnly = true }},
-		{"init true", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.Init = boolp(true) }, func(s *state.ServiceSpec) { s.Task.Container.Init = boolp(true) }},
-		{"init false as the CLI sends", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.Init = boolp(false) }, func(s *state.ServiceSpec) { s.Task.Container.Init = boolp(false) }},
-		{"stop signal", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.StopSignal = "SIGINT" }, func(s *state.ServiceSpec) { s.Task.Container.StopSignal = "SIGINT" }},
+			func(s *model.ServiceSpec) { s.Task.Container.Env = []string{"A=1", "B"} }},
+		{"dir", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.Dir = "/app" }, func(s *model.ServiceSpec) { s.Task.Container.Dir = "/app" }},
+		{"user", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.User = "1000:1000" }, func(s *model.ServiceSpec) { s.Task.Container.User = "1000:1000" }},
+		{"tty", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.TTY = true }, func(s *model.ServiceSpec) { s.Task.Container.TTY = true }},
+		{"read only", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.ReadOnly = true }, func(s *model.ServiceSpec) { s.Task.Container.ReadOnly = true }},
+		{"init true", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.Init = boolp(true) }, func(s *model.ServiceSpec) { s.Task.Container.Init = boolp(true) }},
+		{"init false as the CLI sends", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.Init = boolp(false) }, func(s *model.ServiceSpec) { s.Task.Container.Init = boolp(false) }},
+		{"stop signal", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.StopSignal = "SIGINT" }, func(s *model.ServiceSpec) { s.Task.Container.StopSignal = "SIGINT" }},
 		{"stop grace period", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.StopGracePeriod = dur(20 * time.Second) },
-			func(s *state.ServiceSpec) { s.Task.Container.StopGracePeriod = dur(20 * time.Second) }},
+			func(s *model.ServiceSpec) { s.Task.Container.StopGracePeriod = dur(20 * time.Second) }},
 		{"stop grace period zero", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.StopGracePeriod = dur(0) },
-			func(s *state.ServiceSpec) { s.Task.Container.StopGracePeriod = dur(0) }},
+			func(s *model.ServiceSpec) { s.Task.Container.StopGracePeriod = dur(0) }},
 		{"healthcheck shell", func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Test: []string{"CMD-SHELL", "curl -f localhost"}, Interval: 5 * time.Second, Timeout: 2 * time.Second, StartPeriod: 10 * time.Second, StartInterval: time.Second, Retries: 3}
-		}, func(s *state.ServiceSpec) {
-			s.Task.Container.Healthcheck = &state.HealthConfig{Test: []string{"CMD-SHELL", "curl -f localhost"}, Interval: 5 * time.Second, Timeout: 2 * time.Second, StartPeriod: 10 * time.Second, StartInterval: time.Second, Retries: 3}
+		}, func(s *model.ServiceSpec) {
+			s.Task.Container.Healthcheck = &model.HealthConfig{Test: []string{"CMD-SHELL", "curl -f localhost"}, Interval: 5 * time.Second, Timeout: 2 * time.Second, StartPeriod: 10 * time.Second, StartInterval: time.Second, Retries: 3}
 		}},
 		{"healthcheck exec", func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Test: []string{"CMD", "/bin/check", "-q"}}
-		}, func(s *state.ServiceSpec) {
-			s.Task.Container.Healthcheck = &state.HealthConfig{Test: []string{"CMD", "/bin/check", "-q"}}
+		}, func(s *model.ServiceSpec) {
+			s.Task.Container.Healthcheck = &model.HealthConfig{Test: []string{"CMD", "/bin/check", "-q"}}
 		}},
 		{"healthcheck disabled", func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Test: []string{"NONE"}}
-		}, func(s *state.ServiceSpec) { s.Task.Container.Healthcheck = &state.HealthConfig{Test: []string{"NONE"}} }},
+		}, func(s *model.ServiceSpec) { s.Task.Container.Healthcheck = &model.HealthConfig{Test: []string{"NONE"}} }},
 		{"healthcheck timing only", func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Interval: time.Minute}
-		}, func(s *state.ServiceSpec) { s.Task.Container.Healthcheck = &state.HealthConfig{Interval: time.Minute} }},
+		}, func(s *model.ServiceSpec) { s.Task.Container.Healthcheck = &model.HealthConfig{Interval: time.Minute} }},
 		{"mounts", func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.ContainerSpec.Mounts = []mount.Mount{
 				{Type: mount.TypeBind, Source: "/srv/data", Target: "/data", ReadOnly: true},
@@ -119,18 +119,18 @@ func TestServiceSpecFromDockerSupported(t *testing.T) {
 				{Type: mount.TypeVolume, Target: "/cache"},
 				{Type: mount.TypeTmpfs, Target: "/scratch"},
 			}
-		}, func(s *state.ServiceSpec) {
-			s.Task.Container.Mounts = []state.Mount{
-				{Type: state.MountTypeBind, Source: "/srv/data", Target: "/data", ReadOnly: true},
-				{Type: state.MountTypeVolume, Source: "vol1", Target: "/var/lib/db"},
-				{Type: state.MountTypeVolume, Target: "/cache"},
-				{Type: state.MountTypeTmpfs, Target: "/scratch"},
+		}, func(s *model.ServiceSpec) {
+			s.Task.Container.Mounts = []model.Mount{
+				{Type: model.MountTypeBind, Source: "/srv/data", Target: "/data", ReadOnly: true},
+				{Type: model.MountTypeVolume, Source: "vol1", Target: "/var/lib/db"},
+				{Type: model.MountTypeVolume, Target: "/cache"},
+				{Type: model.MountTypeTmpfs, Target: "/scratch"},
 			}
 		}},
 		{"mount with empty options", func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.ContainerSpec.Mounts = []mount.Mount{{Type: mount.TypeBind, Source: "/a", Target: "/b", Consistency: mount.ConsistencyDefault, BindOptions: &mount.BindOptions{}}}
-		}, func(s *state.ServiceSpec) {
-			s.Task.Container.Mounts = []state.Mount{{Type: state.MountTypeBind, Source: "/a", Target: "/b"}}
+		}, func(s *model.ServiceSpec) {
+			s.Task.Container.Mounts = []model.Mount{{Type: model.MountTypeBind, Source: "/a", Target: "/b"}}
 		}},
 		{"empty unsupported structs as the CLI sends", func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.ContainerSpec.DNSConfig = &swarm.DNSConfig{}
@@ -139,31 +139,31 @@ func TestServiceSpecFromDockerSupported(t *testing.T) {
 			s.TaskTemplate.LogDriver = &swarm.Driver{}
 			s.TaskTemplate.Resources = &swarm.ResourceRequirements{Limits: &swarm.Limit{}, Reservations: &swarm.Resources{}}
 			s.TaskTemplate.Placement = &swarm.Placement{}
-		}, func(*state.ServiceSpec) {}},
+		}, func(*model.ServiceSpec) {}},
 		{"resources", func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.Resources = &swarm.ResourceRequirements{
 				Limits:       &swarm.Limit{NanoCPUs: 1.5e9, MemoryBytes: 128 << 20, Pids: 100},
 				Reservations: &swarm.Resources{NanoCPUs: 5e8, MemoryBytes: 64 << 20},
 			}
-		}, func(s *state.ServiceSpec) {
-			s.Task.Resources = state.ResourceRequirements{
-				Limits:       state.Resources{NanoCPUs: 1.5e9, MemoryBytes: 128 << 20},
+		}, func(s *model.ServiceSpec) {
+			s.Task.Resources = model.ResourceRequirements{
+				Limits:       model.Resources{NanoCPUs: 1.5e9, MemoryBytes: 128 << 20},
 				PidsLimit:    100,
-				Reservations: state.Resources{NanoCPUs: 5e8, MemoryBytes: 64 << 20},
+				Reservations: model.Resources{NanoCPUs: 5e8, MemoryBytes: 64 << 20},
 			}
 		}},
 		{"restart policy", func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.RestartPolicy = &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionOnFailure, Delay: dur(3 * time.Second), MaxAttempts: u64(4), Window: dur(time.Minute)}
-		}, func(s *state.ServiceSpec) {
-			s.Task.Restart = state.RestartPolicy{Condition: state.RestartOnFailure, Delay: dur(3 * time.Second), MaxAttempts: 4, Window: time.Minute}
+		}, func(s *model.ServiceSpec) {
+			s.Task.Restart = model.RestartPolicy{Condition: model.RestartOnFailure, Delay: dur(3 * time.Second), MaxAttempts: 4, Window: time.Minute}
 		}},
 		{"restart none", func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.RestartPolicy = &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionNone}
-		}, func(s *state.ServiceSpec) { s.Task.Restart = state.RestartPolicy{Condition: state.RestartOnNone} }},
+		}, func(s *model.ServiceSpec) { s.Task.Restart = model.RestartPolicy{Condition: model.RestartOnNone} }},
 		{"restart without condition means any", func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.RestartPolicy = &swarm.RestartPolicy{Delay: dur(0)}
-		}, func(s *state.ServiceSpec) {
-			s.Task.Restart = state.RestartPolicy{Condition: state.RestartOnAny, Delay: dur(0)}
+		}, func(s *model.ServiceSpec) {
+			s.Task.Restart = model.RestartPolicy{Condition: model.RestartOnAny, Delay: dur(0)}
 		}},
 		{"placement", func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.Placement = &swarm.Placement{
@@ -172,40 +172,82 @@ func TestServiceSpecFromDockerSupported(t *testing.T) {
 				MaxReplicas: 2,
 				Platforms:   []swarm.Platform{{Architecture: "amd64", OS: "linux"}},
 			}
-		}, func(s *state.ServiceSpec) {
-			s.Task.Placement = state.Placement{
+		}, func(s *model.ServiceSpec) {
+			s.Task.Placement = model.Placement{
 				Constraints: []string{"node.role==worker", "node.labels.zone != b", "engine.labels.os==linux"},
-				Preferences: []state.PlacementPreference{{Spread: "node.labels.zone"}},
+				Preferences: []model.PlacementPreference{{Spread: "node.labels.zone"}},
 				MaxReplicas: 2,
-				Platforms:   []state.Platform{{Architecture: "amd64", OS: "linux"}},
+				Platforms:   []model.Platform{{Architecture: "amd64", OS: "linux"}},
 			}
 		}},
-		{"force update", func(s *swarm.ServiceSpec) { s.TaskTemplate.ForceUpdate = 7 }, func(s *state.ServiceSpec) { s.Task.ForceUpdate = 7 }},
-		{"runtime container", func(s *swarm.ServiceSpec) { s.TaskTemplate.Runtime = swarm.RuntimeContainer }, func(*state.ServiceSpec) {}},
+		{"force update", func(s *swarm.ServiceSpec) { s.TaskTemplate.ForceUpdate = 7 }, func(s *model.ServiceSpec) { s.Task.ForceUpdate = 7 }},
+		{"runtime container", func(s *swarm.ServiceSpec) { s.TaskTemplate.Runtime = swarm.RuntimeContainer }, func(*model.ServiceSpec) {}},
 		{"global", func(s *swarm.ServiceSpec) { s.Mode.Global = &swarm.GlobalService{} },
-			func(s *state.ServiceSpec) { s.Mode = state.ServiceMode{Global: &state.GlobalService{}} }},
+			func(s *model.ServiceSpec) { s.Mode = model.ServiceMode{Global: &model.GlobalService{}} }},
 		{"replicas", func(s *swarm.ServiceSpec) { s.Mode.Replicated = &swarm.ReplicatedService{Replicas: u64(3)} },
-			func(s *state.ServiceSpec) { s.Mode.Replicated.Replicas = 3 }},
+			func(s *model.ServiceSpec) { s.Mode.Replicated.Replicas = 3 }},
 		{"zero replicas", func(s *swarm.ServiceSpec) { s.Mode.Replicated = &swarm.ReplicatedService{Replicas: u64(0)} },
-			func(s *state.ServiceSpec) { s.Mode.Replicated.Replicas = 0 }},
-		{"replicated without count means one", func(s *swarm.ServiceSpec) { s.Mode.Replicated = &swarm.ReplicatedService{} }, func(*state.ServiceSpec) {}},
+			func(s *model.ServiceSpec) { s.Mode.Replicated.Replicas = 0 }},
+		{"replicated without count means one", func(s *swarm.ServiceSpec) { s.Mode.Replicated = &swarm.ReplicatedService{} }, func(*model.ServiceSpec) {}},
 		{"update config", func(s *swarm.ServiceSpec) {
 			s.UpdateConfig = &swarm.UpdateConfig{Parallelism: 2, Delay: 10 * time.Second, FailureAction: "rollback", Monitor: 30 * time.Second, MaxFailureRatio: 0.25, Order: "start-first"}
-		}, func(s *state.ServiceSpec) {
-			s.Update = &state.UpdateConfig{Parallelism: 2, Delay: 10 * time.Second, FailureAction: state.FailureActionRollback, Monitor: 30 * time.Second, MaxFailureRatio: 0.25, Order: state.UpdateOrderStartFirst}
+		}, func(s *model.ServiceSpec) {
+			s.Update = &model.UpdateConfig{Parallelism: 2, Delay: 10 * time.Second, FailureAction: model.FailureActionRollback, Monitor: 30 * time.Second, MaxFailureRatio: 0.25, Order: model.UpdateOrderStartFirst}
 		}},
 		{"zero update config takes Docker's defaults but parallelism as given", func(s *swarm.ServiceSpec) {
 			s.UpdateConfig = &swarm.UpdateConfig{}
-		}, func(s *state.ServiceSpec) {
-			s.Update = &state.UpdateConfig{Parallelism: 0, FailureAction: state.FailureActionPause, Monitor: 5 * time.Second, Order: state.UpdateOrderStopFirst}
+		}, func(s *model.ServiceSpec) {
+			s.Update = &model.UpdateConfig{Parallelism: 0, FailureAction: model.FailureActionPause, Monitor: 5 * time.Second, Order: model.UpdateOrderStopFirst}
 		}},
 		{"rollback config", func(s *swarm.ServiceSpec) {
 			s.RollbackConfig = &swarm.UpdateConfig{Parallelism: 0, Delay: 2 * time.Second, FailureAction: "continue", Monitor: 10 * time.Second, MaxFailureRatio: 0.5, Order: "start-first"}
-		}, func(s *state.ServiceSpec) {
-			s.Rollback = &state.UpdateConfig{Delay: 2 * time.Second, FailureAction: state.FailureActionContinue, Monitor: 10 * time.Second, MaxFailureRatio: 0.5, Order: state.UpdateOrderStartFirst}
+		}, func(s *model.ServiceSpec) {
+			s.Rollback = &model.UpdateConfig{Delay: 2 * time.Second, FailureAction: model.FailureActionContinue, Monitor: 10 * time.Second, MaxFailureRatio: 0.5, Order: model.UpdateOrderStartFirst}
 		}},
-		{"endpoint vip without ports", func(s *swarm.ServiceSpec) { s.EndpointSpec = &swarm.EndpointSpec{Mode: swarm.ResolutionModeVIP} }, func(*state.ServiceSpec) {}},
-		{"endpoint dnsrr without ports", func(s *swarm.ServiceSpec) { s.EndpointSpec = &swarm.EndpointSpec{Mode: swarm.ResolutionModeDNSRR} }, func(*state.ServiceSpec) {}},
+		{"endpoint vip without ports", func(s *swarm.ServiceSpec) { s.EndpointSpec = &swarm.EndpointSpec{Mode: swarm.ResolutionModeVIP} }, func(*model.ServiceSpec) {}},
+		{"endpoint dnsrr without ports", func(s *swarm.ServiceSpec) { s.EndpointSpec = &swarm.EndpointSpec{Mode: swarm.ResolutionModeDNSRR} },
+			func(s *model.ServiceSpec) { s.Endpoint = &model.EndpointSpec{Mode: model.ResolutionModeDNSRR} }},
+		{"dnsrr with host ports", func(s *swarm.ServiceSpec) {
+			s.EndpointSpec = &swarm.EndpointSpec{Mode: swarm.ResolutionModeDNSRR, Ports: []swarm.PortConfig{{Protocol: "tcp", TargetPort: 80, PublishedPort: 8080, PublishMode: "host"}}}
+		}, func(s *model.ServiceSpec) {
+			s.Endpoint = &model.EndpointSpec{Mode: model.ResolutionModeDNSRR, Ports: []model.PortConfig{{Protocol: "tcp", TargetPort: 80, PublishedPort: 8080, PublishMode: "host"}}}
+		}},
+		{"ingress ports, the default mode", func(s *swarm.ServiceSpec) {
+			s.EndpointSpec = &swarm.EndpointSpec{Mode: swarm.ResolutionModeVIP, Ports: []swarm.PortConfig{
+				{Protocol: "tcp", TargetPort: 80, PublishedPort: 8080, PublishMode: "ingress"},
+				{Protocol: "tcp", TargetPort: 81},
+			}}
+		}, func(s *model.ServiceSpec) {
+			s.Endpoint = &model.EndpointSpec{Ports: []model.PortConfig{
+				{Protocol: "tcp", TargetPort: 80, PublishedPort: 8080, PublishMode: "ingress"},
+				{Protocol: "tcp", TargetPort: 81, PublishMode: "ingress"},
+			}}
+		}},
+		{"networks", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.Networks = []swarm.NetworkAttachmentConfig{{Target: "net1", Aliases: []string{"web", "www"}}, {Target: "back"}}
+		}, func(s *model.ServiceSpec) {
+			s.Task.Networks = []model.NetworkAttachmentConfig{{Target: "net1", Aliases: []string{"web", "www"}}, {Target: "back"}}
+		}},
+		{"deprecated service networks", func(s *swarm.ServiceSpec) {
+			s.Networks = []swarm.NetworkAttachmentConfig{{Target: "net1"}}
+		}, func(s *model.ServiceSpec) { s.Task.Networks = []model.NetworkAttachmentConfig{{Target: "net1"}} }},
+		{"secrets and configs", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Secrets = []*swarm.SecretReference{
+				{SecretID: "sec1", SecretName: "pw", File: &swarm.SecretReferenceFileTarget{Name: "pw", UID: "0", GID: "0", Mode: 0o444}},
+				{SecretName: "key", File: &swarm.SecretReferenceFileTarget{Name: "tls.key", UID: "1", GID: "2", Mode: 0o400}},
+			}
+			s.TaskTemplate.ContainerSpec.Configs = []*swarm.ConfigReference{
+				{ConfigID: "cfg1", ConfigName: "site", File: &swarm.ConfigReferenceFileTarget{Name: "/etc/nginx/site.conf", UID: "0", GID: "0", Mode: 0o444}},
+			}
+		}, func(s *model.ServiceSpec) {
+			s.Task.Container.Secrets = []model.SecretReference{
+				{SecretID: "sec1", SecretName: "pw", File: model.FileTarget{Name: "pw", UID: "0", GID: "0", Mode: 0o444}},
+				{SecretName: "key", File: model.FileTarget{Name: "tls.key", UID: "1", GID: "2", Mode: 0o400}},
+			}
+			s.Task.Container.Configs = []model.ConfigReference{
+				{ConfigID: "cfg1", ConfigName: "site", File: model.FileTarget{Name: "/etc/nginx/site.conf", UID: "0", GID: "0", Mode: 0o444}},
+			}
+		}},
 		{"host ports", func(s *swarm.ServiceSpec) {
 			s.EndpointSpec = &swarm.EndpointSpec{Mode: swarm.ResolutionModeVIP, Ports: []swarm.PortConfig{
 				{Name: "http", Protocol: "tcp", TargetPort: 80, PublishedPort: 8080, PublishMode: "host"},
@@ -213,8 +255,8 @@ func TestServiceSpecFromDockerSupported(t *testing.T) {
 				{Protocol: "tcp", TargetPort: 53, PublishedPort: 53, PublishMode: "host"},
 				{Protocol: "tcp", TargetPort: 9000, PublishMode: "host"},
 			}}
-		}, func(s *state.ServiceSpec) {
-			s.Endpoint = &state.EndpointSpec{Ports: []state.PortConfig{
+		}, func(s *model.ServiceSpec) {
+			s.Endpoint = &model.EndpointSpec{Ports: []model.PortConfig{
 				{Name: "http", Protocol: "tcp", TargetPort: 80, PublishedPort: 8080, PublishMode: "host"},
 				{Protocol: "udp", TargetPort: 53, PublishedPort: 53, PublishMode: "host"},
 				{Protocol: "tcp", TargetPort: 53, PublishedPort: 53, PublishMode: "host"},
@@ -223,8 +265,8 @@ func TestServiceSpecFromDockerSupported(t *testing.T) {
 		}},
 		{"port protocol defaults to tcp", func(s *swarm.ServiceSpec) {
 			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: 8080, PublishMode: "host"}}}
-		}, func(s *state.ServiceSpec) {
-			s.Endpoint = &state.EndpointSpec{Ports: []state.PortConfig{{Protocol: "tcp", TargetPort: 80, PublishedPort: 8080, PublishMode: "host"}}}
+		}, func(s *model.ServiceSpec) {
+			s.Endpoint = &model.EndpointSpec{Ports: []model.PortConfig{{Protocol: "tcp", TargetPort: 80, PublishedPort: 8080, PublishMode: "host"}}}
 		}},
 	}
 	for _, tt := range tests {
@@ -282,10 +324,23 @@ func TestServiceSpecFromDockerRefused(t *testing.T) {
 		}, "TaskTemplate.ContainerSpec.DNSConfig", unsupported},
 		{"secrets", func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.ContainerSpec.Secrets = []*swarm.SecretReference{{SecretName: "s"}}
-		}, "TaskTemplate.ContainerSpec.Secrets", unsupported},
+		}, "TaskTemplate.ContainerSpec.Secrets[0].File", invalid},
+		{"secret without a name or ID", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Secrets = []*swarm.SecretReference{{File: &swarm.SecretReferenceFileTarget{Name: "x"}}}
+		}, "TaskTemplate.ContainerSpec.Secrets[0]", invalid},
+		{"secret without a file name", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Secrets = []*swarm.SecretReference{{SecretName: "s", File: &swarm.SecretReferenceFileTarget{}}}
+		}, "TaskTemplate.ContainerSpec.Secrets[0].File.Name", invalid},
+		{"two secrets on one file", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Secrets = []*swarm.SecretReference{
+				{SecretName: "a", File: &swarm.SecretReferenceFileTarget{Name: "x"}}, {SecretName: "b", File: &swarm.SecretReferenceFileTarget{Name: "x"}}}
+		}, "TaskTemplate.ContainerSpec.Secrets[1].File.Name", invalid},
+		{"runtime config", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Configs = []*swarm.ConfigReference{{ConfigName: "c", Runtime: &swarm.ConfigReferenceRuntimeTarget{}}}
+		}, "TaskTemplate.ContainerSpec.Configs[0].Runtime", unsupported},
 		{"configs", func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.ContainerSpec.Configs = []*swarm.ConfigReference{{ConfigName: "c"}}
-		}, "TaskTemplate.ContainerSpec.Configs", unsupported},
+		}, "TaskTemplate.ContainerSpec.Configs[0].File", invalid},
 		{"isolation", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.Isolation = container.IsolationHyperV }, "TaskTemplate.ContainerSpec.Isolation", unsupported},
 		{"sysctls", func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.ContainerSpec.Sysctls = map[string]string{"net.core.somaxconn": "1024"}
@@ -409,16 +464,31 @@ func TestServiceSpecFromDockerRefused(t *testing.T) {
 			s.Mode.Global = &swarm.GlobalService{}
 			s.TaskTemplate.Placement = &swarm.Placement{MaxReplicas: 1}
 		}, "TaskTemplate.Placement.MaxReplicas", invalid},
-		{"task networks", func(s *swarm.ServiceSpec) {
-			s.TaskTemplate.Networks = []swarm.NetworkAttachmentConfig{{Target: "net1"}}
-		}, "TaskTemplate.Networks", unsupported},
-		{"service networks", func(s *swarm.ServiceSpec) {
+		{"network without target", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.Networks = []swarm.NetworkAttachmentConfig{{Aliases: []string{"a"}}}
+		}, "TaskTemplate.Networks[0].Target", invalid},
+		{"network attached twice", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.Networks = []swarm.NetworkAttachmentConfig{{Target: "net1"}, {Target: "net1"}}
+		}, "TaskTemplate.Networks[1].Target", invalid},
+		{"network driver options", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.Networks = []swarm.NetworkAttachmentConfig{{Target: "net1", DriverOpts: map[string]string{"a": "b"}}}
+		}, "TaskTemplate.Networks[0].DriverOpts", unsupported},
+		{"networks in both places", func(s *swarm.ServiceSpec) {
 			s.Networks = []swarm.NetworkAttachmentConfig{{Target: "net1"}}
-		}, "Networks", unsupported},
+			s.TaskTemplate.Networks = []swarm.NetworkAttachmentConfig{{Target: "net2"}}
+		}, "Networks", invalid},
 		{"log driver", func(s *swarm.ServiceSpec) { s.TaskTemplate.LogDriver = &swarm.Driver{Name: "json-file"} }, "TaskTemplate.LogDriver", unsupported},
 
-		{"replicated job", func(s *swarm.ServiceSpec) { s.Mode.ReplicatedJob = &swarm.ReplicatedJob{} }, "Mode.ReplicatedJob", unsupported},
-		{"global job", func(s *swarm.ServiceSpec) { s.Mode.GlobalJob = &swarm.GlobalJob{} }, "Mode.GlobalJob", unsupported},
+		{"job running nothing at once", func(s *swarm.ServiceSpec) {
+			s.Mode = swarm.ServiceMode{ReplicatedJob: &swarm.ReplicatedJob{MaxConcurrent: new(uint64)}}
+		}, "Mode.ReplicatedJob.MaxConcurrent", invalid},
+		{"job with an update config", func(s *swarm.ServiceSpec) {
+			s.Mode = swarm.ServiceMode{GlobalJob: &swarm.GlobalJob{}}
+			s.UpdateConfig = &swarm.UpdateConfig{Parallelism: 2}
+		}, "UpdateConfig", unsupported},
+		{"a job and a service", func(s *swarm.ServiceSpec) {
+			s.Mode = swarm.ServiceMode{Replicated: &swarm.ReplicatedService{}, GlobalJob: &swarm.GlobalJob{}}
+		}, "Mode", invalid},
 		{"two modes", func(s *swarm.ServiceSpec) {
 			s.Mode = swarm.ServiceMode{Replicated: &swarm.ReplicatedService{}, Global: &swarm.GlobalService{}}
 		}, "Mode", invalid},
@@ -430,12 +500,12 @@ func TestServiceSpecFromDockerRefused(t *testing.T) {
 		{"negative rollback monitor", func(s *swarm.ServiceSpec) { s.RollbackConfig = &swarm.UpdateConfig{Monitor: -1} }, "RollbackConfig.Monitor", invalid},
 		{"rollback of a rollback", func(s *swarm.ServiceSpec) { s.RollbackConfig = &swarm.UpdateConfig{FailureAction: "rollback"} }, "RollbackConfig.FailureAction", invalid},
 
-		{"ingress port", func(s *swarm.ServiceSpec) {
-			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{Protocol: "tcp", TargetPort: 80, PublishedPort: 8080, PublishMode: "ingress"}}}
-		}, "EndpointSpec.Ports[0].PublishMode", unsupported},
-		{"port without mode is ingress", func(s *swarm.ServiceSpec) {
-			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80}}}
-		}, "EndpointSpec.Ports[0].PublishMode", unsupported},
+		{"ingress port with dnsrr", func(s *swarm.ServiceSpec) {
+			s.EndpointSpec = &swarm.EndpointSpec{Mode: swarm.ResolutionModeDNSRR, Ports: []swarm.PortConfig{{Protocol: "tcp", TargetPort: 80, PublishedPort: 8080, PublishMode: "ingress"}}}
+		}, "EndpointSpec.Ports[0].PublishMode", invalid},
+		{"port without mode is ingress, refused with dnsrr", func(s *swarm.ServiceSpec) {
+			s.EndpointSpec = &swarm.EndpointSpec{Mode: swarm.ResolutionModeDNSRR, Ports: []swarm.PortConfig{{TargetPort: 80}}}
+		}, "EndpointSpec.Ports[0].PublishMode", invalid},
 		{"unknown publish mode", func(s *swarm.ServiceSpec) {
 			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishMode: "bridge"}}}
 		}, "EndpointSpec.Ports[0].PublishMode", invalid},
@@ -482,64 +552,64 @@ func TestServiceSpecFromDockerReportsEveryField(t *testing.T) {
 	in := baseDockerSpec()
 	in.Name = ""
 	in.TaskTemplate.ContainerSpec.Secrets = []*swarm.SecretReference{{SecretName: "s"}}
-	in.TaskTemplate.Networks = []swarm.NetworkAttachmentConfig{{Target: "n"}}
-	in.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: 8080, PublishMode: "ingress"}}}
+	in.TaskTemplate.Networks = []swarm.NetworkAttachmentConfig{{}}
+	in.EndpointSpec = &swarm.EndpointSpec{Mode: swarm.ResolutionModeDNSRR, Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: 8080, PublishMode: "ingress"}}}
 	_, err := convert.ServiceSpecFromDocker(in)
 	if err == nil {
 		t.Fatal("accepted")
 	}
-	for _, f := range []string{"Name", "TaskTemplate.ContainerSpec.Secrets", "TaskTemplate.Networks", "EndpointSpec.Ports[0].PublishMode"} {
+	for _, f := range []string{"Name", "TaskTemplate.ContainerSpec.Secrets[0].File", "TaskTemplate.Networks[0].Target", "EndpointSpec.Ports[0].PublishMode"} {
 		if !strings.Contains(err.Error(), f+": ") {
 			t.Errorf("error does not name %s:\n%v", f, err)
 		}
 	}
-	if !strings.Contains(err.Error(), "routing mesh") || !strings.Contains(err.Error(), "mode=host") {
-		t.Errorf("ingress error should explain the routing mesh and mode=host:\n%v", err)
+	if !strings.Contains(err.Error(), "dnsrr") || !strings.Contains(err.Error(), "mode=host") {
+		t.Errorf("the dnsrr error should say what to do instead:\n%v", err)
 	}
 }
 
-// fullStateSpec sets every field of a state.ServiceSpec that Docker's API
+// fullStateSpec sets every field of a model.ServiceSpec that Docker's API
 // can carry.
-func fullStateSpec() state.ServiceSpec {
-	return state.ServiceSpec{
-		Annotations: state.Annotations{Name: "api", Labels: map[string]string{"team": "a", convert.LabelRebalance: "true", convert.LabelPlacementStrategy: "binpack"}},
-		Task: state.TaskSpec{
-			Container: state.ContainerSpec{
+func fullStateSpec() model.ServiceSpec {
+	return model.ServiceSpec{
+		Annotations: model.Annotations{Name: "api", Labels: map[string]string{"team": "a", convert.LabelRebalance: "true", convert.LabelPlacementStrategy: "binpack"}},
+		Task: model.TaskSpec{
+			Container: model.ContainerSpec{
 				Image: "example/api:2", Labels: map[string]string{"c": "d"},
 				Command: []string{"/api"}, Args: []string{"--port", "80"},
 				Hostname: "api", Env: []string{"X=1"}, Dir: "/srv", User: "app",
 				TTY: true, ReadOnly: true, Init: boolp(true),
-				Mounts:          []state.Mount{{Type: state.MountTypeBind, Source: "/etc/api", Target: "/etc/api", ReadOnly: true}, {Type: state.MountTypeTmpfs, Target: "/tmp"}},
+				Mounts:          []model.Mount{{Type: model.MountTypeBind, Source: "/etc/api", Target: "/etc/api", ReadOnly: true}, {Type: model.MountTypeTmpfs, Target: "/tmp"}},
 				StopSignal:      "SIGQUIT",
 				StopGracePeriod: dur(time.Minute),
-				Healthcheck:     &state.HealthConfig{Test: []string{"CMD", "/api", "health"}, Interval: time.Second, Timeout: time.Second, StartPeriod: time.Second, StartInterval: time.Second, Retries: 2},
+				Healthcheck:     &model.HealthConfig{Test: []string{"CMD", "/api", "health"}, Interval: time.Second, Timeout: time.Second, StartPeriod: time.Second, StartInterval: time.Second, Retries: 2},
 			},
-			Resources: state.ResourceRequirements{Limits: state.Resources{NanoCPUs: 2e9, MemoryBytes: 1 << 30}, PidsLimit: 50, Reservations: state.Resources{NanoCPUs: 1e9, MemoryBytes: 512 << 20}},
-			Restart:   state.RestartPolicy{Condition: state.RestartOnFailure, Delay: dur(time.Second), MaxAttempts: 3, Window: time.Minute},
-			Placement: state.Placement{
+			Resources: model.ResourceRequirements{Limits: model.Resources{NanoCPUs: 2e9, MemoryBytes: 1 << 30}, PidsLimit: 50, Reservations: model.Resources{NanoCPUs: 1e9, MemoryBytes: 512 << 20}},
+			Restart:   model.RestartPolicy{Condition: model.RestartOnFailure, Delay: dur(time.Second), MaxAttempts: 3, Window: time.Minute},
+			Placement: model.Placement{
 				Constraints: []string{"node.labels.ssd==true"},
-				Preferences: []state.PlacementPreference{{Spread: "node.labels.rack"}},
+				Preferences: []model.PlacementPreference{{Spread: "node.labels.rack"}},
 				MaxReplicas: 1,
-				Platforms:   []state.Platform{{Architecture: "arm64", OS: "linux"}},
+				Platforms:   []model.Platform{{Architecture: "arm64", OS: "linux"}},
 			},
 			ForceUpdate: 2,
 		},
-		Mode:      state.ServiceMode{Replicated: &state.ReplicatedService{Replicas: 4}},
-		Update:    &state.UpdateConfig{Parallelism: 2, Delay: time.Second, FailureAction: state.FailureActionContinue, Monitor: time.Minute, MaxFailureRatio: 0.1, Order: state.UpdateOrderStartFirst},
-		Rollback:  &state.UpdateConfig{Parallelism: 0, FailureAction: state.FailureActionPause, Monitor: 5 * time.Second, Order: state.UpdateOrderStopFirst},
-		Endpoint:  &state.EndpointSpec{Ports: []state.PortConfig{{Name: "http", Protocol: "tcp", TargetPort: 80, PublishedPort: 8080, PublishMode: "host"}}},
+		Mode:      model.ServiceMode{Replicated: &model.ReplicatedService{Replicas: 4}},
+		Update:    &model.UpdateConfig{Parallelism: 2, Delay: time.Second, FailureAction: model.FailureActionContinue, Monitor: time.Minute, MaxFailureRatio: 0.1, Order: model.UpdateOrderStartFirst},
+		Rollback:  &model.UpdateConfig{Parallelism: 0, FailureAction: model.FailureActionPause, Monitor: 5 * time.Second, Order: model.UpdateOrderStopFirst},
+		Endpoint:  &model.EndpointSpec{Ports: []model.PortConfig{{Name: "http", Protocol: "tcp", TargetPort: 80, PublishedPort: 8080, PublishMode: "host"}}},
 		Rebalance: true,
-		Strategy:  state.StrategyBinpack,
+		Strategy:  model.StrategyBinpack,
 	}
 }
 
 // TestServiceSpecStateRoundTrip goes the other way: every field of a stored
 // spec survives a trip through Docker's type, and through its JSON.
 func TestServiceSpecStateRoundTrip(t *testing.T) {
-	for _, s := range []state.ServiceSpec{fullStateSpec(), baseStateSpec(), {
-		Annotations: state.Annotations{Name: "g"},
-		Task:        state.TaskSpec{Container: state.ContainerSpec{Image: "busybox"}},
-		Mode:        state.ServiceMode{Global: &state.GlobalService{}},
+	for _, s := range []model.ServiceSpec{fullStateSpec(), baseStateSpec(), {
+		Annotations: model.Annotations{Name: "g"},
+		Task:        model.TaskSpec{Container: model.ContainerSpec{Image: "busybox"}},
+		Mode:        model.ServiceMode{Global: &model.GlobalService{}},
 	}} {
 		wire := convert.ServiceSpecToDocker(s)
 		got, err := convert.ServiceSpecFromDocker(decode[swarm.ServiceSpec](t, mustJSON(t, wire)))
@@ -559,11 +629,11 @@ func TestServiceSpecToDockerLabels(t *testing.T) {
 		name      string
 		labels    map[string]string
 		rebalance bool
-		strategy  state.PlacementStrategy
+		strategy  model.PlacementStrategy
 		want      map[string]string
 	}{
 		{"none", nil, false, "", map[string]string{}},
-		{"fields without labels", map[string]string{"a": "b"}, true, state.StrategyBinpack,
+		{"fields without labels", map[string]string{"a": "b"}, true, model.StrategyBinpack,
 			map[string]string{"a": "b", convert.LabelRebalance: "true", convert.LabelPlacementStrategy: "binpack"}},
 		{"stale labels", map[string]string{convert.LabelRebalance: "true", convert.LabelPlacementStrategy: "binpack"}, false, "",
 			map[string]string{convert.LabelRebalance: "false"}},
@@ -590,12 +660,12 @@ func TestServiceToDocker(t *testing.T) {
 	created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	started := created.Add(time.Hour)
 	prev := baseStateSpec()
-	svc := &state.Service{
+	svc := &model.Service{
 		ID:           "svc1",
-		Meta:         state.Meta{Version: state.Version{Index: 42}, CreatedAt: created, UpdatedAt: started},
+		Meta:         model.Meta{Version: model.Version{Index: 42}, CreatedAt: created, UpdatedAt: started},
 		Spec:         fullStateSpec(),
 		PreviousSpec: &prev,
-		UpdateStatus: &state.UpdateStatus{State: state.UpdateStateRollbackStarted, StartedAt: &started, Message: "update paused due to failure"},
+		UpdateStatus: &model.UpdateStatus{State: model.UpdateStateRollbackStarted, StartedAt: &started, Message: "update paused due to failure"},
 	}
 	status := &swarm.ServiceStatus{RunningTasks: 3, DesiredTasks: 4}
 	got := convert.ServiceToDocker(svc, status)

@@ -10,7 +10,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/swarm"
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // Smallest non-zero reservations and limits, as in SwarmKit: smaller ones
@@ -20,8 +20,8 @@ const (
 	MinMemoryBytes = 4 << 20 // 4 MiB
 )
 
-func taskSpecFromDocker(c *checker, field string, t swarm.TaskSpec, global bool) state.TaskSpec {
-	var out state.TaskSpec
+func taskSpecFromDocker(c *checker, field string, t swarm.TaskSpec, global bool) model.TaskSpec {
+	var out model.TaskSpec
 	switch t.Runtime {
 	case "", swarm.RuntimeContainer:
 	default:
@@ -37,13 +37,13 @@ func taskSpecFromDocker(c *checker, field string, t swarm.TaskSpec, global bool)
 	out.Resources = resourcesFromDocker(c, field+".Resources", t.Resources)
 	out.Restart = restartPolicyFromDocker(c, field+".RestartPolicy", t.RestartPolicy)
 	out.Placement = placementFromDocker(c, field+".Placement", t.Placement, global)
-	c.refuse(field+".Networks", t.Networks, "networks are not supported: shoal has no overlay networks (--network)")
+	out.Networks = networksFromDocker(c, field+".Networks", t.Networks)
 	c.refuse(field+".LogDriver", t.LogDriver, "log drivers are not supported (--log-driver, --log-opt)")
 	out.ForceUpdate = t.ForceUpdate
 	return out
 }
 
-func containerSpecFromDocker(c *checker, field string, s *swarm.ContainerSpec) state.ContainerSpec {
+func containerSpecFromDocker(c *checker, field string, s *swarm.ContainerSpec) model.ContainerSpec {
 	if s.Image == "" {
 		c.invalid(field+".Image", "an image is required")
 	} else if _, err := reference.ParseNormalizedNamed(s.Image); err != nil {
@@ -62,15 +62,13 @@ func containerSpecFromDocker(c *checker, field string, s *swarm.ContainerSpec) s
 	c.refuse(field+".OpenStdin", s.OpenStdin, "attaching stdin is not supported")
 	c.refuse(field+".Hosts", s.Hosts, "extra /etc/hosts entries are not supported (--host)")
 	c.refuse(field+".DNSConfig", s.DNSConfig, "DNS settings are not supported (--dns, --dns-option, --dns-search)")
-	c.refuse(field+".Secrets", s.Secrets, "secrets are not supported: shoal has no secret store (--secret)")
-	c.refuse(field+".Configs", s.Configs, "configs are not supported: shoal has no config store (--config)")
 	c.refuse(field+".Sysctls", s.Sysctls, "sysctls are not supported (--sysctl)")
 	c.refuse(field+".CapabilityAdd", s.CapabilityAdd, "capabilities are not supported (--cap-add)")
 	c.refuse(field+".CapabilityDrop", s.CapabilityDrop, "capabilities are not supported (--cap-drop)")
 	c.refuse(field+".Ulimits", s.Ulimits, "ulimits are not supported (--ulimit)")
 	c.refuse(field+".OomScoreAdj", s.OomScoreAdj, "the OOM score adjustment is not supported (--oom-score-adj)")
 
-	return state.ContainerSpec{
+	return model.ContainerSpec{
 		Image:           s.Image,
 		Labels:          cloneLabels(s.Labels),
 		Command:         slices.Clone(s.Command),
@@ -86,14 +84,16 @@ func containerSpecFromDocker(c *checker, field string, s *swarm.ContainerSpec) s
 		StopSignal:      s.StopSignal,
 		StopGracePeriod: clonePtr(s.StopGracePeriod),
 		Healthcheck:     healthFromDocker(c, field+".Healthcheck", s.Healthcheck),
+		Secrets:         secretRefsFromDocker(c, field+".Secrets", s.Secrets),
+		Configs:         configRefsFromDocker(c, field+".Configs", s.Configs),
 	}
 }
 
 // volumeNameRE is Docker's rule for named volumes.
 var volumeNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
 
-func mountsFromDocker(c *checker, field string, mounts []mount.Mount) []state.Mount {
-	var out []state.Mount
+func mountsFromDocker(c *checker, field string, mounts []mount.Mount) []model.Mount {
+	var out []model.Mount
 	targets := map[string]int{}
 	for i, m := range mounts {
 		f := index(field, i)
@@ -141,8 +141,8 @@ func mountsFromDocker(c *checker, field string, mounts []mount.Mount) []state.Mo
 		c.refuse(f+".TmpfsOptions", m.TmpfsOptions, "tmpfs options (size, mode) are not supported (tmpfs-size, tmpfs-mode)")
 		c.refuse(f+".ImageOptions", m.ImageOptions, "image mounts are not supported")
 		c.refuse(f+".ClusterOptions", m.ClusterOptions, "cluster volumes are not supported")
-		out = append(out, state.Mount{
-			Type:     state.MountType(m.Type),
+		out = append(out, model.Mount{
+			Type:     model.MountType(m.Type),
 			Source:   m.Source,
 			Target:   m.Target,
 			ReadOnly: m.ReadOnly,
@@ -151,7 +151,7 @@ func mountsFromDocker(c *checker, field string, mounts []mount.Mount) []state.Mo
 	return out
 }
 
-func healthFromDocker(c *checker, field string, h *container.HealthConfig) *state.HealthConfig {
+func healthFromDocker(c *checker, field string, h *container.HealthConfig) *model.HealthConfig {
 	if h == nil {
 		return nil
 	}
@@ -185,7 +185,7 @@ func healthFromDocker(c *checker, field string, h *container.HealthConfig) *stat
 	if h.Retries < 0 {
 		c.invalid(field+".Retries", "%d: must not be negative", h.Retries)
 	}
-	return &state.HealthConfig{
+	return &model.HealthConfig{
 		Test:          slices.Clone(h.Test),
 		Interval:      h.Interval,
 		Timeout:       h.Timeout,
@@ -195,8 +195,8 @@ func healthFromDocker(c *checker, field string, h *container.HealthConfig) *stat
 	}
 }
 
-func resourcesFromDocker(c *checker, field string, r *swarm.ResourceRequirements) state.ResourceRequirements {
-	var out state.ResourceRequirements
+func resourcesFromDocker(c *checker, field string, r *swarm.ResourceRequirements) model.ResourceRequirements {
+	var out model.ResourceRequirements
 	if r == nil {
 		return out
 	}
@@ -214,26 +214,26 @@ func resourcesFromDocker(c *checker, field string, r *swarm.ResourceRequirements
 	return out
 }
 
-func amounts(c *checker, field string, cpus, mem int64) state.Resources {
+func amounts(c *checker, field string, cpus, mem int64) model.Resources {
 	if cpus < 0 || cpus > 0 && cpus < MinNanoCPUs {
 		c.invalid(field+".NanoCPUs", "%d: must be 0 or at least %d (0.001 CPU)", cpus, int64(MinNanoCPUs))
 	}
 	if mem < 0 || mem > 0 && mem < MinMemoryBytes {
 		c.invalid(field+".MemoryBytes", "%d: must be 0 or at least %d (4 MiB)", mem, MinMemoryBytes)
 	}
-	return state.Resources{NanoCPUs: cpus, MemoryBytes: mem}
+	return model.Resources{NanoCPUs: cpus, MemoryBytes: mem}
 }
 
-func restartPolicyFromDocker(c *checker, field string, p *swarm.RestartPolicy) state.RestartPolicy {
-	var out state.RestartPolicy
+func restartPolicyFromDocker(c *checker, field string, p *swarm.RestartPolicy) model.RestartPolicy {
+	var out model.RestartPolicy
 	if p == nil {
 		return out
 	}
-	switch cond := state.RestartCondition(p.Condition); cond {
+	switch cond := model.RestartCondition(p.Condition); cond {
 	case "":
 		// Docker: a restart policy without a condition restarts on any exit.
-		out.Condition = state.RestartOnAny
-	case state.RestartOnAny, state.RestartOnFailure, state.RestartOnNone:
+		out.Condition = model.RestartOnAny
+	case model.RestartOnAny, model.RestartOnFailure, model.RestartOnNone:
 		out.Condition = cond
 	default:
 		c.invalid(field+".Condition", "%q: want any, on-failure or none", p.Condition)
@@ -258,8 +258,8 @@ func restartPolicyFromDocker(c *checker, field string, p *swarm.RestartPolicy) s
 // == or !=, and a value. The scheduler interprets the attribute.
 var constraintRE = regexp.MustCompile(`^\s*[a-zA-Z_][a-zA-Z0-9_.-]*\s*(==|!=)\s*\S.*$`)
 
-func placementFromDocker(c *checker, field string, p *swarm.Placement, global bool) state.Placement {
-	var out state.Placement
+func placementFromDocker(c *checker, field string, p *swarm.Placement, global bool) model.Placement {
+	var out model.Placement
 	if p == nil {
 		return out
 	}
@@ -278,14 +278,14 @@ func placementFromDocker(c *checker, field string, p *swarm.Placement, global bo
 		if strings.TrimSpace(pref.Spread.SpreadDescriptor) == "" {
 			c.invalid(f+".Spread.SpreadDescriptor", "a node attribute to spread over is required")
 		}
-		out.Preferences = append(out.Preferences, state.PlacementPreference{Spread: pref.Spread.SpreadDescriptor})
+		out.Preferences = append(out.Preferences, model.PlacementPreference{Spread: pref.Spread.SpreadDescriptor})
 	}
 	if p.MaxReplicas != 0 && global {
 		c.invalid(field+".MaxReplicas", "a global service runs one task per node; max replicas per node only applies to replicated services")
 	}
 	out.MaxReplicas = p.MaxReplicas
 	for _, pl := range p.Platforms {
-		out.Platforms = append(out.Platforms, state.Platform{Architecture: pl.Architecture, OS: pl.OS})
+		out.Platforms = append(out.Platforms, model.Platform{Architecture: pl.Architecture, OS: pl.OS})
 	}
 	return out
 }
@@ -293,7 +293,7 @@ func placementFromDocker(c *checker, field string, p *swarm.Placement, global bo
 // taskSpecToDocker is the inverse of taskSpecFromDocker, shaped like a
 // Docker engine's answer: Runtime "container", and Resources and
 // Placement always present.
-func taskSpecToDocker(t state.TaskSpec) swarm.TaskSpec {
+func taskSpecToDocker(t model.TaskSpec) swarm.TaskSpec {
 	out := swarm.TaskSpec{
 		ContainerSpec: containerSpecToDocker(t.Container),
 		Resources: &swarm.ResourceRequirements{
@@ -311,11 +311,12 @@ func taskSpecToDocker(t state.TaskSpec) swarm.TaskSpec {
 		Placement:     placementToDocker(t.Placement),
 		ForceUpdate:   t.ForceUpdate,
 		Runtime:       swarm.RuntimeContainer,
+		Networks:      networksToDocker(t.Networks),
 	}
 	return out
 }
 
-func containerSpecToDocker(s state.ContainerSpec) *swarm.ContainerSpec {
+func containerSpecToDocker(s model.ContainerSpec) *swarm.ContainerSpec {
 	out := &swarm.ContainerSpec{
 		Image:           s.Image,
 		Labels:          cloneLabels(s.Labels),
@@ -330,6 +331,8 @@ func containerSpecToDocker(s state.ContainerSpec) *swarm.ContainerSpec {
 		Init:            clonePtr(s.Init),
 		StopSignal:      s.StopSignal,
 		StopGracePeriod: clonePtr(s.StopGracePeriod),
+		Secrets:         secretRefsToDocker(s.Secrets),
+		Configs:         configRefsToDocker(s.Configs),
 	}
 	for _, m := range s.Mounts {
 		out.Mounts = append(out.Mounts, mount.Mount{
@@ -352,13 +355,13 @@ func containerSpecToDocker(s state.ContainerSpec) *swarm.ContainerSpec {
 	return out
 }
 
-func restartPolicyToDocker(p state.RestartPolicy) *swarm.RestartPolicy {
-	if p == (state.RestartPolicy{}) {
+func restartPolicyToDocker(p model.RestartPolicy) *swarm.RestartPolicy {
+	if p == (model.RestartPolicy{}) {
 		return nil
 	}
 	cond := p.Condition
 	if cond == "" {
-		cond = state.RestartOnAny
+		cond = model.RestartOnAny
 	}
 	out := &swarm.RestartPolicy{
 		Condition:   swarm.RestartPolicyCondition(cond),
@@ -371,7 +374,7 @@ func restartPolicyToDocker(p state.RestartPolicy) *swarm.RestartPolicy {
 	return out
 }
 
-func placementToDocker(p state.Placement) *swarm.Placement {
+func placementToDocker(p model.Placement) *swarm.Placement {
 	out := &swarm.Placement{
 		Constraints: slices.Clone(p.Constraints),
 		MaxReplicas: p.MaxReplicas,

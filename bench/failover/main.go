@@ -17,6 +17,18 @@
 // manager is then restarted with `manager run` and the next run waits until
 // all three are reachable again.
 //
+// With -freeze the leader is stopped with SIGSTOP instead, as a VM pause, a
+// long GC or a stuck disk stops it: its connections stay open and nothing
+// answers on them. One client then writes through a follower, one write at
+// a time as a user or a script does, each with a 60 s timeout: the first
+// write is forwarded to the frozen leader. The run reports when that write
+// is answered and how (ok, or 503 "write outcome unknown"), and when the
+// first write succeeds, both from the SIGSTOP and from the new leader's
+// election. The frozen manager gets SIGCONT at the end of the run.
+//
+//	go run ./bench/failover -freeze -runs 5
+//	go run ./bench/failover -freeze -freeze-op rm -runs 5
+//
 // Anchor: SwarmKit elects a new leader after about 10 s (etcd/raft with a
 // 1 s tick and an election after 10 ticks), quoted from its defaults; a
 // three-daemon Swarm cannot run on this one-daemon machine.
@@ -43,13 +55,23 @@ func main() {
 	interval := flag.Duration("interval", 20*time.Millisecond, "time between write attempts after the kill")
 	raftProfile := flag.String("raft-profile", "lan", "the managers' --raft-profile")
 	maxMedian := flag.Duration("max-median", 0, "fail if the median failover is longer (0: no check)")
+	freeze := flag.Bool("freeze", false, "stop the leader with SIGSTOP (and SIGCONT it after the run) instead of kill -9, and write through one follower one write at a time")
+	freezeOp := flag.String("freeze-op", "create", "with -freeze, the first write: create, or rm (a removal by name: its read barrier meets the frozen leader)")
 	flag.Parse()
+	if *freezeOp != "create" && *freezeOp != "rm" {
+		fmt.Fprintf(os.Stderr, "-freeze-op %q: want create or rm\n", *freezeOp)
+		os.Exit(2)
+	}
 
 	r := benchmain.Start("failover")
 	defer r.Close()
 	c := cluster.Start(r, cluster.Options{Managers: 3, NoAgent: true, ExtraArgs: []string{"--raft-profile", *raftProfile}})
 	benchmain.Logf("cluster up")
 
+	if *freeze {
+		freezeRuns(r, c, *runs, *raftProfile, *freezeOp)
+		return
+	}
 	var sWrite, sLeader stats.Sample
 	for run := range *runs {
 		c.WaitReachable(60 * time.Second)

@@ -44,7 +44,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/shoal-dev/shoal/discovery"
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 func main() {
@@ -233,7 +233,7 @@ func (b *bench) start(id string) (*member, error) {
 	}
 	cfg := b.profile
 	cfg.NodeID = id
-	cfg.Role = state.RoleWorker
+	cfg.Role = model.RoleWorker
 	cfg.Keys = [][]byte{b.key}
 	cfg.Transport = tr
 	cfg.Logger = slog.New(b.logs)

@@ -87,23 +87,9 @@ func main() {
 	}
 	cl := c.Client(m1)
 	ids := map[string]string{} // hostname -> node ID
-	proctest.Eventually(r, 60*time.Second, "three nodes READY", func() error {
-		ns, err := cl.NodeList(ctx, swarm.NodeListOptions{})
-		if err != nil {
-			return err
-		}
-		ready := 0
-		for _, n := range ns {
-			ids[n.Description.Hostname] = n.ID
-			if n.Status.State == swarm.NodeStateReady {
-				ready++
-			}
-		}
-		if ready < 3 {
-			return fmt.Errorf("%d of 3 nodes READY", ready)
-		}
-		return nil
-	})
+	for _, n := range proctest.WaitNodesReady(r, cl, 3, 60*time.Second) {
+		ids[n.Description.Hostname] = n.ID
+	}
 	for _, id := range ids {
 		nodeIDs = append(nodeIDs, id)
 	}

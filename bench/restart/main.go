@@ -38,9 +38,9 @@ import (
 	"github.com/shoal-dev/shoal/bench/internal/benchmain"
 	"github.com/shoal-dev/shoal/bench/internal/cluster"
 	"github.com/shoal-dev/shoal/bench/internal/procstat"
-	"github.com/shoal-dev/shoal/bench/internal/simnode"
 	"github.com/shoal-dev/shoal/bench/internal/stats"
 	"github.com/shoal-dev/shoal/internal/proctest"
+	"github.com/shoal-dev/shoal/internal/simnode"
 )
 
 func main() {

@@ -12,7 +12,7 @@
 // flow (its own key and certificate) and runs the real agent package: a
 // mutual-TLS HTTP/2 session with the leader's dispatcher, heartbeats every
 // second, batched status reports. Only the container engine is simulated
-// (package bench/internal/simnode): a task is running once Start has
+// (package internal/simnode): a task is running once Start has
 // waited -start-delay. The managers are the real binaries, started with
 // --no-agent by internal/proctest.
 //
@@ -44,9 +44,9 @@ import (
 	"github.com/shoal-dev/shoal/bench/internal/benchmain"
 	"github.com/shoal-dev/shoal/bench/internal/cluster"
 	"github.com/shoal-dev/shoal/bench/internal/procstat"
-	"github.com/shoal-dev/shoal/bench/internal/simnode"
 	"github.com/shoal-dev/shoal/bench/internal/stats"
 	"github.com/shoal-dev/shoal/internal/proctest"
+	"github.com/shoal-dev/shoal/internal/simnode"
 )
 
 func main() {
@@ -61,6 +61,7 @@ func main() {
 	maxSeconds := flag.Float64("max-seconds", 0, "fail if the median run takes longer (0: no check)")
 	maxRSS := flag.Float64("max-rss-gib", 0, "fail if a manager's RSS exceeds this (0: no check)")
 	raftProfile := flag.String("raft-profile", "lan", "the managers' --raft-profile (lan or wan)")
+	watch := flag.Bool("events", false, "follow GET /events on a follower throughout and report the events' lag behind their commands")
 	flag.Parse()
 
 	r := benchmain.Start("sim")
@@ -72,6 +73,11 @@ func main() {
 	leader := c.Leader()
 	follower := c.Followers(leader)[0]
 	benchmain.Logf("cluster up: leader %s, reading through %s", leader.Name, follower.Name)
+	var ev *eventWatch
+	if *watch {
+		ev = watchEvents(c.Client(follower))
+		ev.setPhase("join")
+	}
 
 	ctx := context.Background()
 	dataDir := r.TempDir()
@@ -119,6 +125,9 @@ func main() {
 	var sCPU, sRSS, sPeak [3]stats.Sample
 	var sSelf, sOthers, sElections stats.Sample
 	for i := range *runs {
+		if ev != nil {
+			ev.setPhase(fmt.Sprintf("run %d", i+1))
+		}
 		res := runOnce(r, c, leader, follower, fleet, *tasks, *timeout, i, *pprofDir, *profileSeconds, i == *runs-1)
 		sRun.AddDur(res.total)
 		sRate.Add(float64(*tasks) / res.total.Seconds())
@@ -139,6 +148,11 @@ func main() {
 			res.remove.Round(time.Millisecond))
 	}
 	self1, _ := procstat.Self()
+	if ev != nil {
+		ev.setPhase("end")
+		time.Sleep(time.Second)
+		ev.stop()
+	}
 
 	fmt.Printf("\n## sim: %d nodes x %d tasks, %d runs, start delay %v\n\n", *nodes, *tasks, *runs, *startDelay)
 	fmt.Printf("setup: %d joins in %v (%.0f/s), all READY %v after the agents started; idle (heartbeats only) CPU: leader %.0f%%, followers %.0f%% and %.0f%% of a core\n\n",
@@ -162,6 +176,12 @@ func main() {
 	t.Print(os.Stdout)
 	fmt.Printf("\nsimulator process: CPU %v over the runs, RSS %s (peak %s)\n",
 		(self1.CPU - self0.CPU).Round(10*time.Millisecond), stats.Bytes(float64(self1.RSS)), stats.Bytes(float64(self1.PeakRSS)))
+	if ev != nil {
+		t, peak, err := ev.table()
+		fmt.Printf("\nGET /events on a follower (lag: arrival minus the command's time; each run covers create, all RUNNING and rm):\n\n")
+		t.Print(os.Stdout)
+		fmt.Printf("\npeak: %d events in one second; stream error: %v\n", peak, err)
+	}
 
 	failed := false
 	if *maxSeconds > 0 && sRun.Median() > *maxSeconds {

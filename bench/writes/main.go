@@ -55,7 +55,7 @@ func main() {
 	runs := flag.Int("runs", 3, "runs per phase")
 	mode := flag.String("mode", "scale", "scale (toggle replicas 0/1) or label (change a label)")
 	singleVia := flag.String("single-via", "leader", "manager a single client writes through: leader or follower")
-	pprofDir := flag.String("pprof", "", "write CPU profiles of the leader and a follower during the first run of the last phase to this directory")
+	pprofDir := flag.String("pprof", "", "write CPU and allocation profiles of the leader and a follower during the first run of the last phase to this directory")
 	flag.Parse()
 
 	var phases []int
@@ -342,7 +342,8 @@ func measureFsync(r *proctest.Runner, dir string, n int) *stats.Sample {
 
 func fdatasync(f *os.File) error { return syscall.Fdatasync(int(f.Fd())) }
 
-// profile takes CPU profiles of the managers for d and prints their tops.
+// profile takes CPU and allocation profiles of the managers for d and
+// prints the CPU profiles' tops.
 func profile(c *cluster.Cluster, ms []*proctest.Node, dir, name string, d time.Duration) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		benchmain.Logf("pprof: %v", err)
@@ -355,6 +356,14 @@ func profile(c *cluster.Cluster, ms []*proctest.Node, dir, name string, d time.D
 		go func() {
 			defer wg.Done()
 			p := filepath.Join(dir, name+"-cpu-"+role+".pprof")
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				a := filepath.Join(dir, name+"-allocs-"+role+".pprof")
+				if err := c.Profile(m, "allocs", d-time.Second, a); err != nil {
+					benchmain.Logf("pprof allocs %s: %v", m.Name, err)
+				}
+			}()
 			if err := c.Profile(m, "profile", d-time.Second, p); err != nil {
 				benchmain.Logf("pprof %s: %v", m.Name, err)
 				return

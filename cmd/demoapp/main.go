@@ -7,11 +7,18 @@
 //
 //	demoapp [flags]          serve HTTP
 //	demoapp health [flags]   probe /health of a local demoapp, exit 0 or 1
+//	demoapp probe resolve NAME | fetch URL | file PATH | latency URL | rate URL | throughput URL
+//	                         look from inside the container (docker exec);
+//	                         one JSON line, exit 0 or 1
+//	demoapp probe load URL   send requests to URL, each failed one retried
+//	                         once, until stdin closes; one JSON line
 //
 // Endpoints:
 //
 //	GET /        JSON: task name and ID, node ID, service name and ID, hostname
 //	GET /health  200 "ok" while healthy, 503 after --unhealthy-after
+//	GET /probe/{resolve,fetch,file,latency,rate,throughput}?arg=ARG  the probes, as JSON
+//	GET /bytes?n=N  N zero bytes (what a throughput probe fetches)
 //
 // The identity comes from the environment the executor sets:
 // SHOAL_TASK_NAME, SHOAL_TASK_ID, SHOAL_NODE_ID, SHOAL_SERVICE_NAME and

@@ -91,6 +91,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 && args[0] == "health" {
 		return runHealth(ctx, args[1:], getenv, stderr)
 	}
+	if len(args) > 0 && args[0] == "probe" {
+		return runProbe(ctx, args[1:], os.Stdin, stdout, stderr)
+	}
 	cfg, err := parseServeFlags(args, getenv, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -210,6 +213,8 @@ func (a *app) handler() http.Handler {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(a.id) // a failed write means the client went away
 	})
+	mux.HandleFunc("GET /probe/{kind}", probeHandler)
+	mux.HandleFunc("GET /bytes", bytesHandler)
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		if !a.healthy() {
 			http.Error(w, "unhealthy", http.StatusServiceUnavailable)

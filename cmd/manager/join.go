@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-
 	"github.com/spf13/cobra"
 
 	"github.com/shoal-dev/shoal/daemon"
@@ -25,14 +23,14 @@ func newJoinCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			d, err := daemon.JoinManager(context.Background(), cfg, tok, args[0])
+			d, err := daemon.JoinManager(nodecmd.CatchSignals(), cfg, tok, args[0])
 			if err != nil {
-				return err
+				return nodecmd.ExplainJoinError(err)
 			}
 			return nodecmd.Serve(d)
 		},
 	}
-	o.AddFlags(cmd, nodecmd.Flags{Addrs: true, API: true, Raft: true})
+	o.AddFlags(cmd, nodecmd.Flags{Addrs: true, API: true, Raft: true, Join: true})
 	token.AddFlags(cmd, "manager join token (swarmctl cluster join-token manager)")
 	return cmd
 }

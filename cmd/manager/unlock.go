@@ -36,7 +36,7 @@ func newUnlockCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg.UnlockKey = key
+			cfg.Manager.UnlockKey = key
 			d, err := daemon.Open(cfg)
 			if err != nil {
 				return err

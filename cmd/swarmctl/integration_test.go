@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,10 +21,28 @@ import (
 	"github.com/shoal-dev/shoal/cmd/swarmctl/internal/command"
 )
 
+// logBuffer collects a process's output while the test reads it.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // startManager builds cmd/manager, runs `manager init` in a temporary data
-// dir without an agent, and returns its API socket and cluster address
-// once the API answers.
-func startManager(t *testing.T) (sock, addr string) {
+// dir without an agent, with debug logs, and returns its API socket, its
+// cluster address once the API answers, and its logs.
+func startManager(t *testing.T) (sock, addr string, logs *logBuffer) {
 	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "manager")
@@ -38,9 +59,9 @@ func startManager(t *testing.T) (sock, addr string) {
 
 	data := filepath.Join(dir, "data")
 	sock = filepath.Join(data, "swarm.sock")
-	var logs bytes.Buffer
-	cmd := exec.Command(bin, "init", "--data-dir", data, "--listen-addr", addr, "--advertise-addr", addr, "--no-agent", "--hostname", "itest-manager")
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	logs = &logBuffer{}
+	cmd := exec.Command(bin, "init", "--data-dir", data, "--listen-addr", addr, "--advertise-addr", addr, "--no-agent", "--hostname", "itest-manager", "--log-level", "debug")
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -70,9 +91,15 @@ func startManager(t *testing.T) (sock, addr string) {
 		if _, err := os.Stat(sock); err == nil {
 			if c, err := hosts.Dial(); err == nil {
 				info, err := c.Info(context.Background())
+				// The API answers before the first leader has written the
+				// cluster and its node: wait for the node too.
+				var nodes []swarm.Node
+				if err == nil {
+					nodes, err = c.NodeList(context.Background(), swarm.NodeListOptions{})
+				}
 				c.Close()
-				if err == nil && info.Swarm.NodeID != "" && info.Swarm.ControlAvailable {
-					return sock, addr
+				if err == nil && info.Swarm.NodeID != "" && info.Swarm.ControlAvailable && len(nodes) > 0 {
+					return sock, addr, logs
 				}
 			}
 		}
@@ -89,8 +116,106 @@ func TestIntegration(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a manager process")
 	}
-	sock, addr := startManager(t)
+	sock, addr, logs := startManager(t)
 	driveManager(t, sock, addr, "itest-manager", true)
+	driveObjects(t, sock, logs)
+}
+
+// driveObjects creates, lists, inspects and removes networks, secrets and
+// configs, then checks that the secret's data is in nothing swarmctl
+// printed and in no line of the manager's logs (at debug level).
+func driveObjects(t *testing.T, sock string, logs *logBuffer) {
+	const data = "itest-S3cret-Value-91bd"
+	env := map[string]string{command.EnvHost: "unix://" + sock}
+	var printed strings.Builder
+	run := func(args ...string) (string, error) {
+		t.Helper()
+		out, err := execute(t, env, nil, args...)
+		printed.WriteString(out)
+		if err != nil {
+			printed.WriteString(command.UserMessage(err, env[command.EnvHost]))
+		}
+		return out, err
+	}
+	ok := func(args ...string) string {
+		t.Helper()
+		out, err := run(args...)
+		if err != nil {
+			t.Fatalf("swarmctl %s: %s\n%s", strings.Join(args, " "), command.UserMessage(err, env[command.EnvHost]), out)
+		}
+		return out
+	}
+	dir := t.TempDir()
+	file := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+
+	netID := strings.TrimSpace(ok("network", "create", "--attachable", "--subnet", "10.50.0.0/24", "itest_net"))
+	if out := ok("network", "ls"); !strings.Contains(out, netID[:12]) || !strings.Contains(out, "10.50.0.0/24") {
+		t.Errorf("network ls:\n%s", out)
+	}
+	if out := ok("network", "inspect", "itest_net"); !strings.Contains(out, `"Scope": "swarm"`) || !strings.Contains(out, `"Attachable": true`) {
+		t.Errorf("network inspect:\n%s", out)
+	}
+	secID := strings.TrimSpace(ok("secret", "create", "-l", "env=test", "itest_pw", file("pw", data)))
+	if out := ok("secret", "ls"); !strings.Contains(out, secID) || !strings.Contains(out, "itest_pw") {
+		t.Errorf("secret ls:\n%s", out)
+	}
+	if out := ok("secret", "inspect", "itest_pw"); !strings.Contains(out, `"env": "test"`) {
+		t.Errorf("secret inspect:\n%s", out)
+	}
+	if _, err := run("secret", "create", "itest_pw", file("pw2", data)); err == nil || !strings.Contains(command.UserMessage(err, ""), "secret itest_pw already exists") {
+		t.Errorf("duplicate secret: %v", err)
+	}
+	ok("config", "create", "itest.conf", file("conf", "listen 80"))
+	if out := ok("config", "inspect", "itest.conf"); !strings.Contains(out, `"Data": "bGlzdGVuIDgw"`) {
+		t.Errorf("config inspect:\n%s", out)
+	}
+	// A service using them: names resolved to IDs, and the objects are
+	// in use until it goes.
+	ok("service", "create", "-d", "--name", "itest_app", "--network", "itest_net", "--secret", "itest_pw",
+		"--config", "source=itest.conf,target=/etc/app.conf", "-p", "published=8082,target=80,mode=ingress", "nginx")
+	var svcs []swarm.Service
+	if err := json.Unmarshal([]byte(ok("service", "inspect", "itest_app")), &svcs); err != nil || len(svcs) != 1 {
+		t.Fatalf("service inspect: %v", err)
+	}
+	if ts := svcs[0].Spec.TaskTemplate; len(ts.Networks) != 1 || ts.Networks[0].Target != netID ||
+		len(ts.ContainerSpec.Secrets) != 1 || ts.ContainerSpec.Secrets[0].SecretID != secID || len(ts.ContainerSpec.Configs) != 1 {
+		t.Errorf("service spec: %+v", ts)
+	}
+	for _, rm := range [][]string{{"network", "rm", "itest_net"}, {"secret", "rm", "itest_pw"}, {"config", "rm", "itest.conf"}} {
+		if _, err := run(rm...); err == nil || !strings.Contains(command.UserMessage(err, ""), "in use") {
+			t.Errorf("%s while a service uses it: %v", strings.Join(rm, " "), err)
+		}
+	}
+	ok("service", "rm", "itest_app")
+
+	ok("network", "rm", "itest_net")
+	ok("secret", "rm", "itest_pw")
+	ok("config", "rm", "itest.conf")
+	for _, noun := range []string{"secret", "config"} {
+		if out := ok(noun, "ls", "-q"); strings.TrimSpace(out) != "" {
+			t.Errorf("%s ls after rm: %q", noun, out)
+		}
+	}
+	// The ingress network, made at init, stays.
+	if out := ok("network", "ls"); strings.Contains(out, "itest_net") || !strings.Contains(out, "ingress") {
+		t.Errorf("network ls after rm:\n%s", out)
+	}
+
+	l := logs.String()
+	if !strings.Contains(l, "level=DEBUG") {
+		t.Fatal("the manager logged nothing at debug level: the log check would check nothing")
+	}
+	for where, text := range map[string]string{"swarmctl's output": printed.String(), "the manager's logs": l} {
+		if strings.Contains(text, data) || strings.Contains(text, base64.StdEncoding.EncodeToString([]byte(data))) {
+			t.Errorf("the secret's data is in %s", where)
+		}
+	}
 }
 
 // driveManager runs swarmctl's commands against the manager whose API is
@@ -128,6 +253,7 @@ func driveManager(t *testing.T, sock, addr, host string, orchestrated bool) {
 	}
 
 	// The cluster and its one node.
+	start := time.Now()
 	out := ok("node", "ls")
 	if !strings.Contains(out, " * ") || !strings.Contains(out, host) || !strings.Contains(out, "Leader") {
 		t.Errorf("node ls:\n%s", out)
@@ -259,8 +385,11 @@ func driveManager(t *testing.T, sock, addr, host string, orchestrated bool) {
 	}
 	fails("service", "inspect", "nope")
 	fails("node", "drain", "nope")
-	if msg := fails("service", "create", "-d", "--name", "ingress", "-p", "published=80,target=80,mode=ingress", "nginx"); !strings.Contains(msg, "host") {
-		t.Errorf("ingress port: %q", msg)
+	// An ingress port is published on every node: a second service cannot
+	// take it.
+	ok("service", "create", "-d", "--name", "mesh1", "-p", "published=8081,target=80,mode=ingress", "nginx")
+	if msg := fails("service", "create", "-d", "--name", "mesh2", "-p", "published=8081,target=80,mode=host", "nginx"); !strings.Contains(msg, "port '8081' is already in use by service 'mesh1'") {
+		t.Errorf("ingress port taken: %q", msg)
 	}
 
 	// The node: labels and availability.
@@ -278,8 +407,28 @@ func driveManager(t *testing.T, sock, addr, host string, orchestrated bool) {
 		t.Errorf("promote self: %q", out)
 	}
 
-	ok("service", "rm", "web")
+	ok("service", "rm", "web", "mesh1")
 	if out := ok("service", "ls", "-q"); out != "" {
 		t.Errorf("service ls after rm: %q", out)
+	}
+
+	// The manager's events since the start: the service's life, the
+	// node's drain and activation.
+	// (--until 0s would be whole seconds, as Docker's client makes it.)
+	end := time.Now()
+	since, until := fmt.Sprintf("%d.%09d", start.Unix(), start.Nanosecond()), fmt.Sprintf("%d.%09d", end.Unix(), end.Nanosecond())
+	out = ok("events", "--since", since, "--until", until, "--filter", "service=web")
+	for _, want := range []string{" service create " + id + " (name=web)", " service update " + id + " (", "replicas.new=3",
+		" service remove " + id + " (name=web)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("events --filter service=web lacks %q:\n%s", want, out)
+		}
+	}
+	out = ok("events", "--since", since, "--until", until, "--filter", "type=node", "--format", "json")
+	if !strings.Contains(out, `"availability.new":"drain"`) || strings.Contains(out, `"Type":"service"`) {
+		t.Errorf("events --filter type=node --format json:\n%s", out)
+	}
+	if msg := fails("events", "--filter", "colour=blue", "--until", "0s"); !strings.Contains(msg, `"colour": want a filter this endpoint accepts`) {
+		t.Errorf("events with an unknown filter: %s", msg)
 	}
 }

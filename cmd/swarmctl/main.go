@@ -4,16 +4,20 @@
 //	swarmctl service create|ls|ps|inspect|scale|update|rollback|rm|logs
 //	swarmctl node ls|inspect|drain|activate|pause|promote|demote|rm|update
 //	swarmctl cluster inspect|join-token
+//	swarmctl network|secret|config create|ls|inspect|rm
+//	swarmctl stack deploy|ls|services|ps|rm
+//	swarmctl events
 //	swarmctl completion bash|zsh|fish|powershell
 //
 // The manager is named by -H/--host or $SWARM_HOST: unix:///path/to/swarm.sock
 // (a manager's DATA_DIR/swarm.sock) or tcp://HOST:PORT, with --tlscacert,
 // --tlscert and --tlskey for a manager that serves the API over mutual TLS.
 //
-// Layout: one package per noun (service, node, cluster), one file per
-// verb; internal/command holds the environment the commands share,
-// internal/format the tables and --pretty views, internal/progress the
-// convergence display, internal/opts the flag value parsers.
+// Layout: one package per noun (service, node, cluster, network, secret,
+// config; system for events), one file per verb; internal/command holds the environment the
+// commands share, internal/format the tables and --pretty views,
+// internal/progress the convergence display, internal/opts the flag value
+// parsers.
 package main
 
 import (
@@ -27,9 +31,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shoal-dev/shoal/cmd/swarmctl/cluster"
+	"github.com/shoal-dev/shoal/cmd/swarmctl/config"
 	"github.com/shoal-dev/shoal/cmd/swarmctl/internal/command"
+	"github.com/shoal-dev/shoal/cmd/swarmctl/network"
 	"github.com/shoal-dev/shoal/cmd/swarmctl/node"
+	"github.com/shoal-dev/shoal/cmd/swarmctl/secret"
 	"github.com/shoal-dev/shoal/cmd/swarmctl/service"
+	"github.com/shoal-dev/shoal/cmd/swarmctl/stack"
+	"github.com/shoal-dev/shoal/cmd/swarmctl/system"
 )
 
 func main() {
@@ -85,6 +94,11 @@ on the manager's machine, or tcp://HOST:PORT (with --tlscacert, --tlscert and
 		service.NewCommand(env),
 		node.NewCommand(env),
 		cluster.NewCommand(env),
+		network.NewCommand(env),
+		secret.NewCommand(env),
+		config.NewCommand(env),
+		stack.NewCommand(env),
+		system.NewEventsCommand(env),
 	)
 	root.InitDefaultCompletionCmd()
 	// The Use lines already say where the options go.

@@ -7,10 +7,20 @@
 //
 // A worker that is promoted becomes a manager in place; `worker run` and
 // `manager run` both restart a node in the role it has.
+//
+// A worker serves a Docker Engine API socket of its own, DATA_DIR/swarm.sock
+// (mode 0600) unless --api-socket names another path or is "off", as a
+// Docker worker's socket answers: `docker info` shows the engine and
+// "Swarm: active" with the node's ID and address, "Is Manager: false" and
+// the managers' addresses; every command that reads or writes the cluster
+// state (docker node ls, docker service ls, ...) is refused with Docker's
+// 503 "This node is not a swarm manager. Worker nodes can't be used to
+// view or modify cluster state. ...". Once promoted, the node's manager
+// serves the control API on the same socket; once demoted, the socket
+// answers as a worker's again.
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 
@@ -51,14 +61,14 @@ func newJoinCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			d, err := daemon.JoinWorker(context.Background(), cfg, tok, args[0])
+			d, err := daemon.JoinWorker(nodecmd.CatchSignals(), cfg, tok, args[0])
 			if err != nil {
-				return err
+				return nodecmd.ExplainJoinError(err)
 			}
 			return nodecmd.Serve(d)
 		},
 	}
-	o.AddFlags(cmd, nodecmd.Flags{Addrs: true})
+	o.AddFlags(cmd, nodecmd.Flags{Addrs: true, Join: true, Socket: true})
 	token.AddFlags(cmd, "worker join token (swarmctl cluster join-token worker)")
 	return cmd
 }
@@ -81,6 +91,6 @@ func newRunCommand() *cobra.Command {
 			return nodecmd.Serve(d)
 		},
 	}
-	o.AddFlags(cmd, nodecmd.Flags{Addrs: true, Rejoin: true})
+	o.AddFlags(cmd, nodecmd.Flags{Addrs: true, Rejoin: true, Socket: true})
 	return cmd
 }

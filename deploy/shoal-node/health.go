@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/ca"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/node"
-	"github.com/shoal-dev/shoal/state"
 )
 
 func runHealth(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
@@ -43,7 +43,7 @@ func checkHealth(ctx context.Context, dir string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("no node yet (still joining?): %w", err)
 	}
-	if st.Role == state.RoleManager {
+	if st.Role == model.RoleManager && st.Settings.APISocket != node.APISocketOff {
 		sock := st.Settings.APISocket
 		if sock == "" {
 			sock = filepath.Join(dir, "swarm.sock")
@@ -73,7 +73,7 @@ func pingSocket(ctx context.Context, sock string) error {
 // reachManager checks the node's credentials and that one of the managers
 // it knows answers on the cluster port, verifying each other's
 // certificates as the agent does.
-func reachManager(ctx context.Context, dir string, st *node.State) (string, error) {
+func reachManager(ctx context.Context, dir string, st *node.Record) (string, error) {
 	nc, err := ca.LoadNodeCredentials(dir)
 	if err != nil {
 		return "", err

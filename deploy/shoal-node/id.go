@@ -19,7 +19,7 @@ func runID(dirs []string, getenv func(string) string, stdout, stderr io.Writer) 
 	for _, d := range dirs {
 		st, err := node.Load(d)
 		switch {
-		case errors.Is(err, node.ErrNoState):
+		case errors.Is(err, node.ErrNoRecord):
 			continue
 		case err != nil:
 			fmt.Fprintln(stderr, "shoal-node id:", err)

@@ -15,15 +15,16 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/ca"
+	"github.com/shoal-dev/shoal/internal/testutil"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/node"
-	"github.com/shoal-dev/shoal/state"
 )
 
 func env(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
-func saveNode(t *testing.T, dir string, st node.State) {
+func saveNode(t *testing.T, dir string, st node.Record) {
 	t.Helper()
 	if err := st.Save(dir); err != nil {
 		t.Fatal(err)
@@ -33,7 +34,7 @@ func saveNode(t *testing.T, dir string, st node.State) {
 func TestStartArgs(t *testing.T) {
 	fresh := t.TempDir()
 	joined := t.TempDir()
-	saveNode(t, joined, node.State{NodeID: "n1", ClusterID: "c1", Role: state.RoleWorker})
+	saveNode(t, joined, node.Record{NodeID: "n1", ClusterID: "c1", Role: model.RoleWorker})
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(tokenFile, []byte("SWMTKN-1-file\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -122,7 +123,7 @@ func TestRunRefusesUnknownCommands(t *testing.T) {
 
 func TestID(t *testing.T) {
 	a, empty := t.TempDir(), t.TempDir()
-	saveNode(t, a, node.State{NodeID: "node-a", ClusterID: "c1", Role: state.RoleManager})
+	saveNode(t, a, node.Record{NodeID: "node-a", ClusterID: "c1", Role: model.RoleManager})
 	var out, errb bytes.Buffer
 	if code := runID([]string{a, empty}, env(nil), &out, &errb); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
@@ -146,7 +147,7 @@ func shortTempDir(t *testing.T) string {
 func TestHealthManager(t *testing.T) {
 	dir := shortTempDir(t)
 	sock := filepath.Join(dir, "api.sock")
-	saveNode(t, dir, node.State{NodeID: "m1", ClusterID: "c1", Role: state.RoleManager,
+	saveNode(t, dir, node.Record{NodeID: "m1", ClusterID: "c1", Role: model.RoleManager,
 		Settings: node.Settings{APISocket: sock}})
 	ctx := context.Background()
 	if _, err := checkHealth(ctx, dir); err == nil {
@@ -187,25 +188,10 @@ func TestHealthNoNode(t *testing.T) {
 
 type issued struct{ certPEM, keyPEM []byte }
 
-func issue(t *testing.T, root *ca.RootCA, id string, role state.NodeRole, validity time.Duration) issued {
+func issue(t *testing.T, root *ca.RootCA, id string, role model.NodeRole, validity time.Duration) issued {
 	t.Helper()
-	key, err := ca.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	csr, err := ca.NewCSR(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := root.IssueNodeCertificate(csr, id, role, "cluster-1", validity)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyPEM, err := ca.MarshalKeyPEM(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return issued{cert, keyPEM}
+	c := testutil.IssueNode(t, root, id, role, "cluster-1", validity)
+	return issued{c.CertPEM, c.KeyPEM}
 }
 
 // TestHealthWorker runs a fake manager on the cluster port with a manager
@@ -216,13 +202,13 @@ func TestHealthWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	w := issue(t, root, "w1", state.RoleWorker, time.Hour)
+	w := issue(t, root, "w1", model.RoleWorker, time.Hour)
 	if err := ca.SaveNodeCredentials(dir, w.certPEM, w.keyPEM, root.CertPEM()); err != nil {
 		t.Fatal(err)
 	}
 
 	manager := func(root *ca.RootCA) string {
-		m := issue(t, root, "m1", state.RoleManager, time.Hour)
+		m := issue(t, root, "m1", model.RoleManager, time.Hour)
 		cert, err := tls.X509KeyPair(m.certPEM, m.keyPEM)
 		if err != nil {
 			t.Fatal(err)
@@ -253,13 +239,13 @@ func TestHealthWorker(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	saveNode(t, dir, node.State{NodeID: "w1", ClusterID: "cluster-1", Role: state.RoleWorker, Managers: []string{dead, stranger, good}})
+	saveNode(t, dir, node.Record{NodeID: "w1", ClusterID: "cluster-1", Role: model.RoleWorker, Managers: []string{dead, stranger, good}})
 	if what, err := checkHealth(ctx, dir); err != nil {
 		t.Fatalf("unhealthy: %v", err)
 	} else if !strings.Contains(what, good) {
 		t.Fatalf("says %q", what)
 	}
-	saveNode(t, dir, node.State{NodeID: "w1", ClusterID: "cluster-1", Role: state.RoleWorker, Managers: []string{dead, stranger}})
+	saveNode(t, dir, node.Record{NodeID: "w1", ClusterID: "cluster-1", Role: model.RoleWorker, Managers: []string{dead, stranger}})
 	if _, err := checkHealth(ctx, dir); err == nil || !strings.Contains(err.Error(), "no manager answers") {
 		t.Fatalf("without a manager of its cluster: %v", err)
 	}

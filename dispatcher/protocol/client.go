@@ -12,7 +12,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // Error is an answer of the dispatcher that is not 2xx.
@@ -184,7 +184,7 @@ func (c *Client) ReportStatus(ctx context.Context, r StatusRequest) error {
 }
 
 // Tasks reads the node's assigned tasks once.
-func (c *Client) Tasks(ctx context.Context) ([]*state.Task, error) {
+func (c *Client) Tasks(ctx context.Context) ([]*model.Task, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url(TasksPath(c.NodeID)), nil)
 	if err != nil {
 		return nil, err

@@ -9,7 +9,7 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/model"
 )
 
 // PathPrefix is where the dispatcher is mounted on the cluster port.
@@ -47,7 +47,7 @@ const ContentTypeStream = "application/x-ndjson"
 type SessionRequest struct {
 	// Description is what the node reports about itself; nil keeps the
 	// stored one (the engine could not be asked).
-	Description *state.NodeDescription `json:"description,omitempty"`
+	Description *model.NodeDescription `json:"description,omitempty"`
 	// EngineError, when not empty, says why the node's container engine
 	// cannot be used: the node is marked DOWN with it as the message.
 	EngineError string `json:"engine_error,omitempty"`
@@ -76,6 +76,16 @@ const (
 	// primary), at the start of a session and whenever the leader rotates
 	// them. This authenticated session is the only way keys reach nodes.
 	MessageGossip MessageType = "gossip"
+	// MessageSecrets carries the secrets and configs the node's tasks
+	// reference (assigned, not stopped, desired state at most running):
+	// the whole set, sent before the assignments that need it and again
+	// whenever it changes. A node gets no other secret. Agents keep them
+	// in memory only.
+	MessageSecrets MessageType = "secrets"
+	// MessageNetworks carries the node's view of the networks it has
+	// tasks or a load-balancer address on: the whole view, sent before
+	// the assignments that need it and again whenever it changes.
+	MessageNetworks MessageType = "networks"
 )
 
 // Message is one line of the session stream. Only the field its Type
@@ -88,6 +98,69 @@ type Message struct {
 	Node        *NodeInfo        `json:"node,omitempty"`
 	Assignments *Assignments     `json:"assignments,omitempty"`
 	Logs        *LogSubscription `json:"logs,omitempty"`
+	Secrets     *Secrets         `json:"secrets,omitempty"`
+	Networks    *NetworkView     `json:"networks,omitempty"`
+}
+
+// Secrets are the secrets and configs a node's tasks reference, by ID.
+type Secrets struct {
+	Secrets []*model.Secret `json:"secrets,omitempty"`
+	Configs []*model.Config `json:"configs,omitempty"`
+}
+
+// NetworkView is what a node needs to know of the networks it has tasks
+// or a load-balancer address on, one entry per network, by ID.
+type NetworkView struct {
+	Networks []NetworkState `json:"networks,omitempty"`
+}
+
+// NetworkState is one network as a node sees it.
+type NetworkState struct {
+	// Network is the network object: its VXLAN ID and IPAM configs.
+	Network *model.Network `json:"network"`
+	// LBAddress is this node's load-balancer address on it (CIDR), if
+	// any.
+	LBAddress string `json:"lb_address,omitempty"`
+	// Peers are the nodes with tasks or a load-balancer address on the
+	// network, this node included.
+	Peers []NetworkPeer `json:"peers,omitempty"`
+	// Endpoints are the network's task endpoints on every node.
+	Endpoints []TaskEndpoint `json:"endpoints,omitempty"`
+	// Services are the services with a virtual IP on the network.
+	Services []ServiceVIP `json:"services,omitempty"`
+}
+
+// NetworkPeer is a node on a network: where to send its traffic.
+type NetworkPeer struct {
+	NodeID string `json:"node_id"`
+	// Addr is the node's underlay address, as its session comes from.
+	Addr string `json:"addr,omitempty"`
+	// LBAddress is its load-balancer address on the network (CIDR).
+	LBAddress string `json:"lb_address,omitempty"`
+}
+
+// TaskEndpoint is a task's address on a network.
+type TaskEndpoint struct {
+	TaskID      string   `json:"task_id"`
+	ServiceID   string   `json:"service_id"`
+	ServiceName string   `json:"service_name"`
+	NodeID      string   `json:"node_id"`
+	Addresses   []string `json:"addresses"`
+	Aliases     []string `json:"aliases,omitempty"`
+	// Running: the task runs (and, with a healthcheck, has been healthy:
+	// a task becomes RUNNING only then). Only running tasks get
+	// connections and resolve; the others are in the view for the data
+	// plane (their addresses' overlay entries).
+	Running bool `json:"running,omitempty"`
+}
+
+// ServiceVIP is a service's virtual IP on a network, and the ports it
+// publishes.
+type ServiceVIP struct {
+	ServiceID   string             `json:"service_id"`
+	ServiceName string             `json:"service_name"`
+	Addr        string             `json:"addr"`
+	Ports       []model.PortConfig `json:"ports,omitempty"`
 }
 
 // SessionInfo identifies a session.
@@ -110,8 +183,8 @@ type Manager struct {
 // NodeInfo is what the cluster says about the node.
 type NodeInfo struct {
 	ID   string         `json:"id"`
-	Role state.NodeRole `json:"role"`
-	Spec state.NodeSpec `json:"spec"`
+	Role model.NodeRole `json:"role"`
+	Spec model.NodeSpec `json:"spec"`
 }
 
 // Assignments are the node's tasks: every task assigned to it (status
@@ -121,7 +194,7 @@ type Assignments struct {
 	// not in it are no longer assigned to it. Otherwise Tasks are tasks
 	// added or changed and Removed the IDs of tasks no longer assigned.
 	Full    bool          `json:"full,omitempty"`
-	Tasks   []*state.Task `json:"tasks,omitempty"`
+	Tasks   []*model.Task `json:"tasks,omitempty"`
 	Removed []string      `json:"removed,omitempty"`
 }
 
@@ -141,12 +214,12 @@ type HeartbeatResponse struct {
 // StatusRequest is a batch of task status reports.
 type StatusRequest struct {
 	SessionID string                   `json:"session_id"`
-	Updates   []state.TaskStatusUpdate `json:"updates"`
+	Updates   []model.TaskStatusUpdate `json:"updates"`
 }
 
 // TasksResponse is the answer of a tasks read.
 type TasksResponse struct {
-	Tasks []*state.Task `json:"tasks"`
+	Tasks []*model.Task `json:"tasks"`
 }
 
 // ErrorResponse is the body of every answer that is not 2xx.
@@ -171,7 +244,7 @@ type LogSelector struct {
 }
 
 // Matches tells whether a task matches the selector.
-func (s *LogSelector) Matches(t *state.Task) bool {
+func (s *LogSelector) Matches(t *model.Task) bool {
 	for _, id := range s.TaskIDs {
 		if t.ID == id {
 			return true

@@ -4,6 +4,7 @@ package nodecmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,8 +16,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shoal-dev/shoal/ca"
 	"github.com/shoal-dev/shoal/daemon"
-	"github.com/shoal-dev/shoal/manager"
 	"github.com/shoal-dev/shoal/node"
 	"github.com/shoal-dev/shoal/state/raft"
 )
@@ -34,6 +35,7 @@ type Options struct {
 
 	dockerHost  string
 	rejoinToken string
+	joinTimeout time.Duration
 
 	logLevel  string
 	logFormat string
@@ -45,10 +47,14 @@ type Flags struct {
 	Addrs bool
 	// API adds the API socket and address flags (managers).
 	API bool
+	// Socket adds the API socket flag alone (workers).
+	Socket bool
 	// Raft adds the Raft tuning flags and --no-agent (managers).
 	Raft bool
 	// Rejoin adds --token to renew an expired certificate (run).
 	Rejoin bool
+	// Join adds --join-timeout (join).
+	Join bool
 }
 
 // AddFlags registers the flags on cmd.
@@ -64,9 +70,12 @@ func (o *Options) AddFlags(cmd *cobra.Command, which Flags) {
 		f.StringVar(&o.settings.GossipAddr, "gossip-addr", "", "gossip address (default: advertise IP, port 7946)")
 		f.StringArrayVar(&o.labels, "label", nil, "engine label KEY=VALUE for placement constraints (repeatable)")
 	}
+	if which.API || which.Socket {
+		f.StringVar(&o.settings.APISocket, "api-socket", "", "Docker Engine API unix socket, mode 0600 (default DATA_DIR/swarm.sock; "+node.APISocketOff+": none; remembered by run)")
+	}
 	if which.API {
-		f.StringVar(&o.settings.APISocket, "api-socket", "", "Docker Engine API unix socket (default DATA_DIR/swarm.sock)")
 		f.StringVar(&o.settings.APIAddr, "api-addr", "", "also serve the API on this TCP address (plain HTTP on loopback only; mutual TLS otherwise)")
+		f.StringVar(&o.settings.UIAddr, "ui-addr", "", "serve the read-only web dashboard on this TCP address, e.g. 127.0.0.1:8080 (plain HTTP on loopback only; HTTPS with the manager's certificate otherwise; off by default; remembered by run, where off turns it off)")
 	}
 	if which.Raft {
 		f.BoolVar(&o.noAgent, "no-agent", false, "do not run tasks on this manager")
@@ -74,6 +83,10 @@ func (o *Options) AddFlags(cmd *cobra.Command, which Flags) {
 	f.StringVar(&o.raftProfile, "raft-profile", "lan", "Raft timeouts once this node is a manager: lan (failover ~1 s) or wan (fewer false elections on slow links, failover ~4 s)")
 	f.DurationVar(&o.heartbeatTimeout, "raft-heartbeat-timeout", 0, "override: time without a leader before an election")
 	f.DurationVar(&o.electionTimeout, "raft-election-timeout", 0, "override: time a candidate waits for votes")
+	if which.Join {
+		f.DurationVar(&o.joinTimeout, "join-timeout", ca.DefaultJoinRetry().Timeout,
+			"how long to retry a manager that cannot be reached or is not ready before giving up (0: the default; a refused token fails at once)")
+	}
 	if which.Rejoin {
 		f.StringVar(&o.rejoinToken, "token", "", "join token to renew the node's certificate if it expired while the node was offline")
 	}
@@ -113,37 +126,38 @@ func parseLabels(kvs []string) (map[string]string, error) {
 }
 
 // Config builds the node configuration from the flags.
-func (o *Options) Config() (manager.Config, error) {
+func (o *Options) Config() (daemon.Config, error) {
 	log, err := o.logger()
 	if err != nil {
-		return manager.Config{}, err
+		return daemon.Config{}, err
 	}
 	slog.SetDefault(log)
-	cfg := manager.DefaultConfig(o.dataDir)
+	cfg := daemon.DefaultConfig(o.dataDir)
 	cfg.Logger = log
 	cfg.NoAgent = o.noAgent
 	cfg.DockerHost = o.dockerHost
 	cfg.RejoinToken = o.rejoinToken
+	cfg.JoinTimeout = o.joinTimeout
 	cfg.Settings = o.settings
 	if cfg.Settings.Labels, err = parseLabels(o.labels); err != nil {
 		return cfg, err
 	}
 	switch o.raftProfile {
 	case "lan":
-		cfg.Raft = raft.DefaultConfig()
+		cfg.Manager.Raft = raft.DefaultConfig()
 	case "wan":
-		cfg.Raft = raft.WANConfig()
+		cfg.Manager.Raft = raft.WANConfig()
 	default:
 		return cfg, fmt.Errorf("--raft-profile %q: want lan or wan", o.raftProfile)
 	}
 	if o.heartbeatTimeout > 0 {
-		cfg.Raft.HeartbeatTimeout = o.heartbeatTimeout
-		if cfg.Raft.LeaderLeaseTimeout > o.heartbeatTimeout {
-			cfg.Raft.LeaderLeaseTimeout = o.heartbeatTimeout
+		cfg.Manager.Raft.HeartbeatTimeout = o.heartbeatTimeout
+		if cfg.Manager.Raft.LeaderLeaseTimeout > o.heartbeatTimeout {
+			cfg.Manager.Raft.LeaderLeaseTimeout = o.heartbeatTimeout
 		}
 	}
 	if o.electionTimeout > 0 {
-		cfg.Raft.ElectionTimeout = o.electionTimeout
+		cfg.Manager.Raft.ElectionTimeout = o.electionTimeout
 	}
 	return cfg, cfg.Validate()
 }
@@ -170,6 +184,15 @@ func CatchSignals() context.Context {
 		signalsCtx, _ = signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	})
 	return signalsCtx
+}
+
+// ExplainJoinError adds to a join that gave up what the user can check
+// or change.
+func ExplainJoinError(err error) error {
+	if errors.Is(err, ca.ErrJoinGaveUp) {
+		return fmt.Errorf("%w (check the manager address and that a manager is running there; --join-timeout sets how long to retry)", err)
+	}
+	return err
 }
 
 // JoinToken holds a join token given as --token, --token-file, or the

@@ -104,6 +104,22 @@ type Cluster struct {
 	// iptables -m cgroup matches all its packets: the robustness suite
 	// partitions nodes that way. Set it before starting nodes.
 	Cgroup func(name string) string
+	// Place, if set, puts the named node on a host of its own (a network
+	// namespace: see internal/hostbed): the node listens on the host's IP
+	// at the default ports, and its process is started through the
+	// placement's Wrap with its Env added. Set it before starting nodes.
+	Place func(name string) *Placement
+}
+
+// Placement is where a node runs.
+type Placement struct {
+	// IP is the node's address; it listens on IP:2377 (cluster) and
+	// IP:7946 (gossip).
+	IP string
+	// Wrap is prepended to the node's command line (e.g. nsenter --net=...).
+	Wrap []string
+	// Env is added to the node's environment (e.g. DOCKER_HOST).
+	Env []string
 }
 
 // New returns an empty cluster; its processes are killed when the test
@@ -142,9 +158,20 @@ type Node struct {
 	GossipAddr string
 	Socket     string
 	LogPath    string
-	cmd        *exec.Cmd
-	done       chan struct{}
-	exitErr    error
+	place      *Placement
+	// mu guards cmd and done, which a restart replaces while other
+	// goroutines (a test's watchers) ask whether the node runs.
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	done    chan struct{}
+	exitErr error
+}
+
+// proc returns the current process and its exit channel.
+func (n *Node) proc() (*exec.Cmd, chan struct{}) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.cmd, n.done
 }
 
 func (c *Cluster) newNode(name, binary string) *Node {
@@ -158,6 +185,12 @@ func (c *Cluster) newNode(name, binary string) *Node {
 		LogPath: filepath.Join(c.dir, name+".log"),
 	}
 	n.GossipAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(c.tb))
+	if c.Place != nil {
+		if p := c.Place(name); p != nil {
+			n.place = p
+			n.Addr, n.GossipAddr = net.JoinHostPort(p.IP, "2377"), net.JoinHostPort(p.IP, "7946")
+		}
+	}
 	n.Socket = filepath.Join(n.DataDir, "swarm.sock")
 	c.mu.Lock()
 	c.Nodes = append(c.Nodes, n)
@@ -210,6 +243,12 @@ func (n *Node) start(args []string) {
 	}
 	fmt.Fprintf(logf, "==== %s %s\n", n.Binary, strings.Join(args, " "))
 	cmd := exec.Command(filepath.Join(n.c.bin, n.Binary), args...)
+	if p := n.place; p != nil {
+		if len(p.Wrap) > 0 {
+			cmd = exec.Command(p.Wrap[0], append(append(p.Wrap[1:len(p.Wrap):len(p.Wrap)], cmd.Path), args...)...)
+		}
+		cmd.Env = append(os.Environ(), p.Env...)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var cgroup *os.File
@@ -228,11 +267,14 @@ func (n *Node) start(args []string) {
 		logf.Close()
 		n.c.tb.Fatalf("starting %s: %v", n.Name, err)
 	}
-	n.cmd, n.done = cmd, make(chan struct{})
+	done := make(chan struct{})
+	n.mu.Lock()
+	n.cmd, n.done = cmd, done
+	n.mu.Unlock()
 	go func() {
 		n.exitErr = cmd.Wait()
 		logf.Close()
-		close(n.done)
+		close(done)
 	}()
 }
 
@@ -258,11 +300,12 @@ func (n *Node) StartWith(args ...string) {
 
 // Running tells whether the process is alive.
 func (n *Node) Running() bool {
-	if n.cmd == nil {
+	cmd, done := n.proc()
+	if cmd == nil {
 		return false
 	}
 	select {
-	case <-n.done:
+	case <-done:
 		return false
 	default:
 		return true
@@ -270,16 +313,20 @@ func (n *Node) Running() bool {
 }
 
 // PID returns the process ID.
-func (n *Node) PID() int { return n.cmd.Process.Pid }
+func (n *Node) PID() int {
+	cmd, _ := n.proc()
+	return cmd.Process.Pid
+}
 
 // Kill sends SIGKILL and waits for the process to exit.
 func (n *Node) Kill() {
 	if !n.Running() {
 		return
 	}
-	_ = n.cmd.Process.Signal(syscall.SIGCONT)
-	_ = n.cmd.Process.Kill()
-	<-n.done
+	cmd, done := n.proc()
+	_ = cmd.Process.Signal(syscall.SIGCONT)
+	_ = cmd.Process.Kill()
+	<-done
 }
 
 // Stop sends SIGTERM and waits up to timeout for a clean exit. A process
@@ -290,14 +337,15 @@ func (n *Node) Stop(timeout time.Duration) error {
 	if !n.Running() {
 		return nil
 	}
-	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	cmd, done := n.proc()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-n.done:
+	case <-done:
 		return n.exitErr
 	case <-time.After(timeout):
-		_ = n.cmd.Process.Signal(syscall.SIGQUIT)
+		_ = cmd.Process.Signal(syscall.SIGQUIT)
 		select {
-		case <-n.done:
+		case <-done:
 		case <-time.After(5 * time.Second):
 		}
 		n.Kill()
@@ -306,10 +354,16 @@ func (n *Node) Stop(timeout time.Duration) error {
 }
 
 // Pause stops the process with SIGSTOP; Resume continues it.
-func (n *Node) Pause() { _ = n.cmd.Process.Signal(syscall.SIGSTOP) }
+func (n *Node) Pause() {
+	cmd, _ := n.proc()
+	_ = cmd.Process.Signal(syscall.SIGSTOP)
+}
 
 // Resume continues a paused process.
-func (n *Node) Resume() { _ = n.cmd.Process.Signal(syscall.SIGCONT) }
+func (n *Node) Resume() {
+	cmd, _ := n.proc()
+	_ = cmd.Process.Signal(syscall.SIGCONT)
+}
 
 // Log returns the node's log so far.
 func (n *Node) Log() string {
@@ -368,6 +422,31 @@ func Eventually(tb TB, timeout time.Duration, what string, f func() error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// WaitNodesReady waits until cl lists at least want nodes READY and
+// returns the nodes it listed then.
+func WaitNodesReady(tb TB, cl *client.Client, want int, timeout time.Duration) []swarm.Node {
+	tb.Helper()
+	var nodes []swarm.Node
+	Eventually(tb, timeout, fmt.Sprintf("%d nodes READY", want), func() error {
+		ns, err := cl.NodeList(context.Background(), swarm.NodeListOptions{})
+		if err != nil {
+			return err
+		}
+		ready := 0
+		for _, n := range ns {
+			if n.Status.State == swarm.NodeStateReady {
+				ready++
+			}
+		}
+		if ready < want {
+			return fmt.Errorf("%d of %d nodes READY", ready, want)
+		}
+		nodes = ns
+		return nil
+	})
+	return nodes
 }
 
 // Output runs a binary subcommand to completion and returns its output.

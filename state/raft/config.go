@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	hraft "github.com/hashicorp/raft"
 )
 
 // Config configures a Raft node. Timeouts are tuned for a LAN; see
@@ -62,6 +64,10 @@ type Config struct {
 	// Logger receives the node's logs. Raft's own logs are passed on at
 	// warning level and above.
 	Logger *slog.Logger
+
+	// wrapLogs, if set, wraps the log store (tests inject disk faults
+	// with it).
+	wrapLogs func(hraft.LogStore) hraft.LogStore
 }
 
 // DefaultConfig returns settings for managers on one LAN or one machine.

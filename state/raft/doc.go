@@ -15,7 +15,17 @@
 //   - QuorumError ("no quorum: 1 of 3 managers reachable") when no leader
 //     can be reached within Config.LeaderWaitTimeout;
 //   - ErrUnknownOutcome when the leader lost its leadership after it took
-//     the write and a new leader exists: the write may or may not apply;
+//     the write and a new leader exists: the write may or may not apply.
+//     A follower's forwarded call follows leadership: it ends as soon as
+//     the follower learns of a newer leader, or drops its leader after a
+//     heartbeat timeout without hearing from it, so a leader frozen with
+//     open connections (SIGSTOP, a VM pause) stalls no caller past the
+//     election. A command whose every operation a second application
+//     refuses even after other clients' writes (versioned updates and
+//     deletes: state.Command.SafeToRetry; not creates, whose object
+//     another client may delete before the retry) is then sent again
+//     through the new leader, and succeeds if the first attempt never
+//     applied; read barriers are simply asked again;
 //   - the operation's own *state.Error (update out of sequence, name
 //     conflict, not found), identical on every manager.
 //
@@ -35,4 +45,15 @@
 // Membership changes (AddVoter, RemoveServer) go through the leader and are
 // serialised by Raft against concurrent writes. Shutdown hands leadership
 // over first, so a planned restart costs no election timeout.
+//
+// On disk (Config.DataDir): raft.db (bbolt: log and stable store),
+// snapshots/, and applied.json, the highest index the node applied,
+// rewritten at most once a second. New checks them before Raft starts
+// (verify.go) and fails with a DamagedError (errors.Is ErrDamaged) rather
+// than panic or start with less than the node had: a truncated or
+// unreadable raft.db, a snapshot that fails its checksum, a gap between
+// snapshot and log, an entry that does not read back, or a log and
+// snapshot that end before applied.json. A leader that cannot write an
+// entry to its disk steps down and the write is retried through the next
+// leader (it was neither appended nor replicated).
 package raft

@@ -12,7 +12,9 @@ import (
 // An implementation returns an error wrapping ErrNotSent when the request
 // certainly did not reach its target, ErrNotLeader when the target answered
 // that it is not the leader, and any other error when the outcome is not
-// known.
+// known. Every method must return promptly once its context ends, even if
+// the target never answers (a frozen leader keeps its connections open):
+// the Node ends a call that way when it stops following the leader.
 type Forwarder interface {
 	// Apply asks the leader at addr to commit an encoded command.
 	Apply(ctx context.Context, addr string, cmd []byte) (state.Results, error)

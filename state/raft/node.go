@@ -13,6 +13,7 @@ import (
 
 	hraft "github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	bbolt "go.etcd.io/bbolt"
 
 	"github.com/shoal-dev/shoal/state"
 )
@@ -35,9 +36,17 @@ type Node struct {
 	shutdown   sync.Once
 	wg         sync.WaitGroup
 
-	// ready is set once this node leads and has applied every entry
-	// committed before its term (a no-op of its own term is applied).
-	ready atomic.Bool
+	// readyTerm is the term in which this node, as its leader, applied a
+	// no-op of its own, and with it every entry committed before that
+	// term; 0 if none. It is a term, not a flag: a flag set by a term's
+	// no-op goroutine just after that term ended (the goroutine checks its
+	// context, then sets the flag) would stay set into a later term of
+	// this node, whose commit index may lag writes another leader
+	// committed in between, and a read index taken from it would be stale.
+	readyTerm atomic.Uint64
+	// readIdx shares read index rounds: key "" for this node as the
+	// leader, a leader's address for the rounds forwarded to it.
+	readIdx coalescer[uint64]
 	// term guards the leader hooks of the current leadership.
 	hooksMu sync.Mutex
 	hooks   []func(context.Context)
@@ -45,6 +54,15 @@ type Node struct {
 	cancel  context.CancelFunc
 
 	reach *reachability
+	// leaderChanged is closed, and replaced, each time Raft reports a
+	// change of the leader this node knows; forwarded calls watch it.
+	leaderMu      sync.Mutex
+	leaderChanged chan struct{}
+
+	// applied is the applied index last recorded in appliedFile.
+	markerMu      sync.Mutex
+	applied       appliedMarker
+	markerFailing bool
 }
 
 // HasState tells whether dataDir already holds Raft state.
@@ -53,28 +71,65 @@ func HasState(dataDir string) bool {
 	return err == nil
 }
 
-func openStores(cfg Config) (hraft.LogStore, hraft.StableStore, hraft.SnapshotStore, func() error, error) {
+// openStores opens the log, stable and snapshot stores in cfg.DataDir,
+// defensively: the bbolt file is checked before it is opened, a panic
+// while opening or reading becomes an error, and what the stores hold is
+// verified against the applied index the node recorded (verifyState). A
+// damaged store gives a DamagedError, never a panic nor an empty start.
+// stores are a node's opened stores and the applied index it recorded.
+type stores struct {
+	logs    hraft.LogStore
+	stable  hraft.StableStore
+	snaps   hraft.SnapshotStore
+	close   func() error
+	applied appliedMarker
+}
+
+func openStores(cfg Config) (*stores, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, nil, nil, nil, fmt.Errorf("raft: creating data dir: %w", err)
+		return nil, fmt.Errorf("raft: creating data dir: %w", err)
 	}
-	bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})
+	had, err := readMarker(cfg.DataDir)
 	if err != nil {
-		return nil, nil, nil, nil, fmt.Errorf("raft: opening log store: %w", err)
+		return nil, err
+	}
+	dbPath := filepath.Join(cfg.DataDir, logFile)
+	if err := checkLogFile(dbPath, had); err != nil {
+		return nil, err
+	}
+	var bolt *raftboltdb.BoltStore
+	err = safely(dbPath, func() error {
+		var err error
+		bolt, err = raftboltdb.New(raftboltdb.Options{Path: dbPath, BoltOptions: &bbolt.Options{Timeout: boltOpenTimeout}})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("raft: opening log store: %w", err)
 	}
 	snaps, err := hraft.NewFileSnapshotStoreWithLogger(cfg.DataDir, cfg.RetainSnapshots, newHCLogger(cfg.Logger, "snapshots"))
 	if err != nil {
 		bolt.Close()
-		return nil, nil, nil, nil, fmt.Errorf("raft: opening snapshot store: %w", err)
+		return nil, fmt.Errorf("raft: opening snapshot store: %w", err)
 	}
-	if cfg.DataKey == nil {
-		return bolt, bolt, snaps, bolt.Close, nil
+	var (
+		logs      hraft.LogStore      = bolt
+		snapStore hraft.SnapshotStore = snaps
+	)
+	if cfg.DataKey != nil {
+		enc, err := newEncryptedLogStore(bolt, cfg.DataKey)
+		if err != nil {
+			bolt.Close()
+			return nil, err
+		}
+		logs, snapStore = enc, newEncryptedSnapshotStore(snaps, cfg.DataKey)
 	}
-	logs, err := newEncryptedLogStore(bolt, cfg.DataKey)
-	if err != nil {
+	start := time.Now()
+	if err := safely(dbPath, func() error { return verifyState(cfg.DataDir, logs, snapStore, had) }); err != nil {
 		bolt.Close()
-		return nil, nil, nil, nil, err
+		return nil, err
 	}
-	return logs, bolt, newEncryptedSnapshotStore(snaps, cfg.DataKey), bolt.Close, nil
+	cfg.Logger.Debug("raft state verified", "component", "raft", "dir", cfg.DataDir, "took", time.Since(start))
+	return &stores{logs: logs, stable: bolt, snaps: snapStore, close: bolt.Close, applied: had}, nil
 }
 
 // logCacheEntries is how many of the newest log entries a node keeps in
@@ -95,6 +150,50 @@ func cachedLogStore(logs hraft.LogStore) hraft.LogStore {
 		panic(err) // only for a capacity <= 0
 	}
 	return c
+}
+
+// errLocalStore marks a failure of this node's log store to write entries
+// (a full disk, an I/O error). On a leader, hashicorp/raft then neither
+// appended nor replicated them and steps down (dispatchLogs): the write
+// was not applied, and another leader may take it.
+var errLocalStore = errors.New("raft: writing the log to this node's disk failed")
+
+// storeErrors marks the write errors of a log store with errLocalStore.
+// It wraps the cache: hraft.LogCache formats its store's errors with %q,
+// which would lose the mark.
+// It also tells health how each write went.
+type storeErrors struct {
+	hraft.LogStore
+	health *diskHealth
+}
+
+var (
+	_ hraft.LogStore          = storeErrors{}
+	_ hraft.MonotonicLogStore = storeErrors{}
+)
+
+func (s storeErrors) StoreLog(l *hraft.Log) error {
+	err := s.LogStore.StoreLog(l)
+	s.health.stored(err)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errLocalStore, err)
+	}
+	return nil
+}
+
+func (s storeErrors) StoreLogs(logs []*hraft.Log) error {
+	err := s.LogStore.StoreLogs(logs)
+	s.health.stored(err)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errLocalStore, err)
+	}
+	return nil
+}
+
+// IsMonotonic passes the wrapped store's answer on.
+func (s storeErrors) IsMonotonic() bool {
+	m, ok := s.LogStore.(hraft.MonotonicLogStore)
+	return ok && m.IsMonotonic()
 }
 
 func (c *Config) raftConfig() *hraft.Config {
@@ -125,7 +224,7 @@ func New(cfg Config, store *state.Store, trans hraft.Transport, fwd Forwarder) (
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	logs, stable, snaps, closeFn, err := openStores(cfg)
+	st, err := openStores(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -135,23 +234,132 @@ func New(cfg Config, store *state.Store, trans hraft.Transport, fwd Forwarder) (
 		store:      store,
 		trans:      trans,
 		fwd:        fwd,
-		closer:     []func() error{closeFn},
+		closer:     []func() error{st.close},
 		notifyCh:   make(chan bool, 16),
 		shutdownCh: make(chan struct{}),
+		applied:    st.applied,
+
+		leaderChanged: make(chan struct{}),
 	}
+	store.OnApplyPanic(func(err error, stack []byte) {
+		n.log.Error("a committed operation failed while applying and was skipped, as on every manager", "err", err, "stack", string(stack))
+	})
 	rc := cfg.raftConfig()
 	rc.NotifyCh = n.notifyCh
-	r, err := hraft.NewRaft(rc, &fsm{store: store}, cachedLogStore(logs), stable, snaps, trans)
+	logs := cachedLogStore(st.logs)
+	if cfg.wrapLogs != nil {
+		logs = cfg.wrapLogs(logs)
+	}
+	health := newDiskHealth(cfg.DataDir)
+	r, err := hraft.NewRaft(rc, &fsm{store: store}, storeErrors{logs, health}, st.stable, st.snaps, gateElections(trans, health))
 	if err != nil {
-		closeFn()
+		st.close()
 		return nil, fmt.Errorf("raft: starting: %w", err)
 	}
 	n.raft = r
 	n.reach = newReachability(n)
-	n.wg.Add(2)
+	// Buffered and non-blocking, so Raft never waits for it: an
+	// observation dropped because the buffer is full is followed by one
+	// still in it, and watchers read the leader afresh on each.
+	obs := make(chan hraft.Observation, 16)
+	observer := hraft.NewObserver(obs, false, func(o *hraft.Observation) bool {
+		_, ok := o.Data.(hraft.LeaderObservation)
+		return ok
+	})
+	r.RegisterObserver(observer)
+	n.wg.Add(4)
 	go n.runLeadership()
 	go n.reach.run(n.shutdownCh, &n.wg)
+	go n.watchLeader(obs, observer)
+	go n.recordApplied()
 	return n, nil
+}
+
+// watchLeader wakes the forwarded calls in flight each time the leader
+// this node knows changes.
+func (n *Node) watchLeader(obs <-chan hraft.Observation, observer *hraft.Observer) {
+	defer n.wg.Done()
+	defer n.raft.DeregisterObserver(observer)
+	for {
+		select {
+		case <-obs:
+			n.leaderMu.Lock()
+			close(n.leaderChanged)
+			n.leaderChanged = make(chan struct{})
+			n.leaderMu.Unlock()
+		case <-n.shutdownCh:
+			return
+		}
+	}
+}
+
+// leaderChanges returns a channel closed at the next change of the leader
+// this node knows.
+func (n *Node) leaderChanges() <-chan struct{} {
+	n.leaderMu.Lock()
+	defer n.leaderMu.Unlock()
+	return n.leaderChanged
+}
+
+// forwardGrace is how long a forwarded call may still be answered by a
+// leader this node no longer follows before it is abandoned.
+const forwardGrace = 250 * time.Millisecond
+
+// errLeaderChanged is why a forwarded call is abandoned: this node no
+// longer follows the leader it sent the call to.
+var errLeaderChanged = errors.New("raft: the leader changed")
+
+// forward runs call, a request forwarded to the leader at addr, with a
+// context that also ends as soon as this node stops following addr: it
+// learns of a newer leader, or it drops addr after a heartbeat timeout
+// without hearing from it (Config.HeartbeatTimeout, randomised 1x to 2x,
+// which is at least the leader's lease), and forwardGrace more for an
+// answer already on its way. A leader frozen by SIGSTOP, a VM
+// pause or a stuck disk keeps its connections open and answers nothing:
+// without this, a call would wait for its caller's deadline. It also ends
+// when the node shuts down. It reports whether the loss of the leader (or
+// the shutdown) ended the call: the request may or may not have reached
+// the leader then.
+func (n *Node) forward(ctx context.Context, addr string, call func(context.Context) error) (abandoned bool, err error) {
+	fctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	done := make(chan struct{})
+	go func() {
+		for {
+			// Take the channel before reading the leader: a change after
+			// the read closes it.
+			changed := n.leaderChanges()
+			if _, cur := n.Leader(); cur != addr {
+				// A leader that hands its leadership over (a demotion,
+				// a shutdown) answers the calls it has already applied
+				// a moment later: wait that moment, or a write that
+				// succeeded would be reported as of unknown outcome.
+				select {
+				case <-done:
+				case <-n.shutdownCh:
+					cancel(ErrShutdown)
+				case <-time.After(forwardGrace):
+					cancel(errLeaderChanged)
+				}
+				return
+			}
+			select {
+			case <-changed:
+			case <-n.shutdownCh:
+				cancel(ErrShutdown)
+				return
+			case <-done:
+				return
+			}
+		}
+	}()
+	err = call(fctx)
+	close(done)
+	if err == nil || ctx.Err() != nil {
+		return false, err
+	}
+	cause := context.Cause(fctx)
+	return errors.Is(cause, errLeaderChanged) || errors.Is(cause, ErrShutdown), err
 }
 
 // ForceNewCluster rewrites the Raft configuration in cfg.DataDir so that
@@ -164,15 +372,15 @@ func ForceNewCluster(cfg Config, trans hraft.Transport) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	logs, stable, snaps, closeFn, err := openStores(cfg)
+	st, err := openStores(cfg)
 	if err != nil {
 		return err
 	}
-	defer closeFn()
+	defer st.close()
 	conf := hraft.Configuration{Servers: []hraft.Server{{
 		Suffrage: hraft.Voter, ID: hraft.ServerID(cfg.NodeID), Address: hraft.ServerAddress(cfg.Addr),
 	}}}
-	if err := hraft.RecoverCluster(cfg.raftConfig(), &fsm{store: state.NewStore()}, logs, stable, snaps, trans, conf); err != nil {
+	if err := hraft.RecoverCluster(cfg.raftConfig(), &fsm{store: state.NewStore()}, st.logs, st.stable, st.snaps, trans, conf); err != nil {
 		return fmt.Errorf("raft: forcing a new cluster: %w", err)
 	}
 	return nil
@@ -251,7 +459,7 @@ func (n *Node) startTerm() {
 		if ctx.Err() != nil {
 			return
 		}
-		n.ready.Store(true)
+		n.readyTerm.Store(term)
 		n.log.Info("leader ready", "term", term, "index", n.store.Index())
 		n.hooksMu.Lock()
 		hooks := append([]func(context.Context){}, n.hooks...)
@@ -270,7 +478,7 @@ func (n *Node) endTerm() {
 	if n.cancel == nil {
 		return
 	}
-	n.ready.Store(false)
+	n.readyTerm.Store(0)
 	n.cancel()
 	n.cancel = nil
 	n.termWG.Wait()
@@ -282,7 +490,10 @@ func (n *Node) IsLeader() bool { return n.raft.State() == hraft.Leader }
 
 // Ready tells whether this node is a leader that has applied every entry
 // of earlier terms.
-func (n *Node) Ready() bool { return n.ready.Load() && n.IsLeader() }
+func (n *Node) Ready() bool {
+	t := n.readyTerm.Load()
+	return t != 0 && n.IsLeader() && n.raft.CurrentTerm() == t
+}
 
 // Leader returns the leader's ID and address as this node knows them, or
 // empty strings.
@@ -303,45 +514,122 @@ func (n *Node) Addr() string { return n.cfg.Addr }
 // Propose commits cmd through the leader and returns the results of its
 // operations. It fails with a QuorumError when no leader can be reached
 // within LeaderWaitTimeout, and with ErrUnknownOutcome when the leader lost
-// leadership after accepting the write.
+// leadership after accepting the write, or this node stopped following the
+// leader it forwarded the write to (it learnt of a newer one, or heard
+// nothing for a heartbeat timeout) before that leader answered. A command
+// that is safe to send twice (state.Command.SafeToRetry) is sent once more
+// through the new leader instead, and ErrUnknownOutcome remains only if
+// that retry does not apply cleanly.
 func (n *Node) Propose(ctx context.Context, cmd *state.Command) (state.Results, error) {
 	data, err := cmd.Encode()
 	if err != nil {
 		return nil, fmt.Errorf("raft: encoding command: %w", err)
 	}
-	return n.ProposeEncoded(ctx, data)
+	return n.propose(ctx, data, cmd.SafeToRetry)
 }
 
 // ProposeEncoded is Propose for an already encoded command.
 func (n *Node) ProposeEncoded(ctx context.Context, data []byte) (state.Results, error) {
+	return n.propose(ctx, data, nil)
+}
+
+// propose commits data through the leader. When an attempt's outcome is
+// unknown (the leader it went to was lost, see forward) and the command
+// is safe to send twice (state.Command.SafeToRetry; safe decides it, or
+// nil to decode data), it sends it once more, through the new leader: a
+// retry that applies proves the first attempt never will. Whatever the
+// retry meets short of a clean success (a precondition that fails,
+// perhaps because the first attempt did apply; no quorum; another lost
+// leader) is reported as unknown.
+func (n *Node) propose(ctx context.Context, data []byte, safe func() bool) (state.Results, error) {
 	var waitStart time.Time
+	var unknown error // the first attempt's unknown outcome
 	for {
 		if err := n.alive(ctx); err != nil {
-			return nil, err
+			return nil, stillUnknown(unknown, err)
 		}
+		var res state.Results
+		var err error
 		if n.IsLeader() {
-			res, err := n.applyLocal(ctx, data)
+			res, err = n.applyLocal(ctx, data)
 			if errors.Is(err, ErrNotLeader) {
 				continue
 			}
-			return res, n.leadershipLost(err)
-		}
-		_, addr := n.Leader()
-		if addr == "" || addr == n.cfg.Addr {
-			if err := n.waitForLeader(ctx, &waitStart); err != nil {
-				return nil, err
+			err = n.leadershipLost(ctx, err)
+		} else {
+			_, addr := n.Leader()
+			if addr == "" || addr == n.cfg.Addr {
+				if err := n.waitForLeader(ctx, &waitStart); err != nil {
+					return nil, stillUnknown(unknown, err)
+				}
+				continue
 			}
-			continue
-		}
-		res, err := n.fwd.Apply(ctx, addr, data)
-		if errors.Is(err, ErrNotSent) || errors.Is(err, ErrNotLeader) {
-			if err := n.waitForLeader(ctx, &waitStart); err != nil {
-				return nil, err
+			var abandoned bool
+			abandoned, err = n.forward(ctx, addr, func(fctx context.Context) error {
+				var ferr error
+				res, ferr = n.fwd.Apply(fctx, addr, data)
+				return ferr
+			})
+			switch {
+			case abandoned:
+				n.log.Warn("abandoned a write forwarded to a lost leader", "leader", addr, "err", err)
+				// Wait for the next leader to say "unknown", or a quorum
+				// error if none comes.
+				err = n.leadershipLost(ctx, errLeadershipLost)
+			case errors.Is(err, ErrNotSent), errors.Is(err, ErrNotLeader):
+				if err := n.waitForLeader(ctx, &waitStart); err != nil {
+					return nil, stillUnknown(unknown, err)
+				}
+				continue
 			}
-			continue
 		}
-		return res, err
+		if unknown != nil {
+			// A retry: only a clean success says what happened.
+			if err == nil && res.Err() != nil {
+				return nil, fmt.Errorf("%w (a retry found: %v)", unknown, res.Err())
+			}
+			return res, stillUnknown(unknown, err)
+		}
+		if !errors.Is(err, ErrUnknownOutcome) {
+			return res, err
+		}
+		if ctx.Err() != nil || !n.safeToRetry(data, &safe) {
+			return nil, err
+		}
+		unknown = err
+		n.log.Info("write outcome unknown; sending it again, its preconditions make that safe", "err", err)
 	}
+}
+
+// safeToRetry tells whether the encoded command may be sent again after
+// an unknown outcome.
+func (n *Node) safeToRetry(data []byte, safe *func() bool) bool {
+	if *safe == nil {
+		*safe = func() bool {
+			cmd, err := state.DecodeCommand(data)
+			return err == nil && cmd.SafeToRetry()
+		}
+	}
+	return (*safe)()
+}
+
+// stillUnknown is the error to report for err, an attempt's failure, after
+// an earlier attempt's outcome was unknown: the write may have applied,
+// whatever err says.
+func stillUnknown(unknown, err error) error {
+	if unknown == nil || err == nil {
+		return err
+	}
+	var qe *QuorumError
+	if errors.As(err, &qe) {
+		q := *qe
+		q.Pending = true
+		return &q
+	}
+	if errors.Is(err, ErrUnknownOutcome) {
+		return err
+	}
+	return fmt.Errorf("%w (a retry failed: %v)", unknown, err)
 }
 
 // ApplyLocal commits an encoded command on this node, which must be the
@@ -354,7 +642,7 @@ func (n *Node) ApplyLocal(ctx context.Context, data []byte) (state.Results, erro
 		return nil, ErrNotLeader
 	}
 	res, err := n.applyLocal(ctx, data)
-	return res, n.leadershipLost(err)
+	return res, n.leadershipLost(ctx, err)
 }
 
 // errLeadershipLost is applyLocal's report that the write was appended but
@@ -363,11 +651,11 @@ var errLeadershipLost = errors.New("raft: leadership lost")
 
 // leadershipLost turns errLeadershipLost into the error a client sees: a
 // QuorumError if no new leader appears, ErrUnknownOutcome otherwise.
-func (n *Node) leadershipLost(err error) error {
+func (n *Node) leadershipLost(ctx context.Context, err error) error {
 	if !errors.Is(err, errLeadershipLost) {
 		return err
 	}
-	if n.quorumLost() {
+	if n.quorumLost(ctx) {
 		r, t := n.countReachable()
 		return &QuorumError{Reachable: r, Total: t, Pending: true}
 	}
@@ -398,6 +686,11 @@ func (n *Node) applyLocal(ctx context.Context, data []byte) (state.Results, erro
 			return nil, ErrNotLeader
 		case errors.Is(err, hraft.ErrLeadershipLost):
 			return nil, errLeadershipLost
+		case errors.Is(err, errLocalStore):
+			// Not appended (robustness TestDiskFaults: a leader on a
+			// full disk answered 500): retried through the next leader.
+			n.log.Warn("this leader could not write an entry to its disk; it steps down", "err", err)
+			return nil, ErrNotLeader
 		case errors.Is(err, hraft.ErrRaftShutdown):
 			return nil, fmt.Errorf("%w: the manager shut down", ErrUnknownOutcome)
 		}
@@ -413,14 +706,16 @@ func (n *Node) applyLocal(ctx context.Context, data []byte) (state.Results, erro
 }
 
 // quorumLost waits briefly for a new leader after a lost leadership and
-// tells whether none appeared.
-func (n *Node) quorumLost() bool {
+// tells whether none appeared. The end of ctx ends the wait as if one had.
+func (n *Node) quorumLost(ctx context.Context) bool {
 	deadline := time.Now().Add(n.cfg.LeaderWaitTimeout)
 	for time.Now().Before(deadline) {
 		if id, _ := n.Leader(); id != "" {
 			return false
 		}
 		select {
+		case <-ctx.Done():
+			return false
 		case <-n.shutdownCh:
 			return false
 		case <-time.After(20 * time.Millisecond):
@@ -469,7 +764,7 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 			return err
 		}
 		if n.IsLeader() {
-			idx, err := n.ReadIndexLocal(ctx)
+			idx, err := n.readIndexShared(ctx)
 			if errors.Is(err, ErrNotLeader) {
 				if err := n.waitForLeader(ctx, &waitStart); err != nil {
 					return err
@@ -488,8 +783,16 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 			}
 			continue
 		}
-		idx, err := n.fwd.ReadIndex(ctx, addr)
-		if errors.Is(err, ErrNotSent) || errors.Is(err, ErrNotLeader) {
+		var idx uint64
+		abandoned, err := n.forward(ctx, addr, func(fctx context.Context) error {
+			var ferr error
+			idx, ferr = n.readIdx.do(fctx, addr, func(c context.Context) (uint64, error) {
+				return n.fwd.ReadIndex(c, addr)
+			})
+			return ferr
+		})
+		// A read index changes nothing: ask the next leader.
+		if abandoned || errors.Is(err, ErrNotSent) || errors.Is(err, ErrNotLeader) {
 			if err := n.waitForLeader(ctx, &waitStart); err != nil {
 				return err
 			}
@@ -502,6 +805,13 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 	}
 }
 
+// readIndexShared is ReadIndexLocal, shared by the reads that wait at the
+// same time (see coalescer): one quorum round serves them all, whether
+// they came to this leader's API or were forwarded by followers.
+func (n *Node) readIndexShared(ctx context.Context) (uint64, error) {
+	return n.readIdx.do(ctx, "", n.ReadIndexLocal)
+}
+
 // ReadIndexLocal returns an index that covers every acknowledged write. This
 // node must be the leader: it confirms with a quorum that it still is.
 func (n *Node) ReadIndexLocal(ctx context.Context) (uint64, error) {
@@ -509,7 +819,11 @@ func (n *Node) ReadIndexLocal(ctx context.Context) (uint64, error) {
 		return 0, ErrNotLeader
 	}
 	// A new leader first applies a no-op of its own term.
-	for !n.ready.Load() {
+	var term uint64
+	for {
+		if term = n.readyTerm.Load(); term != 0 && n.raft.CurrentTerm() == term {
+			break
+		}
 		if !n.IsLeader() {
 			return 0, ErrNotLeader
 		}
@@ -531,10 +845,38 @@ func (n *Node) ReadIndexLocal(ctx context.Context) (uint64, error) {
 	// term, before this leader's no-op command), so every reader's store
 	// reaches it.
 	idx := n.raft.CommitIndex()
-	if err := n.raft.VerifyLeader().Error(); err != nil {
-		return 0, ErrNotLeader
+	// Raft answers the verification when a quorum does, or when this node
+	// steps down (at the latest after its lease without a quorum); the
+	// caller and the shutdown may end the wait sooner. A verification
+	// counts the votes of the configuration it started in: one that
+	// started before a manager's removal may wait for that manager's
+	// heartbeat forever (two managers demoted to one: Raft never answers
+	// it, and every read sharing the round would hang). So a verification
+	// unanswered after a heartbeat timeout is asked again; any verification
+	// started after idx was taken confirms it.
+	for {
+		f := n.raft.VerifyLeader()
+		done := make(chan error, 1)
+		go func() { done <- f.Error() }()
+		select {
+		case err := <-done:
+			// The verification confirms the leadership of the term the
+			// node is in now; the index was taken in term, once it was
+			// ready.
+			if err != nil || n.raft.CurrentTerm() != term {
+				return 0, ErrNotLeader
+			}
+			return idx, nil
+		case <-time.After(n.cfg.HeartbeatTimeout):
+			if !n.IsLeader() || n.raft.CurrentTerm() != term {
+				return 0, ErrNotLeader
+			}
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-n.shutdownCh:
+			return 0, ErrShutdown
+		}
 	}
-	return idx, nil
 }
 
 // AddVoter adds a manager to the Raft configuration, through the leader.
@@ -568,7 +910,12 @@ func (n *Node) changeMembership(ctx context.Context, req MembershipChange) error
 			}
 			continue
 		}
-		err := n.fwd.ChangeMembership(ctx, addr, req)
+		abandoned, err := n.forward(ctx, addr, func(fctx context.Context) error {
+			return n.fwd.ChangeMembership(fctx, addr, req)
+		})
+		if abandoned {
+			return fmt.Errorf("%w: %w", ErrUnknownOutcome, err)
+		}
 		if errors.Is(err, ErrNotSent) || errors.Is(err, ErrNotLeader) {
 			if err := n.waitForLeader(ctx, &waitStart); err != nil {
 				return err
@@ -644,7 +991,9 @@ func (n *Node) countReachable() (reachable, total int) {
 		}
 		total++
 		if m.ID == n.cfg.NodeID {
+			mu.Lock() // the probes of earlier members count too
 			reachable++
+			mu.Unlock()
 			continue
 		}
 		wg.Add(1)
@@ -732,6 +1081,7 @@ func (n *Node) Shutdown() error {
 		close(n.shutdownCh)
 		err = n.raft.Shutdown().Error()
 		n.wg.Wait()
+		n.saveApplied()
 		if c, ok := n.trans.(interface{ Close() error }); ok {
 			_ = c.Close()
 		}

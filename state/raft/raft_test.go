@@ -14,16 +14,17 @@ import (
 	hraft "github.com/hashicorp/raft"
 
 	"github.com/shoal-dev/shoal/encryption"
+	"github.com/shoal-dev/shoal/model"
 	"github.com/shoal-dev/shoal/state"
 	"github.com/shoal-dev/shoal/state/raft"
 	"github.com/shoal-dev/shoal/state/raft/rafttest"
 )
 
-func service(id, name string, replicas uint64) *state.Service {
-	return &state.Service{ID: id, Spec: state.ServiceSpec{
-		Annotations: state.Annotations{Name: name},
-		Task:        state.TaskSpec{Container: state.ContainerSpec{Image: "demo"}},
-		Mode:        state.ServiceMode{Replicated: &state.ReplicatedService{Replicas: replicas}},
+func service(id, name string, replicas uint64) *model.Service {
+	return &model.Service{ID: id, Spec: model.ServiceSpec{
+		Annotations: model.Annotations{Name: name},
+		Task:        model.TaskSpec{Container: model.ContainerSpec{Image: "demo"}},
+		Mode:        model.ServiceMode{Replicated: &model.ReplicatedService{Replicas: replicas}},
 	}}
 }
 
@@ -37,7 +38,7 @@ func propose(ctx context.Context, n *raft.Node, ops ...state.Op) error {
 
 func createService(t *testing.T, n *raft.Node, name string) string {
 	t.Helper()
-	id := state.NewID()
+	id := model.NewID()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := propose(ctx, n, state.Op{Type: state.OpCreateService, Service: service(id, name, 1)}); err != nil {
@@ -47,14 +48,14 @@ func createService(t *testing.T, n *raft.Node, name string) string {
 }
 
 // readService reads a service linearizably through node n.
-func readService(t *testing.T, n *raft.Node, id string) *state.Service {
+func readService(t *testing.T, n *raft.Node, id string) *model.Service {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := n.ReadBarrier(ctx); err != nil {
 		t.Fatalf("read barrier on %s: %v", n.ID(), err)
 	}
-	var s *state.Service
+	var s *model.Service
 	_ = n.Store().View(func(tx state.ReadTx) error { s = tx.GetService(id); return nil })
 	return s
 }
@@ -139,7 +140,7 @@ func TestLeaderPartition(t *testing.T) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := propose(ctx, minority[1].Node, state.Op{Type: state.OpCreateService, Service: service(state.NewID(), "minority", 1)})
+	err := propose(ctx, minority[1].Node, state.Op{Type: state.OpCreateService, Service: service(model.NewID(), "minority", 1)})
 	if !errors.Is(err, raft.ErrNoQuorum) {
 		t.Fatalf("minority write: got %v, want no quorum", err)
 	}
@@ -193,7 +194,7 @@ func TestNoQuorumFailsInBoundedTime(t *testing.T) {
 		c.Stop(f)
 	}
 	start := time.Now()
-	err := propose(context.Background(), leader.Node, state.Op{Type: state.OpCreateService, Service: service(state.NewID(), "lost", 1)})
+	err := propose(context.Background(), leader.Node, state.Op{Type: state.OpCreateService, Service: service(model.NewID(), "lost", 1)})
 	var qe *raft.QuorumError
 	if !errors.As(err, &qe) || qe.Reachable != 1 || qe.Total != 3 {
 		t.Fatalf("got %v, want no quorum: 1 of 3", err)
@@ -289,7 +290,7 @@ func TestMembershipChangesUnderWrites(t *testing.T) {
 	errs := make(chan error, 1)
 	go func() {
 		for i := 0; ctx.Err() == nil; i++ {
-			err := propose(ctx, leader.Node, state.Op{Type: state.OpCreateService, Service: service(state.NewID(), fmt.Sprintf("w%d", i), 1)})
+			err := propose(ctx, leader.Node, state.Op{Type: state.OpCreateService, Service: service(model.NewID(), fmt.Sprintf("w%d", i), 1)})
 			if err != nil && ctx.Err() == nil && !errors.Is(err, raft.ErrUnknownOutcome) {
 				errs <- err
 				return
@@ -395,4 +396,169 @@ func TestWrongDataKeyIsRefused(t *testing.T) {
 		t.Fatal("a manager started with the wrong data key")
 	}
 	t.Logf("refused as expected: %v", err)
+}
+
+// TestForwardedCallsFollowLeadership freezes the leader (as SIGSTOP, a VM
+// pause or a stuck disk would: its connections hold every call) while
+// calls forwarded to it through the followers are in flight. Once the
+// others elect a new leader, none of them may wait for the frozen one:
+// a write that is not safe to send twice (a delete without a version)
+// answers "write outcome unknown", an update naming the version it read
+// (which its version makes safe to send again) is retried through the new
+// leader and succeeds, a read barrier is asked of the new leader; all
+// within 2 s of the election. The next write succeeds, and the thawed leader rejoins.
+func TestForwardedCallsFollowLeadership(t *testing.T) {
+	c := rafttest.New(t, 3)
+	old := c.Leader(5 * time.Second)
+	fs := c.Followers()
+	before := createService(t, fs[0].Node, "before")
+	victim := createService(t, fs[0].Node, "victim")
+	c.WaitConverged(5 * time.Second)
+	toUpdate := readService(t, fs[0].Node, before).Copy()
+	toUpdate.Spec.Mode.Replicated.Replicas = 3
+
+	c.Net.Freeze(old.Addr)
+	frozenAt := time.Now()
+	defer c.Net.Thaw(old.Addr)
+	// The callers would wait this long for a frozen leader.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	type outcome struct {
+		err error
+		at  time.Time
+	}
+	start := func(fn func() error) <-chan outcome {
+		ch := make(chan outcome, 1)
+		go func() {
+			err := fn()
+			ch <- outcome{err, time.Now()}
+		}()
+		return ch
+	}
+	unsafeWrite := start(func() error {
+		return propose(ctx, fs[0].Node, state.Op{Type: state.OpDeleteService, ID: victim})
+	})
+	safeWrite := start(func() error {
+		return propose(ctx, fs[0].Node, state.Op{Type: state.OpUpdateService, Service: toUpdate, Version: toUpdate.Version.Index})
+	})
+	read := start(func() error { return fs[1].Node.ReadBarrier(ctx) })
+	// A caller on the frozen leader itself (in-process its Raft timers
+	// run on): it loses its lease, and the write must not hang either.
+	onOld := start(func() error {
+		return propose(ctx, old.Node, state.Op{Type: state.OpCreateService, Service: service(model.NewID(), "on-old-leader", 1)})
+	})
+
+	// The others elect a new leader.
+	var elected time.Time
+	for elected.IsZero() {
+		if time.Since(frozenAt) > 10*time.Second {
+			t.Fatal("no new leader within 10 s of the freeze")
+		}
+		for _, f := range fs {
+			if f.Node.Ready() {
+				elected = time.Now()
+				t.Logf("%s elected %v after the freeze", f.ID, elected.Sub(frozenAt).Round(time.Millisecond))
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if held := c.Net.HeldCalls(); held < 3 {
+		t.Fatalf("only %d calls reached the frozen leader; the test did not test the freeze", held)
+	}
+
+	const bound = 2 * time.Second
+	wait := func(name string, ch <-chan outcome) error {
+		t.Helper()
+		select {
+		case o := <-ch:
+			t.Logf("%s ended %v after the election: %v", name, o.at.Sub(elected).Round(time.Millisecond), o.err)
+			if o.at.Sub(elected) > bound {
+				t.Fatalf("%s ended %v after the new leader was elected, bound %v", name, o.at.Sub(elected), bound)
+			}
+			return o.err
+		case <-time.After(time.Until(elected.Add(bound))):
+			t.Fatalf("%s still waits for the frozen leader %v after the new leader was elected", name, bound)
+		}
+		return nil
+	}
+	if err := wait("unsafe write", unsafeWrite); !errors.Is(err, raft.ErrUnknownOutcome) {
+		t.Fatalf("a write held by the frozen leader: got %v, want %v", err, raft.ErrUnknownOutcome)
+	}
+	if err := wait("versioned update (safe to retry)", safeWrite); err != nil {
+		t.Fatalf("an update held by the frozen leader was not retried: %v", err)
+	}
+	if err := wait("read barrier", read); err != nil {
+		t.Fatalf("a read barrier held by the frozen leader: %v", err)
+	}
+	if readService(t, fs[1].Node, before) == nil {
+		t.Fatalf("%s misses a write acknowledged before the freeze", fs[1].ID)
+	}
+	after := createService(t, fs[0].Node, "after")
+
+	// The deposed leader answers its own caller: no quorum (the write may
+	// still apply) once it has waited LeaderWaitTimeout for a leader.
+	cfg := rafttest.FastConfig()
+	oldBound := cfg.LeaderLeaseTimeout + cfg.LeaderWaitTimeout + time.Second
+	select {
+	case o := <-onOld:
+		t.Logf("write on the frozen leader ended %v after the freeze: %v", o.at.Sub(frozenAt).Round(time.Millisecond), o.err)
+		if !errors.Is(o.err, raft.ErrNoQuorum) && !errors.Is(o.err, raft.ErrUnknownOutcome) {
+			t.Fatalf("write on the frozen leader: got %v, want no quorum or unknown outcome", o.err)
+		}
+	case <-time.After(time.Until(frozenAt.Add(oldBound))):
+		t.Fatalf("a write on the frozen leader still waits %v after the freeze", oldBound)
+	}
+
+	c.Net.Thaw(old.Addr)
+	c.WaitConverged(10 * time.Second)
+	for _, m := range c.Members {
+		for _, id := range []string{before, after} {
+			if readService(t, m.Node, id) == nil {
+				t.Fatalf("%s misses service %s after the thaw", m.ID, id)
+			}
+		}
+		if s := readService(t, m.Node, before); s.Spec.Mode.Replicated.Replicas != 3 {
+			t.Fatalf("%s has %s at %d replicas, want the retried update's 3", m.ID, before, s.Spec.Mode.Replicated.Replicas)
+		}
+	}
+}
+
+// TestReadAcrossRemovalOfTheOnlyFollower: a read whose leadership check
+// started while the cluster had two voters, the follower silent, must
+// not hang once the follower is removed (two managers demoted to one):
+// Raft never answers a check that counts the removed voter, so the read
+// asks again and the one voter left confirms it.
+func TestReadAcrossRemovalOfTheOnlyFollower(t *testing.T) {
+	c := rafttest.New(t, 2, func(c *rafttest.Cluster) {
+		c.Configure = func(cfg *raft.Config) {
+			// A lease long enough for the removal to commit first.
+			cfg.HeartbeatTimeout = time.Second
+			cfg.LeaderLeaseTimeout = time.Second
+			cfg.ElectionTimeout = time.Second
+		}
+	})
+	l := c.Leader(5 * time.Second)
+	createService(t, l.Node, "before")
+	f := c.Followers()[0]
+	c.Net.Freeze(f.Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	read := make(chan error, 1)
+	go func() { read <- l.Node.ReadBarrier(ctx) }()
+	time.Sleep(50 * time.Millisecond)
+	if err := l.Node.RemoveServer(ctx, f.ID); err != nil {
+		t.Fatalf("removing the frozen follower: %v", err)
+	}
+	select {
+	case err := <-read:
+		if err != nil {
+			t.Fatalf("the read across the removal: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the read across the removal hangs")
+	}
+	if err := l.Node.ReadBarrier(ctx); err != nil {
+		t.Fatalf("a read after the removal: %v", err)
+	}
+	c.Net.Thaw(f.Addr)
 }

@@ -10,8 +10,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 
 	"github.com/shoal-dev/shoal/state"
+	"github.com/shoal-dev/shoal/transport"
 )
 
 // Paths of the forwarding RPCs, served on the cluster port.
@@ -90,20 +92,21 @@ func (n *Node) Handler() http.Handler {
 			writeRPCError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, res)
+		transport.WriteJSON(w, http.StatusOK, res)
 	})
+	mux.HandleFunc("POST "+pathApplyBatch, n.serveApplyBatch)
 	mux.HandleFunc("POST "+pathReadIndex, func(w http.ResponseWriter, r *http.Request) {
-		idx, err := n.ReadIndexLocal(r.Context())
+		idx, err := n.readIndexShared(r.Context())
 		if err != nil {
 			writeRPCError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]uint64{"index": idx})
+		transport.WriteJSON(w, http.StatusOK, map[string]uint64{"index": idx})
 	})
 	mux.HandleFunc("POST "+pathMembership, func(w http.ResponseWriter, r *http.Request) {
 		var req MembershipChange
 		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req); err != nil || req.ID == "" || (!req.Remove && req.Addr == "") {
-			writeJSON(w, http.StatusBadRequest, rpcError{Kind: kindOther, Message: "raft: bad membership change"})
+			transport.WriteJSON(w, http.StatusBadRequest, rpcError{Kind: kindOther, Message: "raft: bad membership change"})
 			return
 		}
 		if err := n.ChangeMembershipLocal(r.Context(), req); err != nil {
@@ -113,26 +116,23 @@ func (n *Node) Handler() http.Handler {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("GET "+pathPing, func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, PingResponse{ID: n.cfg.NodeID, Index: n.store.Index()})
+		transport.WriteJSON(w, http.StatusOK, PingResponse{ID: n.cfg.NodeID, Index: n.store.Index()})
 	})
 	return mux
 }
 
 func writeRPCError(w http.ResponseWriter, err error) {
 	code, body := encodeRPCError(err)
-	writeJSON(w, code, body)
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
+	transport.WriteJSON(w, code, body)
 }
 
 // HTTPForwarder forwards requests over HTTPS to the Handler of other
 // managers. Client must present this manager's certificate.
 type HTTPForwarder struct {
 	Client *http.Client
+
+	mu     sync.Mutex
+	queues map[string]*applyQueue // writes waiting, per leader (batch.go)
 }
 
 var _ Forwarder = (*HTTPForwarder)(nil)
@@ -152,7 +152,10 @@ func (f *HTTPForwarder) do(ctx context.Context, addr, method, path string, body 
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
 		var e rpcError
-		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&e); err != nil {
+		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&e); err != nil || e.Kind == "" {
+			if resp.StatusCode == http.StatusNotFound {
+				return fmt.Errorf("%w: forwarding to %s: status %s", errPathNotFound, addr, resp.Status)
+			}
 			return fmt.Errorf("forwarding to %s: status %s", addr, resp.Status)
 		}
 		return e.err()
@@ -182,8 +185,14 @@ func notSent(err error) bool {
 var errTransport = errors.New("raft: connection lost")
 
 // Apply implements Forwarder. A connection lost after the command was
-// sent leaves its outcome unknown.
+// sent leaves its outcome unknown. Writes forwarded at the same time share
+// a request (batch.go).
 func (f *HTTPForwarder) Apply(ctx context.Context, addr string, cmd []byte) (state.Results, error) {
+	return f.applyBatched(ctx, addr, cmd)
+}
+
+// applyOne forwards one command in a request of its own.
+func (f *HTTPForwarder) applyOne(ctx context.Context, addr string, cmd []byte) (state.Results, error) {
 	var res state.Results
 	err := f.do(ctx, addr, http.MethodPost, pathApply, cmd, &res)
 	if errors.Is(err, errTransport) {

@@ -110,15 +110,16 @@ func (c *Cluster) pprofAddr(n *proctest.Node) (string, error) {
 }
 
 // Profile fetches a profile from a profiled manager into path: kind is a
-// pprof endpoint ("profile" for CPU over d, "heap", "block", "mutex",
-// "goroutine"). It blocks for d for a CPU profile.
+// pprof endpoint ("profile" for CPU over d, "allocs" for the allocations
+// over d (since the start if d is 0), "heap", "block", "mutex",
+// "goroutine"). It blocks for d for a CPU or allocation profile.
 func (c *Cluster) Profile(n *proctest.Node, kind string, d time.Duration, path string) error {
 	addr, err := c.pprofAddr(n)
 	if err != nil {
 		return err
 	}
 	url := fmt.Sprintf("http://%s/debug/pprof/%s", addr, kind)
-	if kind == "profile" || kind == "trace" {
+	if kind == "profile" || kind == "trace" || (kind == "allocs" && d > 0) {
 		url += fmt.Sprintf("?seconds=%d", max(1, int(d.Round(time.Second)/time.Second)))
 	}
 	resp, err := (&http.Client{Timeout: d + time.Minute}).Get(url)

@@ -130,3 +130,17 @@ func TestJoinTokenErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestUpdateMaxReplicas checks that --max-replicas sets the cluster's
+// replica limit through its label and keeps the other labels.
+func TestUpdateMaxReplicas(t *testing.T) {
+	fc := newFake()
+	out, err := run(t, fc, "update", "--max-replicas", "200000")
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	w := fc.LastWrite()
+	if w.Op != "swarm update" || w.SwarmSpec.Labels["io.shoal.max-replicas"] != "200000" || w.SwarmSpec.Labels["io.shoal.rebalance"] != "true" {
+		t.Errorf("sent %+v", w)
+	}
+}

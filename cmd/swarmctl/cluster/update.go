@@ -3,11 +3,14 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"maps"
+	"strconv"
 	"time"
 
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/spf13/cobra"
 
+	"github.com/shoal-dev/shoal/api/convert"
 	"github.com/shoal-dev/shoal/cmd/swarmctl/internal/command"
 )
 
@@ -17,6 +20,7 @@ type updateOptions struct {
 	heartbeatPeriod  time.Duration
 	certExpiry       time.Duration
 	snapshotInterval uint64
+	maxReplicas      uint64
 }
 
 func newUpdateCommand(env *command.Env) *cobra.Command {
@@ -25,7 +29,8 @@ func newUpdateCommand(env *command.Env) *cobra.Command {
 		Use:   "update [OPTIONS]",
 		Short: "Change cluster settings",
 		Example: `  swarmctl cluster update --autolock=true
-  swarmctl cluster update --task-history-limit 3 --dispatcher-heartbeat 2s`,
+  swarmctl cluster update --task-history-limit 3 --dispatcher-heartbeat 2s
+  swarmctl cluster update --max-replicas 200000`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := env.Client()
@@ -41,6 +46,7 @@ func newUpdateCommand(env *command.Env) *cobra.Command {
 	f.DurationVar(&o.heartbeatPeriod, "dispatcher-heartbeat", 0, "agents' heartbeat period")
 	f.DurationVar(&o.certExpiry, "cert-expiry", 0, "validity of node certificates (at least 1h)")
 	f.Uint64Var(&o.snapshotInterval, "snapshot-interval", 0, "Raft log entries between snapshots")
+	f.Uint64Var(&o.maxReplicas, "max-replicas", 0, "largest replica count of a service (default 100000, at most 1000000)")
 	return cmd
 }
 
@@ -70,6 +76,17 @@ func runUpdate(ctx context.Context, env *command.Env, c command.Client, cmd *cob
 	}
 	if f.Changed("snapshot-interval") {
 		spec.Raft.SnapshotInterval = o.snapshotInterval
+		changed = true
+	}
+	if f.Changed("max-replicas") {
+		// shoal's setting travels as a cluster label: Docker's API has no
+		// field for it (the manager checks the value).
+		labels := maps.Clone(spec.Labels)
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels[convert.LabelMaxReplicas] = strconv.FormatUint(o.maxReplicas, 10)
+		spec.Labels = labels
 		changed = true
 	}
 	if !changed {

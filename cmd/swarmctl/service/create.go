@@ -38,6 +38,9 @@ mesh.`,
 				return err
 			}
 			ctx := cmd.Context()
+			if err := flags.resolveRefs(ctx, c, &spec); err != nil {
+				return err
+			}
 			resp, err := c.ServiceCreate(ctx, spec, swarm.ServiceCreateOptions{})
 			if err != nil {
 				return err

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/shoal-dev/shoal/api/convert"
@@ -152,8 +153,8 @@ func TestCreateErrors(t *testing.T) {
 		{[]string{"--name", "web", "--env", "NOVALUE", "nginx"}, `--env "NOVALUE": no value, want KEY=VALUE`},
 		{[]string{"--name", "web", "--label", "=v", "nginx"}, `--label "=v": empty key`},
 		{[]string{"--name", "web", "--mode", "global", "--replicas", "2", "nginx"}, "--replicas applies to replicated services only; this one is global"},
-		{[]string{"--name", "web", "--mode", "replicated-job", "nginx"}, "not jobs"},
-		{[]string{"--name", "web", "--mode", "dual", "nginx"}, `--mode "dual": want replicated or global`},
+		{[]string{"--name", "web", "--max-concurrent", "2", "nginx"}, "--max-concurrent applies to replicated jobs only; this one is replicated"},
+		{[]string{"--name", "web", "--mode", "dual", "nginx"}, `--mode "dual": want replicated, global, replicated-job or global-job`},
 		{[]string{"--name", "web", "--replicas", "-1", "nginx"}, `"-1": want a whole number`},
 		{[]string{"--name", "web", "--reserve-cpu", "lots", "nginx"}, `"lots": want a number of CPUs`},
 		{[]string{"--name", "web", "--limit-memory", "big", "nginx"}, `"big": want a size`},
@@ -181,6 +182,30 @@ func TestCreateErrors(t *testing.T) {
 	}
 }
 
+// TestCreateJob: --mode replicated-job with --replicas (completions) and
+// --max-concurrent sends Docker's ReplicatedJob, which the manager
+// accepts; --mode global-job a GlobalJob.
+func TestCreateJob(t *testing.T) {
+	fc := &fakeclient.Client{}
+	if r := run(t, fc, "create", "-d", "--name", "batch", "--mode", "replicated-job", "--replicas", "6", "--max-concurrent", "2", "nginx"); r.err != nil {
+		t.Fatal(r.err)
+	}
+	spec := fc.LastWrite().ServiceSpec
+	j := spec.Mode.ReplicatedJob
+	if j == nil || j.TotalCompletions == nil || *j.TotalCompletions != 6 || j.MaxConcurrent == nil || *j.MaxConcurrent != 2 || spec.Mode.Replicated != nil {
+		t.Fatalf("mode sent %+v", spec.Mode)
+	}
+	if _, err := convert.ServiceSpecFromDocker(spec); err != nil {
+		t.Errorf("the manager would refuse it: %v", err)
+	}
+	if r := run(t, fc, "create", "-d", "--name", "mig", "--mode", "global-job", "nginx"); r.err != nil {
+		t.Fatal(r.err)
+	}
+	if m := fc.LastWrite().ServiceSpec.Mode; m.GlobalJob == nil || m.Replicated != nil {
+		t.Fatalf("mode sent %+v", m)
+	}
+}
+
 // Without -d, create shows the service converging.
 func TestCreateProgress(t *testing.T) {
 	fc := &fakeclient.Client{NextID: "newsvc0000000000000000001", Nodes: newFake().Nodes}
@@ -202,5 +227,92 @@ func TestCreateConflict(t *testing.T) {
 	r := run(t, fc, "create", "-d", "--name", "web", "nginx")
 	if r.err == nil || r.err.Error() != "service web already exists" {
 		t.Errorf("error %v, want the manager's message", r.err)
+	}
+}
+
+// refsFake holds the network, secret and config the docker CLI's
+// recorded bodies name, with the recording engine's IDs.
+func refsFake() *fakeclient.Client {
+	return &fakeclient.Client{
+		Networks: []network.Inspect{{ID: "netappnet0000000000000000", Name: "appnet", Scope: "swarm", Driver: "overlay"}},
+		Secrets:  []swarm.Secret{{ID: "secdbpass0000000000000000", Spec: swarm.SecretSpec{Annotations: swarm.Annotations{Name: "dbpass"}}}},
+		Configs:  []swarm.Config{{ID: "cfgsite0conf0000000000000", Spec: swarm.ConfigSpec{Annotations: swarm.Annotations{Name: "site.conf"}}}},
+	}
+}
+
+// TestCreateResolvesReferences checks that --network, --secret and
+// --config send what the docker CLI sends: the objects' IDs, and Docker's
+// file defaults.
+func TestCreateResolvesReferences(t *testing.T) {
+	for _, c := range []struct {
+		docker string
+		args   []string
+	}{
+		{"service-create-network", []string{"--name", "web", "--network", "appnet", "nginx:1.27"}},
+		{"service-create-network", []string{"--name", "web", "--network", "name=netapp", "nginx:1.27"}},
+		{"service-create-secret", []string{"--name", "web", "--secret", "dbpass", "nginx:1.27"}},
+		{"service-create-config", []string{"--name", "web", "--config", "source=site.conf", "nginx:1.27"}},
+	} {
+		t.Run(c.docker+"/"+strings.Join(c.args, " "), func(t *testing.T) {
+			fc := refsFake()
+			r := run(t, fc, append([]string{"create", "-d"}, c.args...)...)
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			got := fc.LastWrite().ServiceSpec
+			if g, w := normalize(t, got), normalize(t, dockerSpec(t, c.docker)); g != w {
+				t.Errorf("swarmctl sent\n%s\nthe docker CLI sent\n%s", g, w)
+			}
+			if _, err := convert.ServiceSpecFromDocker(got); err != nil {
+				t.Errorf("the manager would refuse it: %v", err)
+			}
+		})
+	}
+	fc := refsFake()
+	r := run(t, fc, "create", "-d", "--name", "web", "--network", "name=appnet,alias=www,alias=api", "--endpoint-mode", "dnsrr",
+		"--secret", "source=dbpass,target=db.pw,uid=10,gid=20,mode=0400", "nginx:1.27")
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	got := fc.LastWrite().ServiceSpec
+	if n := got.TaskTemplate.Networks; len(n) != 1 || strings.Join(n[0].Aliases, ",") != "www,api" || got.EndpointSpec.Mode != swarm.ResolutionModeDNSRR {
+		t.Errorf("networks %+v, endpoint %+v", n, got.EndpointSpec)
+	}
+	if s := got.TaskTemplate.ContainerSpec.Secrets; len(s) != 1 || *s[0].File != (swarm.SecretReferenceFileTarget{Name: "db.pw", UID: "10", GID: "20", Mode: 0o400}) {
+		t.Errorf("secrets %+v", s)
+	}
+	for _, bad := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--network", "nope"}, "--network nope: network nope not found"},
+		{[]string{"--secret", "nope"}, "--secret nope: secret nope not found"},
+		{[]string{"--config", "src=nope"}, "--config nope: config nope not found"},
+		{[]string{"--secret", "source=dbpass,mode=rw"}, `mode "rw": want an octal file mode`},
+		{[]string{"--network", "appnet", "--network", "netapp"}, "already attached"},
+		{[]string{"--endpoint-mode", "rr"}, `--endpoint-mode "rr": want vip or dnsrr`},
+	} {
+		fc := refsFake()
+		r := run(t, fc, append(append([]string{"create", "-d", "--name", "web"}, bad.args...), "nginx:1.27")...)
+		if r.err == nil || !strings.Contains(r.err.Error(), bad.want) || len(fc.Writes) != 0 {
+			t.Errorf("%q: %v, writes %d; want an error saying %q", bad.args, r.err, len(fc.Writes), bad.want)
+		}
+	}
+}
+
+// TestUpdateReferences adds and removes networks, secrets and configs by
+// name, on a service that holds them by ID.
+func TestUpdateReferences(t *testing.T) {
+	fc := refsFake()
+	if r := run(t, fc, "create", "-d", "--name", "web", "--network", "appnet", "--secret", "dbpass", "nginx:1.27"); r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r := run(t, fc, "update", "-d", "--network-rm", "appnet", "--secret-rm", "dbpass", "--config-add", "site.conf", "web"); r.err != nil {
+		t.Fatal(r.err)
+	}
+	got := fc.LastWrite().ServiceSpec
+	cs := got.TaskTemplate.ContainerSpec
+	if len(got.TaskTemplate.Networks) != 0 || len(cs.Secrets) != 0 || len(cs.Configs) != 1 || cs.Configs[0].ConfigID != "cfgsite0conf0000000000000" {
+		t.Errorf("after update: networks %+v secrets %+v configs %+v", got.TaskTemplate.Networks, cs.Secrets, cs.Configs)
 	}
 }

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/spf13/pflag"
 
+	"github.com/shoal-dev/shoal/cmd/swarmctl/internal/command"
 	"github.com/shoal-dev/shoal/cmd/swarmctl/internal/format"
 	"github.com/shoal-dev/shoal/cmd/swarmctl/internal/opts"
 )
@@ -20,6 +22,7 @@ const (
 	flagReplicas           = "replicas"
 	flagMode               = "mode"
 	flagMaxReplicasPerNode = "replicas-max-per-node"
+	flagMaxConcurrent      = "max-concurrent"
 	flagImage              = "image"
 	flagForce              = "force"
 	flagEnv                = "env"
@@ -172,6 +175,7 @@ type specFlags struct {
 	fs *pflag.FlagSet
 
 	replicas           opts.Uint64
+	maxConcurrent      opts.Uint64
 	mode               string
 	maxReplicasPerNode opts.Uint64
 	image              string
@@ -193,6 +197,7 @@ type specFlags struct {
 	healthRetries                      int
 	noHealthcheck, rebalance           bool
 	strategy                           string
+	refs                               refFlags
 }
 
 // newSpecFlags registers the spec flags on fs, in their create form or,
@@ -203,12 +208,13 @@ func newSpecFlags(fs *pflag.FlagSet, update bool) *specFlags {
 	f.updateConfig.prefix = "update"
 	f.rollbackConfig.prefix = "rollback"
 
-	fs.Var(&f.replicas, flagReplicas, "number of tasks of a replicated service")
+	fs.Var(&f.replicas, flagReplicas, "number of tasks of a replicated service; completions of a replicated job")
+	fs.Var(&f.maxConcurrent, flagMaxConcurrent, "most tasks of a replicated job running at once (default 1)")
 	if update {
 		fs.StringVar(&f.image, flagImage, "", "new image")
 		fs.BoolVar(&f.force, flagForce, false, "replace every task even if nothing changed")
 	} else {
-		fs.StringVar(&f.mode, flagMode, "replicated", "replicated or global (one task per eligible node)")
+		fs.StringVar(&f.mode, flagMode, "replicated", "replicated, global (one task per eligible node), replicated-job or global-job (tasks run to completion)")
 	}
 	fs.Var(&f.maxReplicasPerNode, flagMaxReplicasPerNode, "at most this many tasks per node (0 = no limit)")
 
@@ -246,7 +252,14 @@ func newSpecFlags(fs *pflag.FlagSet, update bool) *specFlags {
 
 	fs.BoolVar(&f.rebalance, flagRebalance, false, "move tasks to nodes that join or come back, to keep the service spread (label "+format.LabelRebalance+")")
 	fs.StringVar(&f.strategy, flagStrategy, "", "placement strategy: spread (default) or binpack (label "+format.LabelPlacementStrategy+")")
+	f.refs.add(fs, update)
 	return f
+}
+
+// resolveRefs applies the flags naming networks, secrets and configs,
+// which need the manager to look them up; call it after apply.
+func (f *specFlags) resolveRefs(ctx context.Context, c command.Client, spec *swarm.ServiceSpec) error {
+	return f.refs.resolve(ctx, c, f.fs, spec)
 }
 
 func (f *specFlags) changed(names ...string) bool {
@@ -323,11 +336,27 @@ func (f *specFlags) applyMode(spec *swarm.ServiceSpec) error {
 			}
 		case "global":
 			spec.Mode = swarm.ServiceMode{Global: &swarm.GlobalService{}}
-		case "replicated-job", "global-job":
-			return fmt.Errorf("--mode %s: shoal runs services, not jobs; want replicated or global", f.mode)
+		case "replicated-job":
+			spec.Mode = swarm.ServiceMode{ReplicatedJob: &swarm.ReplicatedJob{}}
+		case "global-job":
+			spec.Mode = swarm.ServiceMode{GlobalJob: &swarm.GlobalJob{}}
 		default:
-			return fmt.Errorf("--mode %q: want replicated or global", f.mode)
+			return fmt.Errorf("--mode %q: want replicated, global, replicated-job or global-job", f.mode)
 		}
+	}
+	if j := spec.Mode.ReplicatedJob; j != nil {
+		if f.changed(flagMaxConcurrent) {
+			n := uint64(f.maxConcurrent)
+			j.MaxConcurrent = &n
+		}
+		if f.changed(flagReplicas) {
+			n := uint64(f.replicas)
+			j.TotalCompletions = &n
+		}
+		return nil
+	}
+	if f.changed(flagMaxConcurrent) {
+		return fmt.Errorf("--max-concurrent applies to replicated jobs only; this one is %s", format.ServiceMode(spec.Mode))
 	}
 	if f.changed(flagReplicas) {
 		if spec.Mode.Replicated == nil {

@@ -46,6 +46,9 @@ converged (-d to return at once; Ctrl-C stops watching, the update goes on).`,
 			if err := flags.apply(&spec); err != nil {
 				return err
 			}
+			if err := flags.resolveRefs(ctx, c, &spec); err != nil {
+				return err
+			}
 			resp, err := c.ServiceUpdate(ctx, svc.ID, svc.Version, spec, swarm.ServiceUpdateOptions{})
 			if err != nil {
 				return err

@@ -1,10 +1,12 @@
 // Package rafttest runs in-process clusters of Raft nodes over hashicorp/raft's
 // in-memory transport, with real log stores on disk, for tests of
-// components that need replicated state: elections, partitions, restarts.
+// components that need replicated state: elections, partitions, restarts,
+// frozen nodes.
 package rafttest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -18,17 +20,23 @@ import (
 )
 
 // Network connects in-process nodes: Raft RPCs over InmemTransport and
-// forwarded requests by direct calls, both subject to the same partitions.
+// forwarded requests by direct calls, both subject to the same partitions
+// and freezes.
 type Network struct {
 	mu    sync.Mutex
 	nodes map[string]*raft.Node
 	trans map[string]*hraft.InmemTransport
 	cut   map[[2]string]bool
+	// frozen holds, per frozen address, a channel closed when it thaws.
+	frozen map[string]chan struct{}
+	// held counts the forwarded calls a frozen node has held.
+	held int
 }
 
 // NewNetwork returns an empty network.
 func NewNetwork() *Network {
-	return &Network{nodes: map[string]*raft.Node{}, trans: map[string]*hraft.InmemTransport{}, cut: map[[2]string]bool{}}
+	return &Network{nodes: map[string]*raft.Node{}, trans: map[string]*hraft.InmemTransport{}, cut: map[[2]string]bool{},
+		frozen: map[string]chan struct{}{}}
 }
 
 // Transport returns a new transport at addr connected to every other
@@ -39,13 +47,63 @@ func (nw *Network) Transport(addr string) *hraft.InmemTransport {
 	defer nw.mu.Unlock()
 	nw.trans[addr] = t
 	for a, o := range nw.trans {
-		if a == addr || nw.cut[pair(a, addr)] {
+		if !nw.linked(a, addr) {
 			continue
 		}
 		t.Connect(hraft.ServerAddress(a), o)
 		o.Connect(hraft.ServerAddress(addr), t)
 	}
 	return t
+}
+
+// linked tells whether Raft RPCs flow between a and b. The caller holds mu.
+func (nw *Network) linked(a, b string) bool {
+	return a != b && !nw.cut[pair(a, b)] && nw.frozen[a] == nil && nw.frozen[b] == nil
+}
+
+// Freeze stops the node at addr as SIGSTOP would, as far as others see
+// it: it sends and answers no Raft RPC, and a forwarded call to or from it
+// waits, until Thaw, or until its caller gives up. Unlike a stopped
+// process, the node's own timers go on: a frozen leader steps down after
+// its lease.
+func (nw *Network) Freeze(addr string) {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	if nw.frozen[addr] != nil {
+		return
+	}
+	nw.frozen[addr] = make(chan struct{})
+	for a, o := range nw.trans {
+		if a != addr {
+			o.Disconnect(hraft.ServerAddress(addr))
+		}
+	}
+	if t, ok := nw.trans[addr]; ok {
+		t.DisconnectAll()
+	}
+}
+
+// Thaw resumes a frozen node: its links come back (those not cut) and the
+// forwarded calls held for it go on.
+func (nw *Network) Thaw(addr string) {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	ch := nw.frozen[addr]
+	if ch == nil {
+		return
+	}
+	delete(nw.frozen, addr)
+	close(ch)
+	t, ok := nw.trans[addr]
+	if !ok {
+		return
+	}
+	for a, o := range nw.trans {
+		if nw.linked(a, addr) {
+			t.Connect(hraft.ServerAddress(a), o)
+			o.Connect(hraft.ServerAddress(addr), t)
+		}
+	}
 }
 
 func pair(a, b string) [2]string {
@@ -98,7 +156,7 @@ func (nw *Network) HealAll() {
 	for p := range nw.cut {
 		ta, oka := nw.trans[p[0]]
 		tb, okb := nw.trans[p[1]]
-		if oka && okb {
+		if oka && okb && nw.frozen[p[0]] == nil && nw.frozen[p[1]] == nil {
 			ta.Connect(hraft.ServerAddress(p[1]), tb)
 			tb.Connect(hraft.ServerAddress(p[0]), ta)
 		}
@@ -106,15 +164,47 @@ func (nw *Network) HealAll() {
 	nw.cut = map[[2]string]bool{}
 }
 
-func (nw *Network) target(from, to string) (*raft.Node, error) {
+// target returns the node a forwarded call from from reaches at to. A
+// call to or from a frozen node waits until it thaws; if ctx ends first,
+// the call is lost in flight and target returns errFrozen.
+func (nw *Network) target(ctx context.Context, from, to string) (*raft.Node, error) {
+	for {
+		nw.mu.Lock()
+		n, ok := nw.nodes[to]
+		cut := nw.cut[pair(from, to)]
+		hold := nw.frozen[to]
+		if hold == nil {
+			hold = nw.frozen[from]
+		}
+		nw.mu.Unlock()
+		if !ok || cut {
+			return nil, fmt.Errorf("%w: %s unreachable from %s", raft.ErrNotSent, to, from)
+		}
+		if hold == nil {
+			return n, nil
+		}
+		nw.mu.Lock()
+		nw.held++
+		nw.mu.Unlock()
+		select {
+		case <-hold:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: %s is frozen: %w", errFrozen, to, ctx.Err())
+		}
+	}
+}
+
+// HeldCalls returns how many forwarded calls frozen nodes have held so
+// far, so that a test can check its calls did meet the freeze.
+func (nw *Network) HeldCalls() int {
 	nw.mu.Lock()
 	defer nw.mu.Unlock()
-	n, ok := nw.nodes[to]
-	if !ok || nw.cut[pair(from, to)] {
-		return nil, fmt.Errorf("%w: %s unreachable from %s", raft.ErrNotSent, to, from)
-	}
-	return n, nil
+	return nw.held
 }
+
+// errFrozen marks a forwarded call held by a frozen node until its caller
+// gave up: it was sent, and what became of it is not known.
+var errFrozen = errors.New("rafttest: call held by a frozen node")
 
 // Forwarder returns the forwarder of the node at addr.
 func (nw *Network) Forwarder(from string) raft.Forwarder { return &forwarder{nw: nw, from: from} }
@@ -125,7 +215,10 @@ type forwarder struct {
 }
 
 func (f *forwarder) Apply(ctx context.Context, addr string, cmd []byte) (state.Results, error) {
-	n, err := f.nw.target(f.from, addr)
+	n, err := f.nw.target(ctx, f.from, addr)
+	if errors.Is(err, errFrozen) {
+		return nil, fmt.Errorf("%w: %w", raft.ErrUnknownOutcome, err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +226,7 @@ func (f *forwarder) Apply(ctx context.Context, addr string, cmd []byte) (state.R
 }
 
 func (f *forwarder) ReadIndex(ctx context.Context, addr string) (uint64, error) {
-	n, err := f.nw.target(f.from, addr)
+	n, err := f.nw.target(ctx, f.from, addr)
 	if err != nil {
 		return 0, err
 	}
@@ -141,7 +234,10 @@ func (f *forwarder) ReadIndex(ctx context.Context, addr string) (uint64, error) 
 }
 
 func (f *forwarder) ChangeMembership(ctx context.Context, addr string, req raft.MembershipChange) error {
-	n, err := f.nw.target(f.from, addr)
+	n, err := f.nw.target(ctx, f.from, addr)
+	if errors.Is(err, errFrozen) {
+		return fmt.Errorf("%w: %w", raft.ErrUnknownOutcome, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -149,7 +245,7 @@ func (f *forwarder) ChangeMembership(ctx context.Context, addr string, req raft.
 }
 
 func (f *forwarder) Ping(ctx context.Context, addr string) error {
-	_, err := f.nw.target(f.from, addr)
+	_, err := f.nw.target(ctx, f.from, addr)
 	return err
 }
 

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/api/types/system"
 	"github.com/docker/docker/client"
@@ -21,7 +23,36 @@ type Client interface {
 	SwarmUpdate(ctx context.Context, version swarm.Version, spec swarm.Spec, flags swarm.UpdateFlags) error
 	SwarmGetUnlockKey(ctx context.Context) (swarm.UnlockKeyResponse, error)
 	Info(ctx context.Context) (system.Info, error)
+	Events(ctx context.Context, options events.ListOptions) (<-chan events.Message, <-chan error)
+	NetworkClient
+	SecretClient
+	ConfigClient
 	Close() error
+}
+
+// NetworkClient is the part of Docker's network API a cluster has: swarm
+// networks only, so no connect, disconnect or prune.
+type NetworkClient interface {
+	NetworkCreate(ctx context.Context, name string, options network.CreateOptions) (network.CreateResponse, error)
+	NetworkInspect(ctx context.Context, networkID string, options network.InspectOptions) (network.Inspect, error)
+	NetworkList(ctx context.Context, options network.ListOptions) ([]network.Summary, error)
+	NetworkRemove(ctx context.Context, networkID string) error
+}
+
+// SecretClient is Docker's secret API but for updates.
+type SecretClient interface {
+	SecretCreate(ctx context.Context, spec swarm.SecretSpec) (swarm.SecretCreateResponse, error)
+	SecretInspectWithRaw(ctx context.Context, ref string) (swarm.Secret, []byte, error)
+	SecretList(ctx context.Context, options swarm.SecretListOptions) ([]swarm.Secret, error)
+	SecretRemove(ctx context.Context, id string) error
+}
+
+// ConfigClient is Docker's config API but for updates.
+type ConfigClient interface {
+	ConfigCreate(ctx context.Context, spec swarm.ConfigSpec) (swarm.ConfigCreateResponse, error)
+	ConfigInspectWithRaw(ctx context.Context, ref string) (swarm.Config, []byte, error)
+	ConfigList(ctx context.Context, options swarm.ConfigListOptions) ([]swarm.Config, error)
+	ConfigRemove(ctx context.Context, id string) error
 }
 
 var _ Client = (*client.Client)(nil)

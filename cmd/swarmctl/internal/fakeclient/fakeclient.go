@@ -24,7 +24,9 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/api/types/system"
 	"github.com/docker/docker/errdefs"
@@ -35,7 +37,8 @@ import (
 // Write is one request with a body that a command sent.
 type Write struct {
 	// Op is "service create", "service update", "service rm", "node
-	// update", "node rm" or "swarm update".
+	// update", "node rm", "swarm update", or "network", "secret" or
+	// "config" and "create" or "rm".
 	Op string
 	// ID is the object written, Version the version the command named.
 	ID      string
@@ -46,6 +49,12 @@ type Write struct {
 	SwarmSpec   swarm.Spec
 	// Options are the query options: rollback, force, rotate flags.
 	Options string
+	// Name, NetworkOptions, SecretSpec and ConfigSpec hold what a create
+	// of a network, secret or config sent.
+	Name           string
+	NetworkOptions network.CreateOptions
+	SecretSpec     swarm.SecretSpec
+	ConfigSpec     swarm.ConfigSpec
 }
 
 // Client is the fake manager.
@@ -54,15 +63,20 @@ type Client struct {
 	Services   []swarm.Service
 	Tasks      []swarm.Task
 	Nodes      []swarm.Node
+	Networks   []network.Inspect
+	Secrets    []swarm.Secret
+	Configs    []swarm.Config
 	Swarm      swarm.Swarm
 	SystemInfo system.Info
+	// EventLog is what Events sends.
+	EventLog []events.Message
 	// UnlockKey is what SwarmGetUnlockKey returns; empty means autolock is off.
 	UnlockKey string
 	// Logs is the raw (multiplexed) body of every logs request.
 	Logs []byte
 	// Writes records the writes, in order.
 	Writes []Write
-	// NextID names the next service created.
+	// NextID names the next service, network, secret or config created.
 	NextID string
 	// Index is the version counter, bumped on every write.
 	Index uint64
@@ -371,6 +385,195 @@ func (c *Client) Info(context.Context) (system.Info, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return clone(c.SystemInfo), nil
+}
+
+// Events sends EventLog, then io.EOF, as a manager does for a --until in
+// the past; it ignores the options.
+func (c *Client) Events(ctx context.Context, _ events.ListOptions) (<-chan events.Message, <-chan error) {
+	c.mu.Lock()
+	log := slices.Clone(c.EventLog)
+	c.mu.Unlock()
+	msgs, errs := make(chan events.Message), make(chan error, 1)
+	go func() {
+		for _, m := range log {
+			select {
+			case msgs <- m:
+			case <-ctx.Done():
+				errs <- ctx.Err()
+				return
+			}
+		}
+		errs <- io.EOF
+	}()
+	return msgs, errs
+}
+
+// nextID returns NextID or an ID made from n.
+func (c *Client) nextID(n int) string {
+	if c.NextID != "" {
+		return c.NextID
+	}
+	return fmt.Sprintf("new%022d", n)
+}
+
+// NetworkCreate stores a network; a name in use is a conflict.
+func (c *Client) NetworkCreate(_ context.Context, name string, o network.CreateOptions) (network.CreateResponse, error) {
+	o = clone(o)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.Writes = append(c.Writes, Write{Op: "network create", Name: name, NetworkOptions: o})
+	if slices.ContainsFunc(c.Networks, func(n network.Inspect) bool { return n.Name == name }) {
+		return network.CreateResponse{}, errdefs.Conflict(fmt.Errorf("network with name %s already exists", name))
+	}
+	n := network.Inspect{ID: c.nextID(len(c.Networks)), Name: name, Created: c.Now, Scope: "swarm", Driver: o.Driver,
+		Internal: o.Internal, Attachable: o.Attachable, Labels: o.Labels}
+	if o.IPAM != nil {
+		n.IPAM = *o.IPAM
+	}
+	c.Networks = append(c.Networks, n)
+	return network.CreateResponse{ID: n.ID}, nil
+}
+
+func (c *Client) network(ref string) (int, error) {
+	return resolve(len(c.Networks), func(i int) string { return c.Networks[i].ID },
+		func(i int) string { return c.Networks[i].Name }, ref, "network")
+}
+
+// NetworkInspect returns a network by ID, name or ID prefix.
+func (c *Client) NetworkInspect(_ context.Context, ref string, _ network.InspectOptions) (network.Inspect, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i, err := c.network(ref)
+	if err != nil {
+		return network.Inspect{}, err
+	}
+	return clone(c.Networks[i]), nil
+}
+
+// NetworkList returns the networks.
+func (c *Client) NetworkList(context.Context, network.ListOptions) ([]network.Summary, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return clone(c.Networks), nil
+}
+
+// NetworkRemove deletes a network.
+func (c *Client) NetworkRemove(_ context.Context, ref string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i, err := c.network(ref)
+	if err != nil {
+		return err
+	}
+	c.Writes = append(c.Writes, Write{Op: "network rm", ID: c.Networks[i].ID})
+	c.Networks = slices.Delete(c.Networks, i, i+1)
+	return nil
+}
+
+// SecretCreate stores a secret; a name in use is a conflict.
+func (c *Client) SecretCreate(_ context.Context, spec swarm.SecretSpec) (swarm.SecretCreateResponse, error) {
+	spec = clone(spec)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.Writes = append(c.Writes, Write{Op: "secret create", SecretSpec: spec})
+	if slices.ContainsFunc(c.Secrets, func(s swarm.Secret) bool { return s.Spec.Name == spec.Name }) {
+		return swarm.SecretCreateResponse{}, errdefs.Conflict(fmt.Errorf("secret %s already exists", spec.Name))
+	}
+	s := swarm.Secret{ID: c.nextID(len(c.Secrets)), Meta: swarm.Meta{Version: c.bump(), CreatedAt: c.Now, UpdatedAt: c.Now},
+		Spec: swarm.SecretSpec{Annotations: spec.Annotations}}
+	c.Secrets = append(c.Secrets, s)
+	return swarm.SecretCreateResponse{ID: s.ID}, nil
+}
+
+func (c *Client) secret(ref string) (int, error) {
+	return resolve(len(c.Secrets), func(i int) string { return c.Secrets[i].ID },
+		func(i int) string { return c.Secrets[i].Spec.Name }, ref, "secret")
+}
+
+// SecretInspectWithRaw returns a secret, without its data as a manager
+// does.
+func (c *Client) SecretInspectWithRaw(_ context.Context, ref string) (swarm.Secret, []byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i, err := c.secret(ref)
+	if err != nil {
+		return swarm.Secret{}, nil, err
+	}
+	s := clone(c.Secrets[i])
+	b, _ := json.Marshal(s)
+	return s, b, nil
+}
+
+// SecretList returns the secrets.
+func (c *Client) SecretList(context.Context, swarm.SecretListOptions) ([]swarm.Secret, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return clone(c.Secrets), nil
+}
+
+// SecretRemove deletes a secret.
+func (c *Client) SecretRemove(_ context.Context, ref string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i, err := c.secret(ref)
+	if err != nil {
+		return err
+	}
+	c.Writes = append(c.Writes, Write{Op: "secret rm", ID: c.Secrets[i].ID})
+	c.Secrets = slices.Delete(c.Secrets, i, i+1)
+	return nil
+}
+
+// ConfigCreate stores a config; a name in use is a conflict.
+func (c *Client) ConfigCreate(_ context.Context, spec swarm.ConfigSpec) (swarm.ConfigCreateResponse, error) {
+	spec = clone(spec)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.Writes = append(c.Writes, Write{Op: "config create", ConfigSpec: spec})
+	if slices.ContainsFunc(c.Configs, func(s swarm.Config) bool { return s.Spec.Name == spec.Name }) {
+		return swarm.ConfigCreateResponse{}, errdefs.Conflict(fmt.Errorf("config %s already exists", spec.Name))
+	}
+	cf := swarm.Config{ID: c.nextID(len(c.Configs)), Meta: swarm.Meta{Version: c.bump(), CreatedAt: c.Now, UpdatedAt: c.Now}, Spec: spec}
+	c.Configs = append(c.Configs, cf)
+	return swarm.ConfigCreateResponse{ID: cf.ID}, nil
+}
+
+func (c *Client) config(ref string) (int, error) {
+	return resolve(len(c.Configs), func(i int) string { return c.Configs[i].ID },
+		func(i int) string { return c.Configs[i].Spec.Name }, ref, "config")
+}
+
+// ConfigInspectWithRaw returns a config, with its data.
+func (c *Client) ConfigInspectWithRaw(_ context.Context, ref string) (swarm.Config, []byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i, err := c.config(ref)
+	if err != nil {
+		return swarm.Config{}, nil, err
+	}
+	cf := clone(c.Configs[i])
+	b, _ := json.Marshal(cf)
+	return cf, b, nil
+}
+
+// ConfigList returns the configs.
+func (c *Client) ConfigList(context.Context, swarm.ConfigListOptions) ([]swarm.Config, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return clone(c.Configs), nil
+}
+
+// ConfigRemove deletes a config.
+func (c *Client) ConfigRemove(_ context.Context, ref string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i, err := c.config(ref)
+	if err != nil {
+		return err
+	}
+	c.Writes = append(c.Writes, Write{Op: "config rm", ID: c.Configs[i].ID})
+	c.Configs = slices.Delete(c.Configs, i, i+1)
+	return nil
 }
 
 // Close does nothing.

@@ -63,7 +63,7 @@ func ServiceMode(m swarm.ServiceMode) string {
 }
 
 // Replicas is the REPLICAS column: running/desired tasks, with the
-// per-node limit of a replicated service.
+// per-node limit of a replicated service or the completions of a job.
 func Replicas(s swarm.Service) string {
 	var out string
 	if st := s.ServiceStatus; st != nil {
@@ -75,6 +75,15 @@ func Replicas(s swarm.Service) string {
 	}
 	if p := s.Spec.TaskTemplate.Placement; p != nil && p.MaxReplicas > 0 && s.Spec.Mode.Replicated != nil {
 		out += fmt.Sprintf(" (max %d per node)", p.MaxReplicas)
+	}
+	// Jobs, as the docker CLI shows them: the completions too.
+	if st := s.ServiceStatus; st != nil {
+		switch m := s.Spec.Mode; {
+		case m.ReplicatedJob != nil && m.ReplicatedJob.TotalCompletions != nil:
+			out += fmt.Sprintf(" (%d/%d completed)", st.CompletedTasks, *m.ReplicatedJob.TotalCompletions)
+		case m.GlobalJob != nil:
+			out += fmt.Sprintf(" (%d/%d completed)", st.CompletedTasks, st.DesiredTasks+st.CompletedTasks)
+		}
 	}
 	return out
 }

@@ -10,9 +10,9 @@ import (
 
 // ParsePort parses a --publish value, in the long form
 // "published=8080,target=80[,mode=host][,protocol=tcp]" or the short form
-// "8080:80[/udp]". The mode defaults to host: shoal has no routing mesh, so
-// a port is published on the nodes that run a task (an explicit
-// mode=ingress is sent as is, and the manager refuses it with its reason).
+// "8080:80[/udp]". The mode defaults to host, where Docker's CLI defaults
+// to ingress: nodes publish a port where they run a task, and an ingress
+// port (mode=ingress) needs the routing mesh of the nodes' network side.
 func ParsePort(s string) (swarm.PortConfig, error) {
 	p := swarm.PortConfig{Protocol: swarm.PortConfigProtocolTCP, PublishMode: swarm.PortConfigPublishModeHost}
 	if !strings.Contains(s, "=") {

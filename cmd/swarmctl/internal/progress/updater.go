@@ -63,8 +63,66 @@ func newUpdater(m swarm.ServiceMode) (updater, error) {
 		return &globalUpdater{}, nil
 	case m.Replicated != nil:
 		return &replicatedUpdater{slots: map[int]int{}}, nil
+	case m.ReplicatedJob != nil, m.GlobalJob != nil:
+		return &jobUpdater{}, nil
 	}
 	return nil, fmt.Errorf("cannot show the progress of a %s service", modeName(m))
+}
+
+// jobUpdater shows "N out of M complete" for a job's current iteration:
+// M is TotalCompletions, or for a global job the nodes its iteration's
+// tasks were first seen on (nodes joining later are not waited for, as
+// with the docker CLI). A job is done once M tasks completed; there is
+// nothing to verify after.
+type jobUpdater struct {
+	total int
+	nodes map[string]bool
+}
+
+func (u *jobUpdater) update(scr *screen, svc swarm.Service, tasks []swarm.Task, _ cluster, _ bool) bool {
+	var iteration uint64
+	if svc.JobStatus != nil {
+		iteration = svc.JobStatus.JobIteration.Index
+	}
+	var cur []swarm.Task
+	for _, t := range tasks {
+		if t.JobIteration != nil && t.JobIteration.Index == iteration {
+			cur = append(cur, t)
+		}
+	}
+	if j := svc.Spec.Mode.ReplicatedJob; j != nil && j.TotalCompletions != nil {
+		u.total = int(*j.TotalCompletions)
+	} else if u.nodes == nil {
+		if len(cur) == 0 {
+			scr.set("job progress", row{action: "waiting for tasks"})
+			return false
+		}
+		u.nodes = map[string]bool{}
+		for _, t := range cur {
+			u.nodes[t.NodeID] = true
+		}
+		u.total = len(u.nodes)
+	}
+	complete, active := map[string]bool{}, 0
+	for _, t := range cur {
+		key := fmt.Sprint(t.Slot)
+		if svc.Spec.Mode.GlobalJob != nil {
+			if !u.nodes[t.NodeID] {
+				continue
+			}
+			key = t.NodeID
+		}
+		switch {
+		case t.Status.State == swarm.TaskStateComplete:
+			complete[key] = true
+		case !terminal(t.Status.State):
+			active++
+		}
+	}
+	scr.set("job progress", row{action: fmt.Sprintf("%d out of %d complete", len(complete), u.total),
+		current: int64(len(complete)), total: int64(u.total)})
+	scr.set("active tasks", row{action: fmt.Sprintf("%d tasks", active)})
+	return len(complete) >= u.total
 }
 
 func modeName(m swarm.ServiceMode) string {

@@ -151,6 +151,12 @@ func Watch(ctx context.Context, src Source, serviceID string, o Options) error {
 		}
 
 		converged = upd.update(scr, svc, tasks, c, rollback)
+		if converged && svc.JobStatus != nil {
+			// A job stays done once done: nothing to verify.
+			scr.set("verify", row{action: "job complete"})
+			scr.flush()
+			return nil
+		}
 		if converged {
 			if convergedAt.IsZero() {
 				convergedAt = o.Now()

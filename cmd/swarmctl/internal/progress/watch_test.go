@@ -297,11 +297,34 @@ func TestWatchDefaultMonitor(t *testing.T) {
 	}
 }
 
-func TestWatchRefusesJobs(t *testing.T) {
+// TestWatchJob follows a job's current iteration to its completions and
+// ends at once (a job has nothing to verify); tasks of an older
+// iteration do not count.
+func TestWatchJob(t *testing.T) {
 	svc := replicated(1, 0)
-	svc.Spec.Mode = swarm.ServiceMode{ReplicatedJob: &swarm.ReplicatedJob{}}
-	if _, err := run(t, &script{frames: []frame{{svc: svc}}}, false); err == nil {
-		t.Fatal("a job was watched")
+	total, conc := uint64(2), uint64(1)
+	svc.Spec.Mode = swarm.ServiceMode{ReplicatedJob: &swarm.ReplicatedJob{MaxConcurrent: &conc, TotalCompletions: &total}}
+	svc.JobStatus = &swarm.JobStatus{JobIteration: swarm.Version{Index: 7}}
+	task := func(slot int, iteration uint64, st swarm.TaskState) swarm.Task {
+		return swarm.Task{ID: fmt.Sprint("t", slot, iteration), Slot: slot, NodeID: "n1", JobIteration: &swarm.Version{Index: iteration},
+			DesiredState: swarm.TaskStateComplete, Status: swarm.TaskStatus{State: st}}
+	}
+	s := &script{frames: []frame{
+		{svc: svc, nodes: nodes(), tasks: []swarm.Task{task(0, 3, swarm.TaskStateComplete), task(1, 3, swarm.TaskStateComplete), task(0, 7, swarm.TaskStateRunning)}},
+		{svc: svc, nodes: nodes(), tasks: []swarm.Task{task(0, 7, swarm.TaskStateComplete), task(1, 7, swarm.TaskStateRunning)}},
+		{svc: svc, nodes: nodes(), tasks: []swarm.Task{task(0, 7, swarm.TaskStateComplete), task(1, 7, swarm.TaskStateComplete)}},
+	}}
+	out, err := run(t, s, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"job progress: 0 out of 2 complete", "job progress: 1 out of 2 complete", "job progress: 2 out of 2 complete", "job complete"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("progress lacks %q:\n%s", want, out)
+		}
+	}
+	if s.polls > 3 {
+		t.Errorf("%d polls: a completed job was watched on", s.polls)
 	}
 }
 

@@ -1,0 +1,19 @@
+package config
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/shoal-dev/shoal/cmd/swarmctl/internal/command"
+	"github.com/shoal-dev/shoal/cmd/swarmctl/internal/objcmd"
+)
+
+// maxRead bounds what create reads: twice the manager's limit, so that a
+// larger input is refused by the manager with its message, not cut.
+const maxRead = 2 * 1000 * 1024
+
+const createLong = `Create a config with the content of FILE, or of standard input if FILE is
+"-", and print its ID.`
+
+func newCreateCommand(env *command.Env) *cobra.Command {
+	return objcmd.Create(env, kind)
+}

@@ -1,0 +1,12 @@
+package secret
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/shoal-dev/shoal/cmd/swarmctl/internal/command"
+	"github.com/shoal-dev/shoal/cmd/swarmctl/internal/objcmd"
+)
+
+func newLsCommand(env *command.Env) *cobra.Command {
+	return objcmd.Ls(env, kind)
+}
