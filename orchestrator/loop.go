@@ -117,7 +117,7 @@ func (t *loop) run(ctx context.Context) error {
 			}
 			timerAt = next
 			if !next.IsZero() {
-				timer = t.o.cfg.Clock.NewTimer(max(next.Sub(t.o.cfg.Clock.Now()), 0))
+				timer = clock.TimerAt(t.o.cfg.Clock, next)
 				timerC = timer.C()
 			}
 		}

@@ -120,7 +120,7 @@ func (t *loop) run(ctx context.Context) error {
 			}
 			timerAt = next
 			if !next.IsZero() {
-				timer = clk.NewTimer(max(next.Sub(clk.Now()), 0))
+				timer = clock.TimerAt(clk, next)
 				timerC = timer.C()
 			}
 		}

@@ -47,6 +47,28 @@ func (t realTimer) C() <-chan time.Time        { return t.t.C }
 func (t realTimer) Stop() bool                 { return t.t.Stop() }
 func (t realTimer) Reset(d time.Duration) bool { return t.t.Reset(d) }
 
+// AtClock is a Clock that also arms timers for a point in time. A fake
+// clock implements it: a timer armed with a duration counts from the
+// clock's time when it is armed, not from when the caller read the time,
+// so a test that moves the clock in between would see the timer fire late,
+// or never if it only fires due timers.
+type AtClock interface {
+	Clock
+	// NewTimerAt returns a channel timer that fires when the clock
+	// reaches at, at once if it has.
+	NewTimerAt(at time.Time) Timer
+}
+
+// TimerAt returns a channel timer of c that fires at the time at (at once
+// if at has passed): c's own NewTimerAt if it is an AtClock, else a timer
+// of at minus c's time.
+func TimerAt(c Clock, at time.Time) Timer {
+	if ac, ok := c.(AtClock); ok {
+		return ac.NewTimerAt(at)
+	}
+	return c.NewTimer(max(at.Sub(c.Now()), 0))
+}
+
 // Backoff returns base doubled for each failure after the first, capped at
 // limit: the wait before the next attempt after failures failures in a row.
 func Backoff(base, limit time.Duration, failures int) time.Duration {

@@ -22,7 +22,7 @@ type FakeClock struct {
 	timers map[*fakeTimer]bool
 }
 
-var _ clock.Clock = (*FakeClock)(nil)
+var _ clock.AtClock = (*FakeClock)(nil)
 
 // NewFakeClock returns a FakeClock at Epoch.
 func NewFakeClock() *FakeClock { return NewFakeClockAt(Epoch) }
@@ -44,6 +44,21 @@ func (c *FakeClock) Now() time.Time {
 func (c *FakeClock) NewTimer(d time.Duration) clock.Timer {
 	t := &fakeTimer{c: c, ch: make(chan time.Time, 1)}
 	t.Reset(d)
+	return t
+}
+
+// NewTimerAt returns a timer that fires when the clock reaches at; a
+// timer of an at not after the clock's time has fired already.
+func (c *FakeClock) NewTimerAt(at time.Time) clock.Timer {
+	t := &fakeTimer{c: c, ch: make(chan time.Time, 1)}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t.at = at
+	if !at.After(c.now) {
+		t.ch <- c.now
+		return t
+	}
+	c.timers[t] = true
 	return t
 }
 
