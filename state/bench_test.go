@@ -431,3 +431,54 @@ func BenchmarkCommandDecodeAssign100k(b *testing.B) {
 	}
 	m.report()
 }
+
+// benchServiceUpdate is the command of a `docker service scale`: a
+// service with Docker's default update and rollback configs, a label and a
+// previous spec, as bench/writes sends it.
+func benchServiceUpdate() *Command {
+	u, r := model.DefaultUpdateConfig(), model.DefaultUpdateConfig()
+	spec := model.ServiceSpec{
+		Annotations: model.Annotations{Name: "bench-17", Labels: map[string]string{"com.docker.stack.namespace": "bench"}},
+		Task: model.TaskSpec{
+			Container: model.ContainerSpec{Image: "shoal/demoapp:latest", Env: []string{"A=1"}},
+			Restart:   model.RestartPolicy{Condition: model.RestartOnAny},
+		},
+		Mode:     model.ServiceMode{Replicated: &model.ReplicatedService{Replicas: 1}},
+		Update:   &u,
+		Rollback: &r,
+		Endpoint: &model.EndpointSpec{Mode: model.ResolutionModeVIP},
+	}
+	prev := spec
+	now := time.Now().UTC()
+	s := &model.Service{ID: model.NewID(), Meta: model.Meta{Version: model.Version{Index: 41}, CreatedAt: now, UpdatedAt: now},
+		Spec: spec, PreviousSpec: &prev, SpecVersion: model.Version{Index: 40}}
+	return NewCommand(Op{Type: OpUpdateService, ID: s.ID, Version: 41, Service: s})
+}
+
+// BenchmarkCommandServiceUpdate encodes and decodes a service update in
+// the log's format 2 (binary service) and format 1 (the service as JSON):
+// every manager decodes each one it applies.
+func BenchmarkCommandServiceUpdate(b *testing.B) {
+	c := benchServiceUpdate()
+	for _, f := range []struct {
+		name   string
+		format byte
+	}{{"format2", commandFormatBinary2}, {"format1-json", commandFormatBinary}} {
+		b.Run("encode/"+f.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				c.encodeBinaryFormat(f.format)
+			}
+		})
+		enc := c.encodeBinaryFormat(f.format)
+		b.Run("decode/"+f.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(enc)))
+			for b.Loop() {
+				if _, err := DecodeCommand(enc); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -19,6 +19,8 @@ type encoder struct {
 	buf []byte
 	// syms numbers the strings written with sym, from 1.
 	syms map[string]uint64
+	// format is the command format being written (0 for snapshots).
+	format byte
 }
 
 func (e *encoder) byte(b byte)      { e.buf = append(e.buf, b) }
@@ -72,6 +74,8 @@ type decoder struct {
 	// than copied one by one (a 100k-task command's IDs in one
 	// allocation).
 	shared string
+	// format is the command format being read (0 for snapshots).
+	format byte
 }
 
 func (d *decoder) fail(err error) {

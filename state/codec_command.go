@@ -10,6 +10,7 @@ import (
 
 // commandFormatBinary is the first byte of a command in the binary format;
 // a JSON command starts with '{'. A later format takes the next number.
+// Encode writes commandFormatBinary2; DecodeCommand reads both.
 //
 // The format: the format byte, the command's time, the number of
 // operations, and each operation: its type (a table string, see
@@ -22,6 +23,11 @@ import (
 // gave: an empty list decodes as nil. TestCommandEncodingCoversEveryField
 // fails when Op gains a field this does not write.
 const commandFormatBinary byte = 1
+
+// commandFormatBinary2 is format 1 but for services, which are binary
+// (codec_service.go) instead of JSON: decoding a service's JSON was the
+// largest part of applying a service update on every manager.
+const commandFormatBinary2 byte = 2
 
 // opField bits say which fields of an Op follow.
 const (
@@ -48,15 +54,18 @@ const (
 	opFieldsEnd
 )
 
-func (c *Command) encodeBinary() []byte {
+func (c *Command) encodeBinary() []byte { return c.encodeBinaryFormat(commandFormatBinary2) }
+
+// encodeBinaryFormat encodes c in format 1 or 2.
+func (c *Command) encodeBinaryFormat(format byte) []byte {
 	size := 32
 	for i := range c.Ops {
 		op := &c.Ops[i]
 		size += 64 + 32*len(op.NewTasks) + 30*len(op.IDs) + 32*len(op.Assignments) +
 			32*len(op.Pending) + 64*len(op.TaskStatuses) + 64*len(op.NodeStatuses)
 	}
-	e := &encoder{buf: make([]byte, 0, size)}
-	e.byte(commandFormatBinary)
+	e := &encoder{buf: make([]byte, 0, size), format: format}
+	e.byte(format)
 	e.time(c.Time)
 	e.uvarint(uint64(len(c.Ops)))
 	for i := range c.Ops {
@@ -111,7 +120,11 @@ func encodeOp(e *encoder, op *Op) {
 		e.json(op.Node)
 	}
 	if f&opService != 0 {
-		e.json(op.Service)
+		if e.format >= commandFormatBinary2 {
+			encodeService(e, op.Service)
+		} else {
+			e.json(op.Service)
+		}
 	}
 	if f&opTask != 0 {
 		e.json(op.Task)
@@ -210,10 +223,10 @@ func (e *encoder) json(v any) {
 	e.bytes(b)
 }
 
-// decodeBinaryCommand decodes b, a binary command without its format
-// byte. Its strings share one copy of b.
-func decodeBinaryCommand(b []byte) (*Command, error) {
-	d := &decoder{b: b, shared: string(b)}
+// decodeBinaryCommand decodes b, a binary command in format (1 or 2)
+// without its format byte. Its strings share one copy of b.
+func decodeBinaryCommand(b []byte, format byte) (*Command, error) {
+	d := &decoder{b: b, shared: string(b), format: format}
 	c := &Command{Time: d.time()}
 	n := d.count(2)
 	if n > 0 {
@@ -254,7 +267,11 @@ func decodeOp(d *decoder, op *Op) {
 		op.Node = decodeJSON[model.Node](d)
 	}
 	if f&opService != 0 {
-		op.Service = decodeJSON[model.Service](d)
+		if d.format >= commandFormatBinary2 {
+			op.Service = decodeService(d)
+		} else {
+			op.Service = decodeJSON[model.Service](d)
+		}
 	}
 	if f&opTask != 0 {
 		op.Task = decodeJSON[model.Task](d)

@@ -23,7 +23,7 @@ func TestCommandEncodingCoversEveryField(t *testing.T) {
 	seed := 0
 	fill(reflect.ValueOf(&c).Elem(), &seed)
 	b, err := c.Encode()
-	if err != nil || b[0] != commandFormatBinary {
+	if err != nil || b[0] != commandFormatBinary2 {
 		t.Fatalf("encode: %v %x", err, b[:1])
 	}
 	got, err := DecodeCommand(b)
@@ -43,6 +43,10 @@ func TestCommandEncodingCoversEveryField(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(fromJSON, got) {
 		t.Fatalf("JSON round trip differs from the binary one: %v", err)
 	}
+	fromFormat1, err := DecodeCommand(c.encodeBinaryFormat(commandFormatBinary))
+	if err != nil || !reflect.DeepEqual(fromFormat1, got) {
+		t.Fatalf("format 1 round trip differs from format 2's: %v", err)
+	}
 }
 
 // TestCommandEncodingKeepsJSONSemantics checks the cases where JSON's
@@ -57,6 +61,8 @@ func TestCommandEncodingKeepsJSONSemantics(t *testing.T) {
 		{Ops: []Op{{Type: OpTaskStatus, ID: "n1", TaskStatuses: []model.TaskStatusUpdate{{TaskID: "t", Status: model.TaskStatus{Ports: []model.PortConfig{}, Container: &model.ContainerStatus{}}}}}}},
 		{Ops: []Op{{Type: OpNodeStatus, NodeStatuses: []NodeStatusUpdate{{ID: "n", Description: &model.NodeDescription{}}}}, {Type: "unknown-op"}}},
 		{Ops: []Op{{Type: OpImport, Import: &ImportSet{}, Cluster: &model.Cluster{}}}},
+		{Ops: []Op{{Type: OpCreateService, Service: &model.Service{}}}},
+		{Ops: []Op{{Type: OpUpdateService, Service: serviceWithEmptyValues(loc)}}},
 		{Ops: []Op{{Type: OpCreateTasks, NewTasks: []NewTask{{ID: "é\x00\xff"}}}}},
 	}
 	for i, c := range cmds {
@@ -88,6 +94,41 @@ func TestCommandEncodingKeepsJSONSemantics(t *testing.T) {
 			wb, _ := json.Marshal(want)
 			t.Fatalf("%d: binary gives\n%s\nJSON gives\n%s\n%#v\n%#v", i, gb, wb, got, want)
 		}
+	}
+}
+
+// serviceWithEmptyValues is a service whose lists and maps are empty but
+// not nil, whose optional values are set to their zero values, and whose
+// times are in the local zone, UTC and another zone.
+func serviceWithEmptyValues(loc *time.Location) *model.Service {
+	no := false
+	var zero time.Duration
+	now := time.Now()
+	utc := now.UTC()
+	spec := model.ServiceSpec{
+		Annotations: model.Annotations{Labels: map[string]string{}},
+		Task: model.TaskSpec{
+			Container: model.ContainerSpec{
+				Labels: map[string]string{}, Command: []string{}, Args: []string{}, Env: []string{},
+				Init: &no, Mounts: []model.Mount{}, StopGracePeriod: &zero,
+				Healthcheck: &model.HealthConfig{Test: []string{}},
+				Secrets:     []model.SecretReference{}, Configs: []model.ConfigReference{},
+			},
+			Restart:   model.RestartPolicy{Delay: &zero},
+			Placement: model.Placement{Constraints: []string{}, Preferences: []model.PlacementPreference{}, Platforms: []model.Platform{}},
+			Networks:  []model.NetworkAttachmentConfig{{Aliases: []string{}}},
+		},
+		Mode:     model.ServiceMode{Global: &model.GlobalService{}, GlobalJob: &model.GlobalJob{}},
+		Update:   &model.UpdateConfig{},
+		Endpoint: &model.EndpointSpec{Ports: []model.PortConfig{}},
+	}
+	return &model.Service{
+		Meta:         model.Meta{CreatedAt: now, UpdatedAt: time.Date(2026, 1, 2, 3, 4, 5, 6, loc)},
+		Spec:         spec,
+		PreviousSpec: &model.ServiceSpec{Mode: model.ServiceMode{ReplicatedJob: &model.ReplicatedJob{}}},
+		UpdateStatus: &model.UpdateStatus{StartedAt: &utc, CompletedAt: &time.Time{}},
+		Endpoint:     &model.Endpoint{Ports: []model.PortConfig{}, VirtualIPs: []model.EndpointVirtualIP{}},
+		JobStatus:    &model.JobStatus{LastExecution: now},
 	}
 }
 
@@ -171,8 +212,8 @@ func TestDecodeCommandRefusesDamage(t *testing.T) {
 			t.Fatalf("command %d with a byte more: %v", i, err)
 		}
 	}
-	if _, err := DecodeCommand([]byte{2, 0}); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "unknown command format 2") {
-		t.Fatalf("format 2: %v", err)
+	if _, err := DecodeCommand([]byte{3, 0}); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "unknown command format 3") {
+		t.Fatalf("format 3: %v", err)
 	}
 	if _, err := DecodeCommand(nil); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("empty: %v", err)

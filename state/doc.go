@@ -26,8 +26,9 @@
 // overwriting newer state. Errors are *Error values with a Code that
 // survives encoding, so errors.Is(err, ErrSequence) works on the manager
 // that forwarded the write. Commands are encoded in a binary format
-// (codec_command.go); DecodeCommand also reads the JSON of older log
-// entries. Snapshots (Snapshot.WriteTo, Store.Restore) are in format 3,
+// (codec_command.go; format 2 writes services in binary too,
+// codec_service.go); DecodeCommand also reads format 1 (services as JSON)
+// and the JSON of older log entries. Snapshots (Snapshot.WriteTo, Store.Restore) are in format 3,
 // binary tasks sharing their spec records; formats 2 (no networks,
 // secrets or configs) and 1 (JSON lines) still restore.
 //
