@@ -495,20 +495,20 @@ func (t *leadership) entry(id string) *nodeEntry {
 }
 
 // arm makes the node's timer fire by its deadline. Heartbeats only move
-// the deadline later: the timer, firing early, re-arms itself. Called
-// with t.mu held.
+// the deadline later: the timer, firing early, re-arms itself. The timer
+// is armed for the time itself (clock.AfterFuncAt), not for a duration
+// from a reading of the clock that a test's fake clock may have moved
+// past by the time the timer is armed. Called with t.mu held.
 func (t *leadership) arm(e *nodeEntry) {
 	at := e.deadline
 	if s := t.suspectAt(e); !s.IsZero() && t.watchAt(e).Before(at) {
 		at = t.watchAt(e)
 	}
-	d := at.Sub(t.cfg.Clock.Now())
-	if e.timer == nil {
-		id := e.id
-		e.timer = t.cfg.Clock.AfterFunc(d, func() { t.expire(id) })
-		return
+	if e.timer != nil {
+		e.timer.Stop()
 	}
-	e.timer.Reset(d)
+	id := e.id
+	e.timer = clock.AfterFuncAt(t.cfg.Clock, at, func() { t.expire(id) })
 }
 
 // expire marks a node DOWN if its deadline has passed.

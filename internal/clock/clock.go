@@ -57,6 +57,9 @@ type AtClock interface {
 	// NewTimerAt returns a channel timer that fires when the clock
 	// reaches at, at once if it has.
 	NewTimerAt(at time.Time) Timer
+	// AfterFuncAt returns a timer that calls f when the clock reaches at,
+	// as AfterFunc does when its duration has passed.
+	AfterFuncAt(at time.Time, f func()) Timer
 }
 
 // TimerAt returns a channel timer of c that fires at the time at (at once
@@ -67,6 +70,16 @@ func TimerAt(c Clock, at time.Time) Timer {
 		return ac.NewTimerAt(at)
 	}
 	return c.NewTimer(max(at.Sub(c.Now()), 0))
+}
+
+// AfterFuncAt returns a timer of c that calls f at the time at (at once if
+// at has passed): c's own AfterFuncAt if it is an AtClock, else AfterFunc
+// of at minus c's time.
+func AfterFuncAt(c Clock, at time.Time, f func()) Timer {
+	if ac, ok := c.(AtClock); ok {
+		return ac.AfterFuncAt(at, f)
+	}
+	return c.AfterFunc(max(at.Sub(c.Now()), 0), f)
 }
 
 // Backoff returns base doubled for each failure after the first, capped at

@@ -69,3 +69,57 @@ func TestTimerAtIgnoresMovesWhileArming(t *testing.T) {
 		t.Fatalf("not fired at %v with the clock at %v", at.Sub(testutil.Epoch), fc.Now().Sub(testutil.Epoch))
 	}
 }
+
+// AfterFuncAt calls its function at the time it was given, with either
+// kind of clock, and like TimerAt is not delayed by a move of the clock
+// between the caller's reading and the arming (the dispatcher's node
+// timers, armed by heartbeats while a test advances the clock).
+func TestAfterFuncAt(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		clock func(*testutil.FakeClock) clock.Clock
+	}{
+		{"at clock", func(c *testutil.FakeClock) clock.Clock { return c }},
+		{"duration clock", func(c *testutil.FakeClock) clock.Clock { return durationOnly{c} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fc := testutil.NewFakeClock()
+			c := tc.clock(fc)
+			var calls []time.Duration
+			call := func() { calls = append(calls, fc.Now().Sub(testutil.Epoch)) }
+			clock.AfterFuncAt(c, fc.Now().Add(-time.Second), call)
+			later := clock.AfterFuncAt(c, fc.Now().Add(2*time.Second), call)
+			stopped := clock.AfterFuncAt(c, fc.Now().Add(time.Second), call)
+			if !stopped.Stop() {
+				t.Fatal("Stop of an armed timer returned false")
+			}
+			if len(calls) != 0 {
+				t.Fatalf("called before any Advance: %v", calls)
+			}
+			fc.Advance(0)
+			if len(calls) != 1 {
+				t.Fatalf("a function for a past time was not called at the next Advance: %v", calls)
+			}
+			fc.Advance(2*time.Second - time.Millisecond)
+			if len(calls) != 1 {
+				t.Fatalf("called before its time: %v", calls)
+			}
+			fc.Advance(time.Millisecond)
+			if len(calls) != 2 || calls[1] != 2*time.Second {
+				t.Fatalf("calls %v, want one more at 2s", calls)
+			}
+			if later.Stop() {
+				t.Fatal("Stop of a fired timer returned true")
+			}
+		})
+	}
+	fc := testutil.NewFakeClock()
+	at := fc.Now().Add(5 * time.Second)
+	fc.Advance(4 * time.Second)
+	called := false
+	clock.AfterFuncAt(fc, at, func() { called = true })
+	fc.Advance(time.Second)
+	if !called {
+		t.Fatal("not called at its time after a move of the clock while arming")
+	}
+}

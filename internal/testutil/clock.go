@@ -70,6 +70,17 @@ func (c *FakeClock) AfterFunc(d time.Duration, f func()) clock.Timer {
 	return t
 }
 
+// AfterFuncAt returns a timer that calls f when the clock reaches at; for
+// an at not after the clock's time, at the next Advance, as AfterFunc.
+func (c *FakeClock) AfterFuncAt(at time.Time, f func()) clock.Timer {
+	t := &fakeTimer{c: c, f: f}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t.at = at
+	c.timers[t] = true
+	return t
+}
+
 // Advance moves the clock forward by d, firing the timers that come due
 // on the way in order of their times, each with the clock at its time, as
 // the system clock would.
