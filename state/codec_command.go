@@ -54,8 +54,6 @@ const (
 	opFieldsEnd
 )
 
-func (c *Command) encodeBinary() []byte { return c.encodeBinaryFormat(commandFormatBinary2) }
-
 // encodeBinaryFormat encodes c in format 1 or 2.
 func (c *Command) encodeBinaryFormat(format byte) []byte {
 	size := 32

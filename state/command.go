@@ -299,7 +299,7 @@ func (r Results) Err() error {
 // version that reads them before any manager writes them. EncodeJSON
 // writes the older format.
 func (c *Command) Encode() ([]byte, error) {
-	return c.encodeBinary(), nil
+	return c.encodeBinaryFormat(commandFormatBinary2), nil
 }
 
 // EncodeJSON encodes a command in the JSON format that log entries had

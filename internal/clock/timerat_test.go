@@ -14,6 +14,16 @@ type durationOnly struct{ *testutil.FakeClock }
 
 func (c durationOnly) NewTimerAt() {} // not clock.AtClock's method
 
+// clockKinds are the two kinds of clock the helpers serve: one that arms
+// timers for a point in time itself, and one that only takes durations.
+var clockKinds = []struct {
+	name  string
+	clock func(*testutil.FakeClock) clock.Clock
+}{
+	{"at clock", func(c *testutil.FakeClock) clock.Clock { return c }},
+	{"duration clock", func(c *testutil.FakeClock) clock.Clock { return durationOnly{c} }},
+}
+
 func fired(tm clock.Timer) bool {
 	select {
 	case <-tm.C():
@@ -24,13 +34,7 @@ func fired(tm clock.Timer) bool {
 }
 
 func TestTimerAt(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		clock func(*testutil.FakeClock) clock.Clock
-	}{
-		{"at clock", func(c *testutil.FakeClock) clock.Clock { return c }},
-		{"duration clock", func(c *testutil.FakeClock) clock.Clock { return durationOnly{c} }},
-	} {
+	for _, tc := range clockKinds {
 		t.Run(tc.name, func(t *testing.T) {
 			fc := testutil.NewFakeClock()
 			c := tc.clock(fc)
@@ -75,13 +79,7 @@ func TestTimerAtIgnoresMovesWhileArming(t *testing.T) {
 // between the caller's reading and the arming (the dispatcher's node
 // timers, armed by heartbeats while a test advances the clock).
 func TestAfterFuncAt(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		clock func(*testutil.FakeClock) clock.Clock
-	}{
-		{"at clock", func(c *testutil.FakeClock) clock.Clock { return c }},
-		{"duration clock", func(c *testutil.FakeClock) clock.Clock { return durationOnly{c} }},
-	} {
+	for _, tc := range clockKinds {
 		t.Run(tc.name, func(t *testing.T) {
 			fc := testutil.NewFakeClock()
 			c := tc.clock(fc)
